@@ -1,0 +1,86 @@
+//! # Attention in Rust
+//!
+//! How attention and the Transformer work, from word embeddings to a full encoder–decoder
+//! model, in small readable modules, one per chapter of the book:
+//!
+//! | chapter | module |
+//! |---|---|
+//! | 1 Word embeddings | [`embedding`] |
+//! | 2 Positional encoding | [`positional`] |
+//! | 3 Self-attention | [`self_attention`] |
+//! | 4 Masked self-attention | [`masked`] |
+//! | 5 Cross-attention | [`cross`] |
+//! | 6 Multi-head attention | [`multi_head`] |
+//! | 7 The Transformer | [`transformer`] |
+//!
+//! Shared layers with PyTorch's exact semantics live in [`nn`]; weights go in and out by
+//! PyTorch `state_dict` names through [`weights`]; every matrix product goes through
+//! [`backend::matmul`].
+//!
+//! ## Conventions
+//! - `f32` everywhere, like PyTorch.
+//! - Shapes are written `(batch, seq, d_model)`, `(batch, heads, seq, d_k)`; attention
+//!   weights are `(…, tgt_len, src_len)`. Chapters 1–5 work on one sequence `(seq, d_model)`;
+//!   from multi-head attention on, input is batched.
+//! - `Linear` weights are `(out_features, in_features)` and compute x·Wᵀ + b.
+//! - Masks: `true` = may attend (see [`masked`]).
+//! - Every fallible call returns [`Result`]; errors name the argument, the expected and the
+//!   actual shape or value.
+//! - Random weights come from an explicitly seeded ChaCha8 generator ([`nn::seeded_rng`]) and
+//!   are the same on every platform.
+//!
+//! ```
+//! use attention::prelude::*;
+//!
+//! let vocab = Vocab::from_sentences(TOY_SENTENCES);
+//! let mut rng = seeded_rng(0);
+//! let table = Embedding::random(vocab.len(), 4, &mut rng);
+//! let x = table.forward(&vocab.encode("the pizza came out of the oven"))?; // (7, 4)
+//! let x = SinusoidalEncoding::new(16, 4)?.forward(&x)?;                   // + positions
+//! let head = SelfAttention::random(4, 4, false, &mut rng);
+//! let attn = head.forward(&x, Some(&Mask::causal(7)?))?;
+//! assert_eq!(attn.weights.shape(), &[7, 7]);
+//! # Ok::<(), attention::Error>(())
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod backend;
+pub mod cross;
+pub mod embedding;
+mod error;
+pub mod masked;
+pub mod multi_head;
+pub mod nn;
+pub mod positional;
+pub mod self_attention;
+pub mod transformer;
+pub mod weights;
+
+pub use error::{Error, Result, fmt_shape};
+
+/// `ndarray`, re-exported so notebooks and users name the same version as the crate.
+pub use ndarray;
+
+/// Everything a chapter or notebook usually needs, in one `use attention::prelude::*;`.
+pub mod prelude {
+    pub use crate::cross::CrossAttention;
+    pub use crate::embedding::{
+        BOS_ID, EOS_ID, Embedding, PAD_ID, TOY_SENTENCES, TOY_TRANSLATIONS, UNK_ID, Vocab,
+        cosine_similarity, pad_batch,
+    };
+    pub use crate::masked::Mask;
+    pub use crate::multi_head::{MultiHeadAttention, MultiHeadOutput, merge_heads, split_heads};
+    pub use crate::nn::{Dropout, FeedForward, LayerNorm, Linear, SeededRng, seeded_rng, softmax};
+    pub use crate::positional::{
+        LearnedPositionalEmbedding, SinusoidalEncoding, sinusoidal_encoding,
+    };
+    pub use crate::self_attention::{Attention, SelfAttention, scaled_dot_product_attention};
+    pub use crate::transformer::{
+        Decoder, DecoderLayer, Encoder, EncoderLayer, NormPosition, Seq2SeqConfig,
+        Seq2SeqTransformer, Transformer, TransformerConfig, greedy_decode,
+    };
+    pub use crate::weights::NamedTensors;
+    pub use crate::{Error, Result};
+    pub use ndarray::{Array1, Array2, Array3, Array4, Axis, array, s};
+}

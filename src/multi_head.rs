@@ -1,0 +1,276 @@
+//! Chapter 6 — multi-head attention: several attention heads side by side.
+//!
+//! One head computes one pattern of "who attends to whom". With `num_heads` heads, each of
+//! size d_k = d_model / num_heads, the model can follow several relationships at once (one
+//! head for the previous word, one for the subject of the verb…), each in its own
+//! representation subspace, for the same cost as one full-width head.
+//!
+//! The recipe, on batched input `(batch, seq, d_model)`:
+//! 1. project to Q, K, V (`(batch, seq, d_model)` each);
+//! 2. [`split_heads`]: `(batch, seq, d_model) → (batch, heads, seq, d_k)`;
+//! 3. scaled dot-product attention in every head independently;
+//! 4. [`merge_heads`]: concatenate the heads back to `(batch, seq, d_model)`;
+//! 5. the output projection `out_proj` mixes the heads.
+//!
+//! The parameters have PyTorch's `nn.MultiheadAttention` layout: `in_proj_weight (3E, E)`
+//! packs W_q, W_k, W_v by rows, `in_proj_bias (3E)`, then `out_proj.weight (E, E)` and
+//! `out_proj.bias (E)`.
+//!
+//! ```
+//! use attention::multi_head::MultiHeadAttention;
+//! use attention::nn::seeded_rng;
+//! use attention::ndarray::Array3;
+//!
+//! let mha = MultiHeadAttention::random(8, 2, &mut seeded_rng(0))?;
+//! let x = Array3::<f32>::ones((1, 5, 8));          // (batch, seq, d_model)
+//! let out = mha.forward(&x, &x, &x, None)?;
+//! assert_eq!(out.output.shape(), &[1, 5, 8]);      // (batch, seq, d_model)
+//! assert_eq!(out.weights.shape(), &[1, 2, 5, 5]);  // (batch, heads, tgt, src)
+//! # Ok::<(), attention::Error>(())
+//! ```
+
+use ndarray::{Array1, Array3, Array4, ArrayRef3, ArrayRef4, Axis, concatenate, s};
+
+use crate::error::{Dim, Error, Result, check_shape};
+use crate::masked::Mask;
+use crate::nn::Linear;
+use crate::nn::init::{self, SeededRng};
+use crate::self_attention::attend;
+use crate::weights::{NamedTensors, Scope, join};
+
+// ANCHOR: split_heads
+/// `(batch, seq, d_model) → (batch, heads, seq, d_k)` with d_k = d_model / num_heads.
+///
+/// Head h gets columns `h·d_k .. (h+1)·d_k` of every token vector, as in PyTorch.
+pub fn split_heads(x: &ArrayRef3<f32>, num_heads: usize) -> Result<Array4<f32>> {
+    let (batch, seq, d_model) = x.dim();
+    check_heads(d_model, num_heads)?;
+    let d_k = d_model / num_heads;
+    let split = x
+        .to_shape((batch, seq, num_heads, d_k)) // (batch, seq, heads, d_k)
+        .expect("d_model = heads · d_k")
+        .permuted_axes([0, 2, 1, 3]); // (batch, heads, seq, d_k)
+    Ok(split.as_standard_layout().into_owned())
+}
+
+/// `(batch, heads, seq, d_k) → (batch, seq, heads · d_k)`: concatenates the heads.
+pub fn merge_heads(x: &ArrayRef4<f32>) -> Array3<f32> {
+    let (batch, heads, seq, d_k) = x.dim();
+    let merged = x.view().permuted_axes([0, 2, 1, 3]); // (batch, seq, heads, d_k)
+    merged
+        .as_standard_layout()
+        .into_owned()
+        .into_shape_with_order((batch, seq, heads * d_k)) // (batch, seq, d_model)
+        .expect("same number of elements")
+}
+// ANCHOR_END: split_heads
+
+/// Output of [`MultiHeadAttention::forward`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct MultiHeadOutput {
+    /// `(batch, tgt_len, d_model)`.
+    pub output: Array3<f32>,
+    /// Per-head weights `(batch, heads, tgt_len, src_len)`.
+    pub weights: Array4<f32>,
+}
+
+impl MultiHeadOutput {
+    /// Weights averaged over heads, `(batch, tgt_len, src_len)`: what PyTorch's
+    /// `nn.MultiheadAttention` returns by default (`average_attn_weights=True`).
+    pub fn averaged_weights(&self) -> Array3<f32> {
+        self.weights.mean_axis(Axis(1)).expect("at least one head")
+    }
+}
+
+/// Multi-head attention with the parameters of PyTorch's `nn.MultiheadAttention`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MultiHeadAttention {
+    /// Number of heads; divides d_model.
+    pub num_heads: usize,
+    /// Query projection `(d_model, d_model)`: rows `0..E` of `in_proj_weight`.
+    pub w_q: Linear,
+    /// Key projection: rows `E..2E` of `in_proj_weight`.
+    pub w_k: Linear,
+    /// Value projection: rows `2E..3E` of `in_proj_weight`.
+    pub w_v: Linear,
+    /// Output projection `(d_model, d_model)`, mixing the concatenated heads.
+    pub out_proj: Linear,
+}
+
+impl MultiHeadAttention {
+    // ANCHOR: mha_forward
+    /// Attention from `query (batch, tgt_len, d_model)` to `key`/`value`
+    /// `(batch, src_len, d_model)`. Self-attention passes the same array three times.
+    ///
+    /// `mask` broadcasts to `(batch, tgt_len, src_len)`, `true` = may attend.
+    pub fn forward(
+        &self,
+        query: &ArrayRef3<f32>,
+        key: &ArrayRef3<f32>,
+        value: &ArrayRef3<f32>,
+        mask: Option<&Mask>,
+    ) -> Result<MultiHeadOutput> {
+        let (batch, tgt_len, src_len) = self.check_inputs(query, key, value, mask)?;
+        let h = self.num_heads;
+        let q = split_heads(&self.w_q.forward(query)?, h)?; // (batch, heads, tgt_len, d_k)
+        let k = split_heads(&self.w_k.forward(key)?, h)?; // (batch, heads, src_len, d_k)
+        let v = split_heads(&self.w_v.forward(value)?, h)?; // (batch, heads, src_len, d_k)
+
+        let mut heads = Array4::zeros(q.raw_dim()); // (batch, heads, tgt_len, d_k)
+        let mut weights = Array4::zeros((batch, h, tgt_len, src_len));
+        for b in 0..batch {
+            let allowed = mask.map(|m| m.for_sequence(b, tgt_len)); // (tgt_len, src_len)
+            for head in 0..h {
+                let at = s![b, head, .., ..];
+                let allowed = allowed.as_ref().map(|a| a.view());
+                let attn = attend(&q.slice(at), &k.slice(at), &v.slice(at), allowed);
+                heads.slice_mut(at).assign(&attn.output); // (tgt_len, d_k)
+                weights.slice_mut(at).assign(&attn.weights); // (tgt_len, src_len)
+            }
+        }
+        let concat = merge_heads(&heads); // (batch, tgt_len, d_model)
+        let output = self.out_proj.forward(&concat)?; // (batch, tgt_len, d_model)
+        Ok(MultiHeadOutput { output, weights })
+    }
+    // ANCHOR_END: mha_forward
+
+    /// Checks every input shape; returns `(batch, tgt_len, src_len)`.
+    fn check_inputs(
+        &self,
+        query: &ArrayRef3<f32>,
+        key: &ArrayRef3<f32>,
+        value: &ArrayRef3<f32>,
+        mask: Option<&Mask>,
+    ) -> Result<(usize, usize, usize)> {
+        let e = self.d_model();
+        let note = format!("d_model = {e}");
+        let any = [Dim::Any("batch"), Dim::Any("tgt_len"), Dim::Is(e)];
+        check_shape("query", query.shape(), &any, &note)?;
+        let (batch, tgt_len, _) = query.dim();
+        let kv = [Dim::Is(batch), Dim::Any("src_len"), Dim::Is(e)];
+        check_shape(
+            "key",
+            key.shape(),
+            &kv,
+            &format!("{note}, batch from `query`"),
+        )?;
+        let src_len = key.dim().1;
+        let same = [Dim::Is(batch), Dim::Is(src_len), Dim::Is(e)];
+        check_shape("value", value.shape(), &same, "the shape of `key`")?;
+        if let Some(mask) = mask {
+            mask.check("mask", batch, tgt_len, src_len)?;
+        }
+        Ok((batch, tgt_len, src_len))
+    }
+
+    /// A layer from its projections; all four must be `(d_model, d_model)`, and `num_heads`
+    /// must divide d_model.
+    pub fn new(
+        num_heads: usize,
+        w_q: Linear,
+        w_k: Linear,
+        w_v: Linear,
+        out_proj: Linear,
+    ) -> Result<Self> {
+        let e = w_q.in_features();
+        check_heads(e, num_heads)?;
+        for (name, w) in [
+            ("w_q", &w_q),
+            ("w_k", &w_k),
+            ("w_v", &w_v),
+            ("out_proj", &out_proj),
+        ] {
+            check_shape(
+                &format!("{name}.weight"),
+                w.weight.shape(),
+                &[Dim::Is(e), Dim::Is(e)],
+                &format!("d_model = {e}"),
+            )?;
+        }
+        Ok(MultiHeadAttention {
+            num_heads,
+            w_q,
+            w_k,
+            w_v,
+            out_proj,
+        })
+    }
+
+    /// PyTorch's init: `in_proj_weight` Xavier-uniform over the packed `(3E, E)` matrix,
+    /// `in_proj_bias` and `out_proj.bias` zero, `out_proj.weight` uniform ±1/√E.
+    pub fn random(d_model: usize, num_heads: usize, rng: &mut SeededRng) -> Result<Self> {
+        check_heads(d_model, num_heads)?;
+        let in_proj = init::xavier_uniform(3 * d_model, d_model, rng); // (3E, E)
+        let (out_w, _) = init::linear_default(d_model, d_model, rng);
+        let zero_bias = || Some(Array1::zeros(d_model));
+        let rows = |i: usize| {
+            in_proj
+                .slice(s![i * d_model..(i + 1) * d_model, ..])
+                .to_owned()
+        };
+        Ok(MultiHeadAttention {
+            num_heads,
+            w_q: Linear::new(rows(0), zero_bias())?,
+            w_k: Linear::new(rows(1), zero_bias())?,
+            w_v: Linear::new(rows(2), zero_bias())?,
+            out_proj: Linear::new(out_w, zero_bias())?,
+        })
+    }
+
+    /// d_model (PyTorch's `embed_dim`).
+    pub fn d_model(&self) -> usize {
+        self.w_q.in_features()
+    }
+
+    /// Size of each head, d_model / num_heads.
+    pub fn d_k(&self) -> usize {
+        self.d_model() / self.num_heads
+    }
+
+    /// Loads `in_proj_weight (3E, E)`, `in_proj_bias (3E)`, `out_proj.weight (E, E)` and
+    /// `out_proj.bias (E)` from `scope` (e.g. `encoder.layers.0.self_attn`).
+    pub fn load(scope: &Scope, d_model: usize, num_heads: usize) -> Result<Self> {
+        check_heads(d_model, num_heads)?;
+        let e = d_model;
+        let in_proj_weight: ndarray::Array2<f32> = scope.tensor("in_proj_weight", &[3 * e, e])?;
+        let in_proj_bias: Array1<f32> = scope.tensor("in_proj_bias", &[3 * e])?;
+        let part = |i: usize| {
+            let rows = i * e..(i + 1) * e;
+            let weight = in_proj_weight.slice(s![rows.clone(), ..]).to_owned(); // (E, E)
+            let bias = in_proj_bias.slice(s![rows]).to_owned(); // (E)
+            Linear::new(weight, Some(bias))
+        };
+        Self::new(
+            num_heads,
+            part(0)?,
+            part(1)?,
+            part(2)?,
+            Linear::load(&scope.sub("out_proj"), e, e, true)?,
+        )
+    }
+
+    /// Saves in PyTorch's packed layout under `prefix` (see [`MultiHeadAttention::load`]).
+    pub fn save(&self, prefix: &str, out: &mut NamedTensors) {
+        let projections = [&self.w_q, &self.w_k, &self.w_v];
+        let weights: Vec<_> = projections.iter().map(|p| p.weight.view()).collect();
+        let zeros = Array1::zeros(self.d_model());
+        let biases: Vec<_> = projections
+            .iter()
+            .map(|p| p.bias.as_ref().unwrap_or(&zeros).view())
+            .collect();
+        let packed_w = concatenate(Axis(0), &weights).expect("same widths"); // (3E, E)
+        let packed_b = concatenate(Axis(0), &biases).expect("same lengths"); // (3E)
+        out.insert(join(prefix, "in_proj_weight"), packed_w);
+        out.insert(join(prefix, "in_proj_bias"), packed_b);
+        self.out_proj.save(&join(prefix, "out_proj"), out);
+    }
+}
+
+/// Errors unless `num_heads` ≥ 1 divides `d_model`.
+fn check_heads(d_model: usize, num_heads: usize) -> Result<()> {
+    if num_heads == 0 || d_model == 0 || d_model % num_heads != 0 {
+        let want = format!("a divisor of d_model = {d_model} (and d_model ≥ 1)");
+        return Err(Error::value("num_heads", want, num_heads));
+    }
+    Ok(())
+}

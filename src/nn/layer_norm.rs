@@ -1,0 +1,85 @@
+//! `LayerNorm`: normalise each vector to mean 0, variance 1, then scale by γ and shift by β.
+
+use ndarray::{Array, Array1, ArrayRef, Axis, Dimension, Zip};
+
+use crate::error::{Error, Result};
+use crate::weights::{NamedTensors, Scope, join};
+
+/// PyTorch's default `eps` for `nn.LayerNorm`.
+pub const LAYER_NORM_EPS: f32 = 1e-5;
+
+/// Layer normalisation over the last axis, exactly PyTorch's `nn.LayerNorm(d)`:
+///
+/// y = (x − mean(x)) / √(var(x) + eps) · γ + β, with the biased variance (divide by d).
+///
+/// Parameter names: `weight` (γ, shape `(d)`) and `bias` (β, shape `(d)`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerNorm {
+    /// γ, `(d)`: starts at 1.
+    pub weight: Array1<f32>,
+    /// β, `(d)`: starts at 0.
+    pub bias: Array1<f32>,
+    /// Added to the variance to avoid dividing by zero.
+    pub eps: f32,
+}
+
+impl LayerNorm {
+    /// γ = 1, β = 0, eps = 1e-5 (PyTorch's init).
+    pub fn new(d: usize) -> Self {
+        LayerNorm {
+            weight: Array1::ones(d),
+            bias: Array1::zeros(d),
+            eps: LAYER_NORM_EPS,
+        }
+    }
+
+    /// The size `d` of the normalised axis.
+    pub fn size(&self) -> usize {
+        self.weight.len()
+    }
+
+    /// Normalises over the last axis: `(..., d) → (..., d)`.
+    ///
+    /// ```
+    /// use attention::nn::LayerNorm;
+    /// use attention::ndarray::array;
+    ///
+    /// let y = LayerNorm::new(2).forward(&array![[1.0_f32, 3.0]])?;
+    /// // mean 2, variance 1: (−1, 1) up to eps
+    /// assert!((y[[0, 0]] + 1.0).abs() < 1e-4 && (y[[0, 1]] - 1.0).abs() < 1e-4);
+    /// # Ok::<(), attention::Error>(())
+    /// ```
+    pub fn forward<D: Dimension>(&self, x: &ArrayRef<f32, D>) -> Result<Array<f32, D>> {
+        let d = self.size();
+        if x.ndim() == 0 || x.shape()[x.ndim() - 1] != d || x.is_empty() {
+            let want = format!("(..., {d}) with normalized size d = {d}, no empty axis");
+            return Err(Error::shape("x", want, x.shape()));
+        }
+        let mut y = x.to_owned(); // (..., d)
+        for mut row in y.lanes_mut(Axis(x.ndim() - 1)) {
+            let mean = row.sum() / d as f32;
+            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
+            let inv_std = 1.0 / (var + self.eps).sqrt();
+            Zip::from(&mut row)
+                .and(&self.weight)
+                .and(&self.bias)
+                .for_each(|v, &gamma, &beta| *v = (*v - mean) * inv_std * gamma + beta);
+        }
+        Ok(y)
+    }
+
+    /// Loads `weight` and `bias`, both `(d)`, from `scope` (e.g. `encoder.layers.0.norm1`).
+    pub fn load(scope: &Scope, d: usize) -> Result<Self> {
+        Ok(LayerNorm {
+            weight: scope.tensor("weight", &[d])?,
+            bias: scope.tensor("bias", &[d])?,
+            eps: LAYER_NORM_EPS,
+        })
+    }
+
+    /// Saves as `{prefix}.weight` and `{prefix}.bias`.
+    pub fn save(&self, prefix: &str, out: &mut NamedTensors) {
+        out.insert(join(prefix, "weight"), self.weight.clone());
+        out.insert(join(prefix, "bias"), self.bias.clone());
+    }
+}

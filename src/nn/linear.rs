@@ -1,0 +1,122 @@
+//! `Linear`: y = x·Wᵀ + b, with PyTorch's `(out_features, in_features)` weight layout.
+
+use ndarray::{Array, Array1, Array2, ArrayRef, Dimension};
+
+use crate::backend::matmul;
+use crate::error::{Error, Result};
+use crate::nn::init::{self, SeededRng};
+use crate::weights::{NamedTensors, Scope, join};
+
+/// A fully connected layer, exactly PyTorch's `nn.Linear`.
+///
+/// - `weight`: `(out_features, in_features)` (note the order: one row per output);
+/// - `bias`: `(out_features)`, optional.
+///
+/// With a square weight, forgetting the transpose in `x·Wᵀ` still type-checks and gives wrong
+/// numbers; the PyTorch fixtures in `tests/` catch exactly that.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Linear {
+    /// `(out_features, in_features)`.
+    pub weight: Array2<f32>,
+    /// `(out_features)`, or `None` for a layer without bias.
+    pub bias: Option<Array1<f32>>,
+}
+
+impl Linear {
+    /// A layer from explicit weights; `bias` must have `out_features` entries.
+    pub fn new(weight: Array2<f32>, bias: Option<Array1<f32>>) -> Result<Self> {
+        if weight.is_empty() {
+            return Err(Error::shape(
+                "weight",
+                "(out_features, in_features), both > 0",
+                weight.shape(),
+            ));
+        }
+        if let Some(b) = &bias
+            && b.len() != weight.nrows()
+        {
+            let want = format!("({},) = (out_features,)", weight.nrows());
+            return Err(Error::shape("bias", want, b.shape()));
+        }
+        Ok(Linear { weight, bias })
+    }
+
+    /// PyTorch's default init: weight and bias uniform in ±1/√in_features.
+    pub fn random(
+        in_features: usize,
+        out_features: usize,
+        bias: bool,
+        rng: &mut SeededRng,
+    ) -> Self {
+        let (weight, b) = init::linear_default(out_features, in_features, rng);
+        Linear {
+            weight,
+            bias: bias.then_some(b),
+        }
+    }
+
+    /// Size of each input vector.
+    pub fn in_features(&self) -> usize {
+        self.weight.ncols()
+    }
+
+    /// Size of each output vector.
+    pub fn out_features(&self) -> usize {
+        self.weight.nrows()
+    }
+
+    /// `x · Wᵀ + b` over the last axis: `(..., in_features) → (..., out_features)`.
+    ///
+    /// ```
+    /// use attention::nn::Linear;
+    /// use attention::ndarray::array;
+    ///
+    /// // weight (out = 1, in = 2), bias (1): y = 1·x₀ + 2·x₁ + 0.5
+    /// let linear = Linear::new(array![[1.0, 2.0]], Some(array![0.5]))?;
+    /// let y = linear.forward(&array![[3.0_f32, 4.0]])?;
+    /// assert_eq!(y, array![[11.5]]);
+    /// # Ok::<(), attention::Error>(())
+    /// ```
+    pub fn forward<D: Dimension>(&self, x: &ArrayRef<f32, D>) -> Result<Array<f32, D>> {
+        let (d_in, d_out) = (self.in_features(), self.out_features());
+        if x.ndim() == 0 || x.shape()[x.ndim() - 1] != d_in || x.is_empty() {
+            let want = format!("(..., {d_in}) with in_features = {d_in}, no empty axis");
+            return Err(Error::shape("x", want, x.shape()));
+        }
+        let rows = x.len() / d_in;
+        let x2 = x.to_shape((rows, d_in)).expect("same number of elements"); // (rows, in)
+        let mut y = matmul(&x2, &self.weight.t()); // (rows, out)
+        if let Some(b) = &self.bias {
+            y += b; // broadcast (out) over rows
+        }
+        let mut out_dim = x.raw_dim();
+        out_dim[x.ndim() - 1] = d_out;
+        Ok(y.into_shape_with_order(out_dim)
+            .expect("rows · out elements"))
+    }
+
+    /// Loads `weight (out_features, in_features)` and, when `bias` is true, `bias
+    /// (out_features)` from `scope` (e.g. the scope `decoder.layers.0.linear1`).
+    pub fn load(
+        scope: &Scope,
+        in_features: usize,
+        out_features: usize,
+        bias: bool,
+    ) -> Result<Self> {
+        let weight = scope.tensor("weight", &[out_features, in_features])?;
+        let bias = if bias {
+            Some(scope.tensor("bias", &[out_features])?)
+        } else {
+            None
+        };
+        Ok(Linear { weight, bias })
+    }
+
+    /// Saves as `{prefix}.weight` and `{prefix}.bias`.
+    pub fn save(&self, prefix: &str, out: &mut NamedTensors) {
+        out.insert(join(prefix, "weight"), self.weight.clone());
+        if let Some(b) = &self.bias {
+            out.insert(join(prefix, "bias"), b.clone());
+        }
+    }
+}

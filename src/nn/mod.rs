@@ -1,0 +1,18 @@
+//! Shared building blocks used by every chapter: the layers PyTorch calls `torch.nn`.
+//!
+//! Each has PyTorch's parameter names and layouts, so weights recorded from PyTorch load
+//! directly (see [`crate::weights`]).
+
+pub mod dropout;
+pub mod feed_forward;
+pub mod init;
+pub mod layer_norm;
+pub mod linear;
+pub mod softmax;
+
+pub use dropout::Dropout;
+pub use feed_forward::{FeedForward, relu};
+pub use init::{SeededRng, seeded_rng};
+pub use layer_norm::{LAYER_NORM_EPS, LayerNorm};
+pub use linear::Linear;
+pub use softmax::softmax;

@@ -1,0 +1,39 @@
+//! Softmax: turn a row of scores into "percentages of influence" that sum to 1.
+
+use ndarray::{Array, ArrayRef, Axis, Dimension};
+
+/// Softmax over the last axis, numerically stable.
+///
+/// softmax(x)ᵢ = exp(xᵢ − max x) / Σⱼ exp(xⱼ − max x). Subtracting the row maximum changes
+/// nothing mathematically but keeps `exp` from overflowing, so scores of ±1e4 are fine.
+///
+/// **Fully masked rows**: a row whose entries are all −∞ (every key masked out) has no
+/// meaningful distribution; it becomes all zeros, never NaN. Attention then outputs a zero
+/// vector for that query (the same choice as PyTorch's `_safe_softmax` in
+/// `scaled_dot_product_attention`).
+///
+/// ```
+/// use attention::nn::softmax;
+/// use attention::ndarray::array;
+///
+/// let p = softmax(&array![[0.0_f32, 0.0], [f32::NEG_INFINITY, f32::NEG_INFINITY]]);
+/// assert_eq!(p, array![[0.5, 0.5], [0.0, 0.0]]);
+/// ```
+pub fn softmax<D: Dimension>(x: &ArrayRef<f32, D>) -> Array<f32, D> {
+    let mut out = x.to_owned();
+    if out.ndim() == 0 {
+        return out;
+    }
+    let last = Axis(out.ndim() - 1);
+    for mut row in out.lanes_mut(last) {
+        let max = row.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        if max == f32::NEG_INFINITY {
+            row.fill(0.0); // fully masked: no key to attend to
+            continue;
+        }
+        row.mapv_inplace(|v| (v - max).exp());
+        let sum = row.sum(); // ≥ 1, because the max entry gives exp(0) = 1
+        row.mapv_inplace(|v| v / sum);
+    }
+    out
+}

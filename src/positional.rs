@@ -1,0 +1,122 @@
+//! Chapter 2 — positional encoding: telling the model where each token is.
+//!
+//! Attention treats its input as a *set*: shuffle the tokens and each output is shuffled the
+//! same way, nothing else changes. To use word order, we add a position-dependent vector to
+//! each token's embedding, either fixed sinusoids ([`sinusoidal_encoding`], the paper's
+//! choice) or a learned table ([`LearnedPositionalEmbedding`], GPT's choice).
+//!
+//! ```
+//! use attention::positional::sinusoidal_encoding;
+//!
+//! let pe = sinusoidal_encoding(50, 16)?; // (max_len, d_model)
+//! assert_eq!(pe.shape(), &[50, 16]);
+//! assert_eq!(pe[[0, 0]], 0.0); // sin(0)
+//! assert_eq!(pe[[0, 1]], 1.0); // cos(0)
+//! # Ok::<(), attention::Error>(())
+//! ```
+
+use ndarray::{Array, Array2, ArrayRef, ArrayView2, Dimension, s};
+
+use crate::error::{Error, Result};
+use crate::nn::init::{self, SeededRng};
+use crate::weights::{NamedTensors, Scope, join};
+
+/// The sinusoidal table of "Attention Is All You Need": `(max_len, d_model)`.
+///
+/// PE[pos, 2i] = sin(pos / 10000^(2i/d_model)), PE[pos, 2i+1] = cos(pos / 10000^(2i/d_model)).
+///
+/// Column pair (2i, 2i+1) is a sine/cosine of one frequency; frequencies fall geometrically
+/// from 1 to 1/10000 across the pairs. Because sin and cos of (pos + k) are a fixed rotation of
+/// those of pos, the model can attend by *relative* position with one linear map. Computed in
+/// f64 and rounded once to f32.
+pub fn sinusoidal_encoding(max_len: usize, d_model: usize) -> Result<Array2<f32>> {
+    if max_len == 0 || d_model == 0 {
+        let got = format!("max_len = {max_len}, d_model = {d_model}");
+        return Err(Error::value("max_len, d_model", "both ≥ 1", got));
+    }
+    Ok(Array2::from_shape_fn((max_len, d_model), |(pos, j)| {
+        let two_i = (j - j % 2) as f64; // 2i: the even column of this pair
+        let angle = pos as f64 / 10000_f64.powf(two_i / d_model as f64);
+        let value = if j % 2 == 0 { angle.sin() } else { angle.cos() };
+        value as f32
+    }))
+}
+
+/// Fixed sinusoidal positions, precomputed up to `max_len`, added to token embeddings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinusoidalEncoding {
+    /// `(max_len, d_model)`, from [`sinusoidal_encoding`].
+    pub table: Array2<f32>,
+}
+
+impl SinusoidalEncoding {
+    /// Precomputes the table for sequences up to `max_len`.
+    pub fn new(max_len: usize, d_model: usize) -> Result<Self> {
+        Ok(SinusoidalEncoding {
+            table: sinusoidal_encoding(max_len, d_model)?,
+        })
+    }
+
+    /// `x + PE[..seq]` for `x` of shape `(seq, d_model)` or `(batch, seq, d_model)`.
+    pub fn forward<D: Dimension>(&self, x: &ArrayRef<f32, D>) -> Result<Array<f32, D>> {
+        add_positions(x, self.table.view(), "max_len")
+    }
+}
+
+/// Learned positions (GPT style): a trainable `(max_len, d_model)` table, one row per position.
+///
+/// Parameter name `weight`, as an `nn.Embedding(max_len, d_model)` (GPT-2's `wpe`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LearnedPositionalEmbedding {
+    /// `(max_len, d_model)`.
+    pub weight: Array2<f32>,
+}
+
+impl LearnedPositionalEmbedding {
+    /// Random init from Normal(0, 0.02²), as in GPT-2 and nanoGPT.
+    pub fn random(max_len: usize, d_model: usize, rng: &mut SeededRng) -> Self {
+        LearnedPositionalEmbedding {
+            weight: init::normal((max_len, d_model), 0.02, rng),
+        }
+    }
+
+    /// `x + weight[..seq]` for `x` of shape `(seq, d_model)` or `(batch, seq, d_model)`.
+    pub fn forward<D: Dimension>(&self, x: &ArrayRef<f32, D>) -> Result<Array<f32, D>> {
+        add_positions(x, self.weight.view(), "max_len of the learned table")
+    }
+
+    /// Loads `weight (max_len, d_model)` from `scope`.
+    pub fn load(scope: &Scope, max_len: usize, d_model: usize) -> Result<Self> {
+        Ok(LearnedPositionalEmbedding {
+            weight: scope.tensor("weight", &[max_len, d_model])?,
+        })
+    }
+
+    /// Saves as `{prefix}.weight`.
+    pub fn save(&self, prefix: &str, out: &mut NamedTensors) {
+        out.insert(join(prefix, "weight"), self.weight.clone());
+    }
+}
+
+/// `x + table[..seq]`, broadcasting over a leading batch axis if there is one.
+fn add_positions<D: Dimension>(
+    x: &ArrayRef<f32, D>,
+    table: ArrayView2<f32>,
+    limit: &str,
+) -> Result<Array<f32, D>> {
+    let (max_len, d_model) = table.dim();
+    let shape = x.shape();
+    let n = shape.len();
+    if !(2..=3).contains(&n) || shape[n - 1] != d_model || x.is_empty() {
+        let want = format!("(seq, {d_model}) or (batch, seq, {d_model}) with d_model = {d_model}");
+        return Err(Error::shape("x", want, shape));
+    }
+    let seq = shape[n - 2];
+    if seq > max_len {
+        let want = format!("a sequence of at most {limit} = {max_len} tokens");
+        return Err(Error::value("x", want, format!("seq = {seq}")));
+    }
+    let mut out = x.to_owned(); // (..., seq, d_model)
+    out += &table.slice(s![..seq, ..]); // broadcast (seq, d_model) over the batch
+    Ok(out)
+}

@@ -1,0 +1,236 @@
+//! Chapter 3 — self-attention: every token looks at every token.
+//!
+//! Each token asks a question (its **query**, "what I am looking for"), advertises a label
+//! (its **key**, "what I contain") and offers content (its **value**, "what I offer"):
+//!
+//! Q = X·W_qᵀ, K = X·W_kᵀ, V = X·W_vᵀ, Attention(Q, K, V) = softmax(Q·Kᵀ / √d_k)·V.
+//!
+//! Row i of the softmax holds the "percentages of influence" of every token on token i; the
+//! output for token i is the value vectors mixed in those proportions.
+//!
+//! ```
+//! use attention::self_attention::scaled_dot_product_attention;
+//! use attention::ndarray::array;
+//!
+//! let queries = array![[1.0_f32, 0.0], [0.0, 1.0]]; // (tgt, d_k)
+//! let keys = array![[1.0_f32, 0.0], [0.0, 1.0]];    // (src, d_k)
+//! let values = array![[10.0_f32], [20.0]];          // (src, d_v)
+//! let attn = scaled_dot_product_attention(&queries, &keys, &values, None)?;
+//! assert_eq!(attn.weights.shape(), &[2, 2]);        // (tgt, src)
+//! assert!(attn.output[[0, 0]] < 15.0);              // query 0 prefers key 0
+//! # Ok::<(), attention::Error>(())
+//! ```
+
+use ndarray::{Array2, ArrayRef2, ArrayView2};
+
+use crate::backend::matmul;
+use crate::error::{Dim, Error, Result, check_shape};
+use crate::masked::{Mask, mask_in_place};
+use crate::nn::init::SeededRng;
+use crate::nn::{Linear, softmax};
+use crate::weights::{NamedTensors, Scope, join};
+
+/// What attention returns: the new token vectors and who attended to whom.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attention {
+    /// `(tgt_len, d_v)`: one output vector per query.
+    pub output: Array2<f32>,
+    /// `(tgt_len, src_len)`: row i is query i's softmax over the keys (sums to 1, or is all
+    /// zeros for a fully masked row).
+    pub weights: Array2<f32>,
+}
+
+// ANCHOR: sdpa
+/// Scaled dot-product attention for one sequence: softmax(Q·Kᵀ/√d_k + M)·V.
+///
+/// - `queries`: `(tgt_len, d_k)`, `keys`: `(src_len, d_k)`, `values`: `(src_len, d_v)`;
+/// - `mask`: optional, broadcastable to `(1, tgt_len, src_len)`, `true` = may attend
+///   (see [`crate::masked`]).
+///
+/// Returns the output `(tgt_len, d_v)` and the weights `(tgt_len, src_len)`.
+pub fn scaled_dot_product_attention(
+    queries: &ArrayRef2<f32>,
+    keys: &ArrayRef2<f32>,
+    values: &ArrayRef2<f32>,
+    mask: Option<&Mask>,
+) -> Result<Attention> {
+    let (tgt_len, d_k) = queries.dim();
+    check_shape(
+        "queries",
+        queries.shape(),
+        &[Dim::Any("tgt_len"), Dim::Any("d_k")],
+        "",
+    )?;
+    check_shape(
+        "keys",
+        keys.shape(),
+        &[Dim::Any("src_len"), Dim::Is(d_k)],
+        "d_k from `queries`",
+    )?;
+    let src_len = keys.nrows();
+    let note = "src_len from `keys`";
+    check_shape(
+        "values",
+        values.shape(),
+        &[Dim::Is(src_len), Dim::Any("d_v")],
+        note,
+    )?;
+    if let Some(mask) = mask {
+        mask.check("mask", 1, tgt_len, src_len)?;
+    }
+    let allowed = mask.map(|m| m.for_sequence(0, tgt_len));
+    Ok(attend(
+        queries,
+        keys,
+        values,
+        allowed.as_ref().map(|a| a.view()),
+    ))
+}
+
+/// The unchecked core, shared with multi-head attention (which checks shapes once for all
+/// heads). `allowed`: `(tgt_len, src_len)`.
+pub(crate) fn attend(
+    queries: &ArrayRef2<f32>,
+    keys: &ArrayRef2<f32>,
+    values: &ArrayRef2<f32>,
+    allowed: Option<ArrayView2<bool>>,
+) -> Attention {
+    let d_k = queries.ncols() as f32;
+    let mut scores = matmul(queries, &keys.t()) / d_k.sqrt(); // (tgt_len, src_len)
+    if let Some(allowed) = allowed {
+        mask_in_place(&mut scores, allowed); // masked scores become −∞
+    }
+    let weights = softmax(&scores); // (tgt_len, src_len), rows sum to 1
+    let output = matmul(&weights, values); // (tgt_len, d_v)
+    Attention { output, weights }
+}
+// ANCHOR_END: sdpa
+
+/// The scaled scores Q·Kᵀ/√d_k before softmax: `(tgt_len, d_k), (src_len, d_k) → (tgt_len, src_len)`.
+///
+/// The chapter prints this intermediate matrix; attention itself uses [`scaled_dot_product_attention`].
+pub fn scaled_scores(queries: &ArrayRef2<f32>, keys: &ArrayRef2<f32>) -> Result<Array2<f32>> {
+    let d_k = queries.ncols();
+    check_shape(
+        "queries",
+        queries.shape(),
+        &[Dim::Any("tgt_len"), Dim::Any("d_k")],
+        "",
+    )?;
+    check_shape(
+        "keys",
+        keys.shape(),
+        &[Dim::Any("src_len"), Dim::Is(d_k)],
+        "d_k from `queries`",
+    )?;
+    Ok(matmul(queries, &keys.t()) / (d_k as f32).sqrt())
+}
+
+// ANCHOR: self_attention
+/// A single self-attention head with learned projections W_q, W_k, W_v.
+///
+/// Mirrors the PyTorch class of the StatQuest course: three `nn.Linear(d_model, d_k)` named
+/// `W_q`, `W_k`, `W_v` (bias optional; the course has none), then scaled dot-product attention.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelfAttention {
+    /// Query projection, weight `(d_k, d_model)`.
+    pub w_q: Linear,
+    /// Key projection, weight `(d_k, d_model)`.
+    pub w_k: Linear,
+    /// Value projection, weight `(d_k, d_model)`.
+    pub w_v: Linear,
+}
+
+impl SelfAttention {
+    /// Self-attention over `x`: `(seq, d_model) → output (seq, d_k)`, weights `(seq, seq)`.
+    pub fn forward(&self, x: &ArrayRef2<f32>, mask: Option<&Mask>) -> Result<Attention> {
+        project_and_attend(&self.projections(), ("x", x), ("x", x), mask)
+    }
+    // ANCHOR_END: self_attention
+
+    /// A head from three projections; all must read `d_model` inputs and write `d_k` outputs.
+    pub fn new(w_q: Linear, w_k: Linear, w_v: Linear) -> Result<Self> {
+        check_projections(&w_q, &w_k, &w_v)?;
+        Ok(SelfAttention { w_q, w_k, w_v })
+    }
+
+    /// Random projections `d_model → d_k` with PyTorch's `nn.Linear` init.
+    pub fn random(d_model: usize, d_k: usize, bias: bool, rng: &mut SeededRng) -> Self {
+        SelfAttention {
+            w_q: Linear::random(d_model, d_k, bias, rng),
+            w_k: Linear::random(d_model, d_k, bias, rng),
+            w_v: Linear::random(d_model, d_k, bias, rng),
+        }
+    }
+
+    /// Input size.
+    pub fn d_model(&self) -> usize {
+        self.w_q.in_features()
+    }
+
+    /// Query/key size (also the output size).
+    pub fn d_k(&self) -> usize {
+        self.w_q.out_features()
+    }
+
+    fn projections(&self) -> [&Linear; 3] {
+        [&self.w_q, &self.w_k, &self.w_v]
+    }
+
+    /// Loads `W_q.weight`, `W_k.weight`, `W_v.weight` (and `.bias` if `bias`) from `scope`.
+    pub fn load(scope: &Scope, d_model: usize, d_k: usize, bias: bool) -> Result<Self> {
+        let [w_q, w_k, w_v] =
+            PROJECTION_NAMES.map(|name| Linear::load(&scope.sub(name), d_model, d_k, bias));
+        Ok(SelfAttention {
+            w_q: w_q?,
+            w_k: w_k?,
+            w_v: w_v?,
+        })
+    }
+
+    /// Saves as `{prefix}.W_q.weight` etc.
+    pub fn save(&self, prefix: &str, out: &mut NamedTensors) {
+        for (name, linear) in PROJECTION_NAMES.iter().zip(self.projections()) {
+            linear.save(&join(prefix, name), out);
+        }
+    }
+}
+
+/// PyTorch attribute names of the three projections (the StatQuest course's class).
+pub(crate) const PROJECTION_NAMES: [&str; 3] = ["W_q", "W_k", "W_v"];
+
+/// Q from `queries_from`, K and V from `keys_values_from`, then attention. Self-attention
+/// passes the same matrix twice; cross-attention (chapter 5) passes the decoder and encoder
+/// states. Each input is `(name, (len, d_model))` so errors name the right argument.
+pub(crate) fn project_and_attend(
+    [w_q, w_k, w_v]: &[&Linear; 3],
+    (q_name, queries_from): (&str, &ArrayRef2<f32>),
+    (kv_name, keys_values_from): (&str, &ArrayRef2<f32>),
+    mask: Option<&Mask>,
+) -> Result<Attention> {
+    let d_model = w_q.in_features();
+    let note = format!("d_model = {d_model}");
+    let expected = [Dim::Any("seq"), Dim::Is(d_model)];
+    check_shape(q_name, queries_from.shape(), &expected, &note)?;
+    check_shape(kv_name, keys_values_from.shape(), &expected, &note)?;
+    let queries = w_q.forward(queries_from)?; // (tgt_len, d_k)
+    let keys = w_k.forward(keys_values_from)?; // (src_len, d_k)
+    let values = w_v.forward(keys_values_from)?; // (src_len, d_k)
+    scaled_dot_product_attention(&queries, &keys, &values, mask)
+}
+
+/// Errors unless W_q, W_k, W_v all map `d_model → d_k` (same sizes).
+pub(crate) fn check_projections(w_q: &Linear, w_k: &Linear, w_v: &Linear) -> Result<()> {
+    let want = [w_q.out_features(), w_q.in_features()];
+    for (name, w) in [("w_k", w_k), ("w_v", w_v)] {
+        if w.weight.shape() != want {
+            let expected = format!("(d_k, d_model) = ({}, {}) like `w_q`", want[0], want[1]);
+            return Err(Error::shape(
+                format!("{name}.weight"),
+                expected,
+                w.weight.shape(),
+            ));
+        }
+    }
+    Ok(())
+}

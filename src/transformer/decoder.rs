@@ -1,0 +1,182 @@
+//! The decoder: a stack of (masked self-attention → cross-attention → feed-forward) layers.
+
+use ndarray::{Array3, ArrayRef3};
+
+use super::{NormPosition, TransformerConfig};
+use crate::error::{Dim, Result, check_shape};
+use crate::masked::Mask;
+use crate::multi_head::MultiHeadAttention;
+use crate::nn::init::SeededRng;
+use crate::nn::{FeedForward, LayerNorm};
+use crate::weights::{NamedTensors, Scope, join};
+
+/// One decoder layer, PyTorch's `nn.TransformerDecoderLayer` (ReLU, eval mode).
+///
+/// Parameter names: `self_attn.*`, `multihead_attn.*` (the cross-attention), `linear1.*`,
+/// `linear2.*`, `norm1.*`, `norm2.*`, `norm3.*`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecoderLayer {
+    /// Masked multi-head self-attention over the target so far.
+    pub self_attn: MultiHeadAttention,
+    /// Cross-attention: queries from the decoder, keys/values from the encoder output.
+    pub cross_attn: MultiHeadAttention,
+    /// Position-wise feed-forward network.
+    pub feed_forward: FeedForward,
+    /// LayerNorm around self-attention.
+    pub norm1: LayerNorm,
+    /// LayerNorm around cross-attention.
+    pub norm2: LayerNorm,
+    /// LayerNorm around the feed-forward network.
+    pub norm3: LayerNorm,
+    /// Post-LN (default) or pre-LN.
+    pub norm_position: NormPosition,
+}
+
+impl DecoderLayer {
+    // ANCHOR: decoder_layer
+    /// `x (batch, tgt_len, d_model)` attending to `memory (batch, src_len, d_model)`.
+    ///
+    /// `self_mask` broadcasts to `(batch, tgt_len, tgt_len)` (causal, maybe with target
+    /// padding); `memory_mask` to `(batch, tgt_len, src_len)` (source padding).
+    pub fn forward(
+        &self,
+        x: &ArrayRef3<f32>,
+        memory: &ArrayRef3<f32>,
+        self_mask: Option<&Mask>,
+        memory_mask: Option<&Mask>,
+    ) -> Result<Array3<f32>> {
+        check_memory(x, memory)?;
+        let self_attend =
+            |h: &ArrayRef3<f32>| Ok(self.self_attn.forward(h, h, h, self_mask)?.output);
+        let cross_attend = |h: &ArrayRef3<f32>| {
+            Ok(self
+                .cross_attn
+                .forward(h, memory, memory, memory_mask)?
+                .output)
+        };
+        match self.norm_position {
+            NormPosition::Post => {
+                let x = self.norm1.forward(&(self_attend(x)? + x))?; // LN(x + SelfAttn(x))
+                let x = self.norm2.forward(&(cross_attend(&x)? + &x))?; // LN(x + Cross(x, mem))
+                self.norm3.forward(&(self.feed_forward.forward(&x)? + &x)) // LN(x + FFN(x))
+            }
+            NormPosition::Pre => {
+                let x = self_attend(&self.norm1.forward(x)?)? + x; // x + SelfAttn(LN(x))
+                let x = cross_attend(&self.norm2.forward(&x)?)? + &x; // x + Cross(LN(x), mem)
+                Ok(self.feed_forward.forward(&self.norm3.forward(&x)?)? + &x) // x + FFN(LN(x))
+            }
+        }
+    }
+    // ANCHOR_END: decoder_layer
+
+    /// A layer with PyTorch's default init.
+    pub fn random(config: &TransformerConfig, rng: &mut SeededRng) -> Result<Self> {
+        config.validate()?;
+        let (d, heads) = (config.d_model, config.num_heads);
+        Ok(DecoderLayer {
+            self_attn: MultiHeadAttention::random(d, heads, rng)?,
+            cross_attn: MultiHeadAttention::random(d, heads, rng)?,
+            feed_forward: FeedForward::random(d, config.d_ff, rng),
+            norm1: LayerNorm::new(d),
+            norm2: LayerNorm::new(d),
+            norm3: LayerNorm::new(d),
+            norm_position: config.norm_position,
+        })
+    }
+
+    /// Loads from `scope` (e.g. `decoder.layers.1`).
+    pub fn load(scope: &Scope, config: &TransformerConfig) -> Result<Self> {
+        config.validate()?;
+        let (d, heads) = (config.d_model, config.num_heads);
+        Ok(DecoderLayer {
+            self_attn: MultiHeadAttention::load(&scope.sub("self_attn"), d, heads)?,
+            cross_attn: MultiHeadAttention::load(&scope.sub("multihead_attn"), d, heads)?,
+            feed_forward: FeedForward::load(scope, d, config.d_ff)?,
+            norm1: LayerNorm::load(&scope.sub("norm1"), d)?,
+            norm2: LayerNorm::load(&scope.sub("norm2"), d)?,
+            norm3: LayerNorm::load(&scope.sub("norm3"), d)?,
+            norm_position: config.norm_position,
+        })
+    }
+
+    /// Saves under PyTorch's names below `prefix`.
+    pub fn save(&self, prefix: &str, out: &mut NamedTensors) {
+        self.self_attn.save(&join(prefix, "self_attn"), out);
+        self.cross_attn.save(&join(prefix, "multihead_attn"), out);
+        self.feed_forward.save(prefix, out);
+        self.norm1.save(&join(prefix, "norm1"), out);
+        self.norm2.save(&join(prefix, "norm2"), out);
+        self.norm3.save(&join(prefix, "norm3"), out);
+    }
+}
+
+/// Errors unless `memory` is `(batch, src_len, d_model)` with `x`'s batch and d_model.
+fn check_memory(x: &ArrayRef3<f32>, memory: &ArrayRef3<f32>) -> Result<()> {
+    let (batch, _, d_model) = x.dim();
+    let want = [Dim::Is(batch), Dim::Any("src_len"), Dim::Is(d_model)];
+    let note = format!("batch = {batch} and d_model = {d_model} from `x`");
+    check_shape("memory", memory.shape(), &want, &note)
+}
+
+/// A stack of decoder layers and an optional final LayerNorm, PyTorch's
+/// `nn.TransformerDecoder` (names `layers.{i}.*`, `norm.*`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoder {
+    /// The layers, applied in order.
+    pub layers: Vec<DecoderLayer>,
+    /// Final LayerNorm (`nn.Transformer` always has one).
+    pub norm: Option<LayerNorm>,
+}
+
+impl Decoder {
+    /// `(batch, tgt_len, d_model)` reading `memory (batch, src_len, d_model)` →
+    /// `(batch, tgt_len, d_model)`.
+    pub fn forward(
+        &self,
+        x: &ArrayRef3<f32>,
+        memory: &ArrayRef3<f32>,
+        self_mask: Option<&Mask>,
+        memory_mask: Option<&Mask>,
+    ) -> Result<Array3<f32>> {
+        let mut x = x.to_owned();
+        for layer in &self.layers {
+            x = layer.forward(&x, memory, self_mask, memory_mask)?; // (batch, tgt_len, d_model)
+        }
+        match &self.norm {
+            Some(norm) => norm.forward(&x),
+            None => Ok(x),
+        }
+    }
+
+    /// `config.num_decoder_layers` random layers and a final LayerNorm.
+    pub fn random(config: &TransformerConfig, rng: &mut SeededRng) -> Result<Self> {
+        let layers = (0..config.num_decoder_layers)
+            .map(|_| DecoderLayer::random(config, rng))
+            .collect::<Result<_>>()?;
+        Ok(Decoder {
+            layers,
+            norm: Some(LayerNorm::new(config.d_model)),
+        })
+    }
+
+    /// Loads `layers.{i}.*` and `norm.*` from `scope` (e.g. `decoder`).
+    pub fn load(scope: &Scope, config: &TransformerConfig) -> Result<Self> {
+        let layers = (0..config.num_decoder_layers)
+            .map(|i| DecoderLayer::load(&scope.sub(&format!("layers.{i}")), config))
+            .collect::<Result<_>>()?;
+        Ok(Decoder {
+            layers,
+            norm: Some(LayerNorm::load(&scope.sub("norm"), config.d_model)?),
+        })
+    }
+
+    /// Saves under PyTorch's names below `prefix`.
+    pub fn save(&self, prefix: &str, out: &mut NamedTensors) {
+        for (i, layer) in self.layers.iter().enumerate() {
+            layer.save(&join(prefix, &format!("layers.{i}")), out);
+        }
+        if let Some(norm) = &self.norm {
+            norm.save(&join(prefix, "norm"), out);
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The whole model: `nn.Transformer`, and a sequence-to-sequence model around it.
+
+use ndarray::{Array3, ArrayRef2, ArrayRef3};
+
+use super::{Decoder, Encoder, TransformerConfig};
+use crate::embedding::Embedding;
+use crate::error::{Error, Result};
+use crate::masked::Mask;
+use crate::nn::Linear;
+use crate::nn::init::SeededRng;
+use crate::positional::SinusoidalEncoding;
+use crate::weights::{NamedTensors, Scope, join};
+
+/// Encoder and decoder stacks, each with its final LayerNorm: PyTorch's `nn.Transformer`
+/// (with `batch_first=True`). Names: `encoder.*`, `decoder.*`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transformer {
+    /// The encoder stack.
+    pub encoder: Encoder,
+    /// The decoder stack.
+    pub decoder: Decoder,
+    /// The sizes it was built with.
+    pub config: TransformerConfig,
+}
+
+impl Transformer {
+    /// `src (batch, src_len, d_model)` and `tgt (batch, tgt_len, d_model)` →
+    /// `(batch, tgt_len, d_model)`.
+    ///
+    /// `src_mask` (e.g. source padding) is used by the encoder's self-attention *and* by the
+    /// decoder's cross-attention; `tgt_mask` (causal, maybe with target padding) by the
+    /// decoder's self-attention.
+    pub fn forward(
+        &self,
+        src: &ArrayRef3<f32>,
+        tgt: &ArrayRef3<f32>,
+        src_mask: Option<&Mask>,
+        tgt_mask: Option<&Mask>,
+    ) -> Result<Array3<f32>> {
+        let memory = self.encoder.forward(src, src_mask)?; // (batch, src_len, d_model)
+        self.decoder.forward(tgt, &memory, tgt_mask, src_mask) // (batch, tgt_len, d_model)
+    }
+
+    /// Random layers with each layer's PyTorch default init.
+    ///
+    /// (`nn.Transformer` additionally re-draws every weight matrix with Xavier-uniform; the
+    /// scale is similar and nothing here depends on it.)
+    pub fn random(config: TransformerConfig, rng: &mut SeededRng) -> Result<Self> {
+        Ok(Transformer {
+            encoder: Encoder::random(&config, rng)?,
+            decoder: Decoder::random(&config, rng)?,
+            config,
+        })
+    }
+
+    /// Loads `encoder.*` and `decoder.*` from `scope` (the root of an `nn.Transformer`
+    /// `state_dict`, or e.g. `transformer` inside a larger model).
+    pub fn load(scope: &Scope, config: TransformerConfig) -> Result<Self> {
+        Ok(Transformer {
+            encoder: Encoder::load(&scope.sub("encoder"), &config)?,
+            decoder: Decoder::load(&scope.sub("decoder"), &config)?,
+            config,
+        })
+    }
+
+    /// Saves under PyTorch's names below `prefix`.
+    pub fn save(&self, prefix: &str, out: &mut NamedTensors) {
+        self.encoder.save(&join(prefix, "encoder"), out);
+        self.decoder.save(&join(prefix, "decoder"), out);
+    }
+}
+
+/// Sizes of a [`Seq2SeqTransformer`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Seq2SeqConfig {
+    /// The Transformer's sizes.
+    pub transformer: TransformerConfig,
+    /// Number of source tokens.
+    pub src_vocab_size: usize,
+    /// Number of target tokens (the generator's output size).
+    pub tgt_vocab_size: usize,
+    /// Longest sequence the positional table covers.
+    pub max_len: usize,
+    /// The padding id in both vocabularies (masked out as a key).
+    pub pad_id: usize,
+}
+
+/// An encoder–decoder language model (translation): embeddings → [`Transformer`] → logits.
+///
+/// Names (as in PyTorch's "Language Translation with nn.Transformer" tutorial):
+/// `src_embedding.weight`, `tgt_embedding.weight`, `transformer.*`, `generator.weight`,
+/// `generator.bias`. The sinusoidal positions are fixed, not parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seq2SeqTransformer {
+    /// Source token embeddings `(src_vocab_size, d_model)`.
+    pub src_embedding: Embedding,
+    /// Target token embeddings `(tgt_vocab_size, d_model)`.
+    pub tgt_embedding: Embedding,
+    /// Fixed positions `(max_len, d_model)`.
+    pub positional: SinusoidalEncoding,
+    /// Encoder and decoder.
+    pub transformer: Transformer,
+    /// Projection to target-vocabulary logits, `(tgt_vocab_size, d_model)`.
+    pub generator: Linear,
+    /// The sizes it was built with.
+    pub config: Seq2SeqConfig,
+}
+
+impl Seq2SeqTransformer {
+    // ANCHOR: seq2seq_forward
+    /// Logits for every target position: `src_ids (batch, src_len)`, `tgt_ids (batch,
+    /// tgt_len)` → `(batch, tgt_len, tgt_vocab_size)`.
+    ///
+    /// Position t's logits predict target token t + 1 (teacher forcing): the decoder sees
+    /// `tgt_ids[..=t]` only, through the causal mask.
+    pub fn forward(
+        &self,
+        src_ids: &ArrayRef2<usize>,
+        tgt_ids: &ArrayRef2<usize>,
+    ) -> Result<Array3<f32>> {
+        let (memory, src_mask) = self.encode(src_ids)?; // (batch, src_len, d_model)
+        let decoded = self.decode(tgt_ids, &memory, &src_mask)?; // (batch, tgt_len, d_model)
+        self.generator.forward(&decoded) // (batch, tgt_len, tgt_vocab_size)
+    }
+
+    /// The encoder output ("memory") and the source padding mask `(batch, 1, src_len)`.
+    pub fn encode(&self, src_ids: &ArrayRef2<usize>) -> Result<(Array3<f32>, Mask)> {
+        let src = self.embed(&self.src_embedding, src_ids)?; // (batch, src_len, d_model)
+        let src_mask = Mask::from_token_ids(src_ids, self.config.pad_id)?; // (batch, 1, src_len)
+        let memory = self.transformer.encoder.forward(&src, Some(&src_mask))?;
+        Ok((memory, src_mask))
+    }
+
+    /// Decoder output `(batch, tgt_len, d_model)` for `tgt_ids` given the encoder's memory.
+    pub fn decode(
+        &self,
+        tgt_ids: &ArrayRef2<usize>,
+        memory: &ArrayRef3<f32>,
+        src_mask: &Mask,
+    ) -> Result<Array3<f32>> {
+        let tgt = self.embed(&self.tgt_embedding, tgt_ids)?; // (batch, tgt_len, d_model)
+        let causal = Mask::causal(tgt_ids.ncols())?; // (1, tgt_len, tgt_len)
+        let tgt_padding = Mask::from_token_ids(tgt_ids, self.config.pad_id)?; // (batch, 1, tgt_len)
+        let tgt_mask = causal.and(&tgt_padding)?; // (batch, tgt_len, tgt_len)
+        let decoder = &self.transformer.decoder;
+        decoder.forward(&tgt, memory, Some(&tgt_mask), Some(src_mask))
+    }
+
+    /// Token embeddings scaled by √d_model, plus sinusoidal positions: `(batch, seq, d_model)`.
+    ///
+    /// The scaling makes the embeddings (init ~N(0, 1/d_model) in the paper) comparable in
+    /// size to the positional encoding (entries in [−1, 1]).
+    pub fn embed(&self, table: &Embedding, ids: &ArrayRef2<usize>) -> Result<Array3<f32>> {
+        let scale = (self.config.transformer.d_model as f32).sqrt();
+        let tokens = table.forward_batch(ids)? * scale; // (batch, seq, d_model)
+        self.positional.forward(&tokens) // + PE[..seq]
+    }
+    // ANCHOR_END: seq2seq_forward
+
+    /// A random model.
+    pub fn random(config: Seq2SeqConfig, rng: &mut SeededRng) -> Result<Self> {
+        let d = config.transformer.d_model;
+        check_vocab(&config)?;
+        Ok(Seq2SeqTransformer {
+            src_embedding: Embedding::random(config.src_vocab_size, d, rng),
+            tgt_embedding: Embedding::random(config.tgt_vocab_size, d, rng),
+            positional: SinusoidalEncoding::new(config.max_len, d)?,
+            transformer: Transformer::random(config.transformer, rng)?,
+            generator: Linear::random(d, config.tgt_vocab_size, true, rng),
+            config,
+        })
+    }
+
+    /// Loads from `scope` (see the struct docs for the names).
+    pub fn load(scope: &Scope, config: Seq2SeqConfig) -> Result<Self> {
+        let d = config.transformer.d_model;
+        check_vocab(&config)?;
+        Ok(Seq2SeqTransformer {
+            src_embedding: Embedding::load(&scope.sub("src_embedding"), config.src_vocab_size, d)?,
+            tgt_embedding: Embedding::load(&scope.sub("tgt_embedding"), config.tgt_vocab_size, d)?,
+            positional: SinusoidalEncoding::new(config.max_len, d)?,
+            transformer: Transformer::load(&scope.sub("transformer"), config.transformer)?,
+            generator: Linear::load(&scope.sub("generator"), d, config.tgt_vocab_size, true)?,
+            config,
+        })
+    }
+
+    /// Saves under the names in the struct docs, below `prefix`.
+    pub fn save(&self, prefix: &str, out: &mut NamedTensors) {
+        self.src_embedding.save(&join(prefix, "src_embedding"), out);
+        self.tgt_embedding.save(&join(prefix, "tgt_embedding"), out);
+        self.transformer.save(&join(prefix, "transformer"), out);
+        self.generator.save(&join(prefix, "generator"), out);
+    }
+}
+
+/// Errors unless both vocabularies are non-empty and hold `pad_id`.
+fn check_vocab(config: &Seq2SeqConfig) -> Result<()> {
+    for (name, size) in [
+        ("src_vocab_size", config.src_vocab_size),
+        ("tgt_vocab_size", config.tgt_vocab_size),
+    ] {
+        if size <= config.pad_id {
+            let want = format!("more than pad_id = {} tokens", config.pad_id);
+            return Err(Error::value(name, want, size));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! Shared helpers for the integration tests: loading PyTorch fixtures and comparing arrays.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use attention::ndarray::{Array, Array2, ArrayD, Dimension};
+use attention::weights::NamedTensors;
+
+/// Absolute tolerance for comparing with PyTorch, for values of size ~1.
+///
+/// For outputs larger than 1 in magnitude the tolerance scales with the largest expected
+/// value (1e-5 relative to scale), the float32 rounding of a longer computation.
+pub const TOL: f32 = 1e-5;
+
+/// One PyTorch fixture from `tests/fixtures/<name>.json`.
+pub struct Fixture {
+    pub name: String,
+    pub tensors: NamedTensors,
+    pub config: serde_json::Value,
+}
+
+/// Loads `tests/fixtures/<name>.json`.
+pub fn fixture(name: &str) -> Fixture {
+    let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let json: serde_json::Value = serde_json::from_str(&text).expect("fixture is JSON");
+    Fixture {
+        name: name.to_string(),
+        tensors: NamedTensors::from_json_str(&text).expect("fixture tensors parse"),
+        config: json["config"].clone(),
+    }
+}
+
+impl Fixture {
+    fn raw(&self, name: &str) -> ArrayD<f32> {
+        self.tensors
+            .get(name)
+            .unwrap_or_else(|| panic!("{}: no tensor `{name}`", self.name))
+            .clone()
+    }
+
+    /// The float tensor `input.<name>` as a `D`-dimensional array.
+    pub fn input<D: Dimension>(&self, name: &str) -> Array<f32, D> {
+        self.raw(&format!("input.{name}"))
+            .into_dimensionality()
+            .expect("rank")
+    }
+
+    /// The float tensor `output.<name>`.
+    pub fn output<D: Dimension>(&self, name: &str) -> Array<f32, D> {
+        self.raw(&format!("output.{name}"))
+            .into_dimensionality()
+            .expect("rank")
+    }
+
+    /// A bool mask stored as 1.0 / 0.0, exactly as PyTorch received it.
+    pub fn bool_input<D: Dimension>(&self, name: &str) -> Array<bool, D> {
+        self.input::<D>(name).mapv(|v| v != 0.0)
+    }
+
+    /// Token ids stored as floats.
+    pub fn ids(&self, name: &str) -> Array2<usize> {
+        self.input::<attention::ndarray::Ix2>(name)
+            .mapv(|v| v as usize)
+    }
+
+    /// An integer from the config.
+    pub fn usize(&self, key: &str) -> usize {
+        self.config[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{}: config `{key}` is not an integer", self.name))
+            as usize
+    }
+
+    /// A bool from the config.
+    pub fn bool(&self, key: &str) -> bool {
+        self.config[key]
+            .as_bool()
+            .unwrap_or_else(|| panic!("{}: config `{key}` is not a bool", self.name))
+    }
+
+    /// Asserts that every parameter tensor was read by the loader (only `input.*` and
+    /// `output.*` may remain): catches a parameter the Rust layer forgot.
+    pub fn assert_all_parameters_used(&self) {
+        let unused: Vec<String> = self
+            .tensors
+            .unused()
+            .into_iter()
+            .filter(|n| !n.starts_with("input.") && !n.starts_with("output."))
+            .collect();
+        assert!(
+            unused.is_empty(),
+            "{}: parameters never loaded: {unused:?}",
+            self.name
+        );
+    }
+}
+
+/// Asserts `actual ≈ expected` element-wise within [`TOL`] (scaled by the largest expected
+/// magnitude when that exceeds 1); prints and returns the max absolute difference.
+pub fn assert_close<D: Dimension>(
+    label: &str,
+    actual: &Array<f32, D>,
+    expected: &Array<f32, D>,
+) -> f32 {
+    assert_eq!(actual.shape(), expected.shape(), "{label}: shapes differ");
+    let scale = expected.iter().fold(1.0_f32, |m, v| m.max(v.abs()));
+    let mut max_diff = 0.0_f32;
+    for (a, e) in actual.iter().zip(expected) {
+        assert!(a.is_finite(), "{label}: non-finite value {a}");
+        max_diff = max_diff.max((a - e).abs());
+    }
+    println!("max |diff| {label}: {max_diff:.3e} (scale {scale:.2})");
+    assert!(
+        max_diff <= TOL * scale,
+        "{label}: max |diff| {max_diff:e} > {:e}\nactual:\n{actual:.6}\nexpected:\n{expected:.6}",
+        TOL * scale
+    );
+    max_diff
+}
