@@ -11,7 +11,8 @@ use ndarray::{Array2, ArrayRef2};
 /// Callers check shapes before calling (and name the offending argument); a mismatch here is
 /// a bug in the crate, so this panics with both shapes.
 ///
-/// Transposes are free: pass `&w.t()` for `wᵀ`.
+/// Transposes are free: pass `&w.t()` for `wᵀ`. The result is always in standard (row-major)
+/// layout, so callers may reshape it freely.
 ///
 /// ```
 /// use attention::backend::matmul;
@@ -29,5 +30,10 @@ pub fn matmul(a: &ArrayRef2<f32>, b: &ArrayRef2<f32>) -> Array2<f32> {
         a.shape(),
         b.shape()
     );
-    a.dot(b)
+    let product = a.dot(b);
+    if product.is_standard_layout() {
+        product
+    } else {
+        product.as_standard_layout().into_owned()
+    }
 }

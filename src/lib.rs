@@ -59,6 +59,11 @@ pub mod weights;
 
 pub use error::{Error, Result, fmt_shape};
 
+/// The README's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// `ndarray`, re-exported so notebooks and users name the same version as the crate.
 pub use ndarray;
 

@@ -15,7 +15,7 @@
 //! # A fully masked row
 //! If a query may attend to no key at all, its softmax row is all −∞. Rather than NaN, this
 //! crate defines its weights as all zeros, so that query's output is the zero vector (see
-//! [`crate::nn::softmax`]).
+//! [`crate::nn::softmax()`]).
 //!
 //! # Shapes
 //! A mask has shape `(batch, tgt_len, src_len)` where `batch` and `tgt_len` may be 1 and then

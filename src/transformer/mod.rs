@@ -14,6 +14,25 @@
 //! ([`NormPosition::Post`]) so its numbers match the paper and `nn.Transformer`. Pre-LN
 //! ([`NormPosition::Pre`], PyTorch's `norm_first=True`, used by GPT-2 and most modern models):
 //! x = x + sublayer(LN(x)), which trains more stably in deep stacks.
+//!
+//! ```
+//! use attention::prelude::*;
+//!
+//! let config = Seq2SeqConfig {
+//!     transformer: TransformerConfig {
+//!         d_model: 8, num_heads: 2, d_ff: 16,
+//!         num_encoder_layers: 2, num_decoder_layers: 2,
+//!         norm_position: NormPosition::Post,
+//!     },
+//!     src_vocab_size: 12, tgt_vocab_size: 10, max_len: 32, pad_id: PAD_ID,
+//! };
+//! let model = Seq2SeqTransformer::random(config, &mut seeded_rng(0))?;
+//! let logits = model.forward(&array![[BOS_ID, 5, 6, EOS_ID]], &array![[BOS_ID, 4]])?;
+//! assert_eq!(logits.shape(), &[1, 2, 10]);           // (batch, tgt_len, tgt_vocab_size)
+//! let tokens = greedy_decode(&model, &[BOS_ID, 5, 6, EOS_ID], BOS_ID, EOS_ID, 5)?;
+//! assert_eq!(tokens[0], BOS_ID);                     // untrained: the rest is noise
+//! # Ok::<(), attention::Error>(())
+//! ```
 
 mod decode;
 mod decoder;
