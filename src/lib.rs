@@ -15,7 +15,8 @@
 //!
 //! Shared layers with PyTorch's exact semantics live in [`nn`]; weights go in and out by
 //! PyTorch `state_dict` names through [`weights`]; every matrix product goes through
-//! [`backend::matmul`].
+//! [`backend::matmul`]. Figures for the book and notebooks come from [`plot`]; the small inputs
+//! every chapter follows are in [`worked`].
 //!
 //! ## Conventions
 //! - `f32` everywhere, like PyTorch.
@@ -52,10 +53,15 @@ mod error;
 pub mod masked;
 pub mod multi_head;
 pub mod nn;
+pub mod plot;
 pub mod positional;
 pub mod self_attention;
 pub mod transformer;
 pub mod weights;
+pub mod worked;
+
+#[cfg(doctest)]
+mod book_doctests;
 
 pub use error::{Error, Result, fmt_shape};
 
@@ -66,6 +72,8 @@ struct ReadmeDoctests;
 
 /// `ndarray`, re-exported so notebooks and users name the same version as the crate.
 pub use ndarray;
+/// `plotly`, re-exported for the same reason: figures are `plotly::Plot`s.
+pub use plotly;
 
 /// Everything a chapter or notebook usually needs, in one `use attention::prelude::*;`.
 pub mod prelude {

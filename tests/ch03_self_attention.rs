@@ -32,12 +32,13 @@ fn statquest_example_by_hand() {
     // W_q = identity       → Q = X·W_qᵀ = X
     // W_k = swap           → K = X with its two columns swapped
     // W_v = [[1, 1], [1, -1]] → V row (a, b) becomes (a + b, a − b)
-    let head = SelfAttention::new(
-        Linear::new(array![[1.0, 0.0], [0.0, 1.0]], None).unwrap(),
-        Linear::new(array![[0.0, 1.0], [1.0, 0.0]], None).unwrap(),
-        Linear::new(array![[1.0, 1.0], [1.0, -1.0]], None).unwrap(),
-    )
-    .unwrap();
+    // The book's and notebooks' head (attention::worked) has exactly these weights:
+    let head = attention::worked::statquest_head();
+    assert_eq!(head.w_q.weight, array![[1.0, 0.0], [0.0, 1.0]]);
+    assert_eq!(head.w_k.weight, array![[0.0, 1.0], [1.0, 0.0]]);
+    assert_eq!(head.w_v.weight, array![[1.0, 1.0], [1.0, -1.0]]);
+    assert!(head.w_q.bias.is_none() && head.w_k.bias.is_none() && head.w_v.bias.is_none());
+    assert_eq!(attention::worked::statquest_encodings(), x);
     let k = head.w_k.forward(&x).unwrap();
     let v = head.w_v.forward(&x).unwrap();
     assert_close("K", &k, &array![[0.23, 1.16], [1.36, 0.57], [-2.16, 4.41]]);

@@ -1,87 +1,66 @@
-//! Project automation, run as `cargo xtask <command>` (see `.cargo/config.toml`).
-//!
-//! - `cargo xtask test`: every check CI runs, in order, stopping at the first failure.
+//! Project automation, run as `cargo xtask <command>` (alias in `.cargo/config.toml`).
 
-use std::process::{Command, ExitCode};
-use std::time::Instant;
+mod book;
+mod exercises;
+mod util;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  test                 every check CI runs (the README's test command)
+  book [--check]       generate the book's numbers and figures, build it
+  exercises [--hint N] list the exercises, your progress and the next hint";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest = args.get(1..).unwrap_or_default();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
+        Some("book") => book::main(rest),
+        Some("exercises") => exercises::main(rest),
         _ => {
-            eprintln!("usage: cargo xtask test");
+            eprintln!("{USAGE}");
             return ExitCode::from(2);
         }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(stage) => {
-            eprintln!("\nxtask: stage `{stage}` failed");
+        Err(message) => {
+            eprintln!("\nxtask: {message}");
             ExitCode::FAILURE
         }
     }
 }
 
-/// One named check: a cargo command line and extra environment variables.
-struct Stage {
-    name: &'static str,
-    args: &'static [&'static str],
-    env: &'static [(&'static str, &'static str)],
-}
-
-const STAGES: &[Stage] = &[
-    Stage {
-        name: "fmt",
-        args: &["fmt", "--all", "--", "--check"],
-        env: &[],
-    },
-    Stage {
-        name: "clippy",
-        args: &[
+/// Every check, in order; stops at the first failing stage and names it.
+fn test() -> Result<(), String> {
+    use util::{cargo, run, stage};
+    let start = std::time::Instant::now();
+    stage("fmt", || {
+        run(cargo().args(["fmt", "--all", "--", "--check"]))
+    })?;
+    stage("clippy", || {
+        run(cargo().args([
             "clippy",
             "--workspace",
             "--all-targets",
             "--",
             "-D",
             "warnings",
-        ],
-        env: &[],
-    },
-    Stage {
-        name: "test",
-        args: &["test", "--workspace"],
-        env: &[],
-    },
-    Stage {
-        name: "doc",
-        args: &["doc", "--no-deps", "--workspace"],
-        env: &[("RUSTDOCFLAGS", "-D warnings")],
-    },
-];
-
-/// Runs every stage; returns the name of the first one that fails.
-fn test() -> Result<(), &'static str> {
-    let start = Instant::now();
-    for stage in STAGES {
-        println!("==> {} (cargo {})", stage.name, stage.args.join(" "));
-        let t = Instant::now();
-        let status = Command::new(env!("CARGO"))
-            .args(stage.args)
-            .envs(stage.env.iter().copied())
-            .status()
-            .map_err(|_| stage.name)?;
-        if !status.success() {
-            return Err(stage.name);
-        }
-        println!(
-            "    {} ok in {:.1} s",
-            stage.name,
-            t.elapsed().as_secs_f64()
-        );
-    }
+        ]))
+    })?;
+    stage("test", || run(cargo().args(["test", "--workspace"])))?;
+    stage("doc", || {
+        run(cargo()
+            .args(["doc", "--no-deps", "--workspace"])
+            .env("RUSTDOCFLAGS", "-D warnings"))
+    })?;
+    stage("exercises", exercises::check)?;
+    stage("book", book::check)?;
     println!(
-        "\nall checks passed in {:.1} s",
+        "\nall checks passed in {:.0} s",
         start.elapsed().as_secs_f64()
     );
     Ok(())

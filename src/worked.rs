@@ -1,0 +1,113 @@
+//! The worked examples shared by the book, the notebooks and the tests.
+//!
+//! Every chapter follows the same small inputs, defined once here so the book's numbers, the
+//! notebook's cells and the tests agree by construction:
+//!
+//! - chapter 1: hand-placed 2-D embeddings of a few toy words ([`toy_embeddings`]);
+//! - chapters 3–5: the StatQuest course's three tokens "let's go <eos>" with 2-D encodings
+//!   ([`statquest_encodings`]) and a head whose weights make the arithmetic checkable by hand
+//!   ([`statquest_head`]); the decoder side "<bos> vamos" for cross-attention
+//!   ([`statquest_decoder_encodings`]);
+//! - chapter 6: the pizza sentence, embedded with positions ([`pizza_sentence`]);
+//! - chapter 7: a small translation model over [`crate::embedding::TOY_TRANSLATIONS`]
+//!   ([`toy_translation_model`]).
+
+use ndarray::{Array2, array};
+
+use crate::embedding::{Embedding, TOY_SENTENCES, TOY_TRANSLATIONS, Vocab};
+use crate::error::Result;
+use crate::nn::{Linear, seeded_rng};
+use crate::positional::SinusoidalEncoding;
+use crate::self_attention::SelfAttention;
+use crate::transformer::{NormPosition, Seq2SeqConfig, Seq2SeqTransformer, TransformerConfig};
+
+/// Tokens of the StatQuest example: the encoder input "let's go" and its end marker.
+pub fn statquest_tokens() -> Vec<String> {
+    ["let's", "go", "<eos>"].map(String::from).to_vec()
+}
+
+/// The StatQuest encodings (word embedding + position) of "let's go <eos>": `(3, 2)`.
+pub fn statquest_encodings() -> Array2<f32> {
+    array![[1.16, 0.23], [0.57, 1.36], [4.41, -2.16]]
+}
+
+/// A self-attention head `d_model = d_k = 2` with easy weights (`(out, in)` layout):
+/// W_q = identity (Q = X), W_k swaps the two columns, W_v maps (a, b) to (a + b, a − b).
+pub fn statquest_head() -> SelfAttention {
+    let linear = |w: Array2<f32>| Linear::new(w, None).expect("2 × 2 weight");
+    SelfAttention::new(
+        linear(array![[1.0, 0.0], [0.0, 1.0]]),
+        linear(array![[0.0, 1.0], [1.0, 0.0]]),
+        linear(array![[1.0, 1.0], [1.0, -1.0]]),
+    )
+    .expect("three 2 × 2 projections")
+}
+
+/// Tokens of the decoder side of the toy translation: "<bos> vamos".
+pub fn statquest_decoder_tokens() -> Vec<String> {
+    ["<bos>", "vamos"].map(String::from).to_vec()
+}
+
+/// Encodings of the decoder tokens "<bos> vamos": `(2, 2)`.
+pub fn statquest_decoder_encodings() -> Array2<f32> {
+    array![[-0.50, 1.00], [2.10, 0.40]]
+}
+
+/// Hand-placed 2-D embeddings of a few toy words: `(words, (n, 2))`.
+///
+/// Food words point one way, animals another, places a third, so cosine similarity has
+/// something to find.
+pub fn toy_embeddings() -> (Vec<String>, Array2<f32>) {
+    let words = ["pizza", "oven", "tasted", "cat", "dog", "mat", "log"];
+    let vectors = array![
+        [2.0, 0.3],
+        [1.6, 0.8],
+        [1.8, -0.2],
+        [-0.4, 2.0],
+        [-0.6, 1.8],
+        [-1.5, -1.2],
+        [-1.7, -0.9],
+    ];
+    (words.map(String::from).to_vec(), vectors)
+}
+
+/// The pizza sentence embedded (random table, seed `seed`, × √d_model) plus sinusoidal
+/// positions: its tokens and `(seq, d_model)` inputs.
+pub fn pizza_sentence(d_model: usize, seed: u64) -> Result<(Vec<String>, Array2<f32>)> {
+    let vocab = Vocab::from_sentences(TOY_SENTENCES);
+    let ids = vocab.encode(TOY_SENTENCES[0]);
+    let table = Embedding::random(vocab.len(), d_model, &mut seeded_rng(seed));
+    let tokens = table.forward(&ids)? * (d_model as f32).sqrt(); // (seq, d_model)
+    let x = SinusoidalEncoding::new(ids.len(), d_model)?.forward(&tokens)?;
+    Ok((vocab.tokens_of(&ids)?, x))
+}
+
+/// Source and target vocabularies of [`TOY_TRANSLATIONS`] (English → Spanish).
+pub fn toy_translation_vocabs() -> (Vocab, Vocab) {
+    let (english, spanish): (Vec<&str>, Vec<&str>) = TOY_TRANSLATIONS.iter().copied().unzip();
+    (
+        Vocab::from_sentences(&english),
+        Vocab::from_sentences(&spanish),
+    )
+}
+
+/// An untrained (random, seed `seed`) encoder–decoder model sized for the toy translations:
+/// d_model 8, 2 heads, d_ff 32, 2 + 2 layers.
+pub fn toy_translation_model(norm_position: NormPosition, seed: u64) -> Result<Seq2SeqTransformer> {
+    let (src, tgt) = toy_translation_vocabs();
+    let config = Seq2SeqConfig {
+        transformer: TransformerConfig {
+            d_model: 8,
+            num_heads: 2,
+            d_ff: 32,
+            num_encoder_layers: 2,
+            num_decoder_layers: 2,
+            norm_position,
+        },
+        src_vocab_size: src.len(),
+        tgt_vocab_size: tgt.len(),
+        max_len: 32,
+        pad_id: crate::embedding::PAD_ID,
+    };
+    Seq2SeqTransformer::random(config, &mut seeded_rng(seed))
+}

@@ -1,0 +1,61 @@
+//! Small helpers shared by the xtask commands: running programs, timing, paths.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// The repository root (the parent of `xtask/`).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the repository")
+        .to_path_buf()
+}
+
+/// Runs `cmd` with inherited stdio; Err names the command and its exit status.
+pub fn run(cmd: &mut Command) -> Result<(), String> {
+    let shown = format!("{cmd:?}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot start {shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed ({status})"))
+    }
+}
+
+/// Runs `cmd` and returns its stdout; Err includes stderr.
+pub fn output(cmd: &mut Command) -> Result<String, String> {
+    let shown = format!("{cmd:?}");
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot start {shown}: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "{shown} failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// `cargo` as invoked by `cargo xtask` (the same toolchain).
+pub fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// Runs `f`, printing `==> name` before and the time taken after.
+pub fn stage<T>(name: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    println!("==> {name}");
+    let start = Instant::now();
+    let result = f().map_err(|e| format!("stage `{name}` failed: {e}"));
+    let secs = start.elapsed().as_secs_f64();
+    match &result {
+        Ok(_) => println!("    {name}: ok ({secs:.1} s)"),
+        Err(_) => println!("    {name}: FAILED ({secs:.1} s)"),
+    }
+    result
+}
