@@ -5,6 +5,7 @@ use std::process::Command;
 use std::time::Instant;
 
 /// The repository root (the parent of `xtask/`).
+#[allow(dead_code)] // used by the notebook and book commands
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -26,6 +27,7 @@ pub fn run(cmd: &mut Command) -> Result<(), String> {
 }
 
 /// Runs `cmd` and returns its stdout; Err includes stderr.
+#[allow(dead_code)] // used by the notebook and book commands
 pub fn output(cmd: &mut Command) -> Result<String, String> {
     let shown = format!("{cmd:?}");
     let out = cmd
