@@ -311,6 +311,7 @@ impl Embedding {
 /// assert!((s - 1.0).abs() < 1e-6);
 /// # Ok::<(), attention::Error>(())
 /// ```
+// ANCHOR: cosine_similarity
 pub fn cosine_similarity(a: &ArrayRef1<f32>, b: &ArrayRef1<f32>) -> Result<f32> {
     if a.len() != b.len() || a.is_empty() {
         let want = format!("({}), the length of `a`, non-empty", a.len());
@@ -320,6 +321,7 @@ pub fn cosine_similarity(a: &ArrayRef1<f32>, b: &ArrayRef1<f32>) -> Result<f32> 
     let norms = a.dot(a).sqrt() * b.dot(b).sqrt();
     Ok(if norms == 0.0 { 0.0 } else { dot / norms })
 }
+// ANCHOR_END: cosine_similarity
 
 /// Cosine similarity between every pair of rows: `(n, d) → (n, n)`.
 pub fn cosine_similarity_matrix(vectors: &ArrayRef2<f32>) -> Result<Array2<f32>> {

@@ -71,6 +71,7 @@ impl Mask {
     /// 1 1 0
     /// 1 1 1
     /// ```
+    // ANCHOR: causal
     pub fn causal(len: usize) -> Result<Self> {
         if len == 0 {
             return Err(Error::value("len", "at least 1 token", len));
@@ -78,6 +79,7 @@ impl Mask {
         let allowed = Array2::from_shape_fn((len, len), |(query, key)| key <= query);
         Self::new(allowed)
     }
+    // ANCHOR_END: causal
 
     /// Padding mask `(batch, 1, src_len)`: sequence b may attend to its first `lengths[b]` keys.
     pub fn padding(lengths: &[usize], src_len: usize) -> Result<Self> {
@@ -199,6 +201,7 @@ pub fn apply_mask(scores: &ArrayRef2<f32>, mask: &Mask) -> Result<Array2<f32>> {
 }
 
 /// Sets every score whose key is not allowed to −∞. `scores` and `allowed`: `(tgt, src)`.
+// ANCHOR: mask_in_place
 pub(crate) fn mask_in_place(scores: &mut Array2<f32>, allowed: ArrayView2<bool>) {
     ndarray::Zip::from(scores)
         .and(&allowed)
@@ -208,3 +211,4 @@ pub(crate) fn mask_in_place(scores: &mut Array2<f32>, allowed: ArrayView2<bool>)
             }
         });
 }
+// ANCHOR_END: mask_in_place

@@ -264,8 +264,11 @@ fn heatmap_trace(
     } else {
         index.to_string()
     };
+    // plotly's "Blues" runs from dark (0) to light (1); reversed, more attention is darker.
+    let reverse = matches!(palette, ColorScalePalette::Blues);
     let mut trace = HeatMap::new((0..cols).collect(), (0..rows).collect(), rows_z)
         .color_scale(ColorScale::Palette(palette))
+        .reverse_scale(reverse)
         .hover_text_matrix(hover)
         .hover_info(plotly::common::HoverInfo::Text)
         .x_axis(format!("x{suffix}"))

@@ -29,6 +29,7 @@ use crate::weights::{NamedTensors, Scope, join};
 /// from 1 to 1/10000 across the pairs. Because sin and cos of (pos + k) are a fixed rotation of
 /// those of pos, the model can attend by *relative* position with one linear map. Computed in
 /// f64 and rounded once to f32.
+// ANCHOR: sinusoidal_encoding
 pub fn sinusoidal_encoding(max_len: usize, d_model: usize) -> Result<Array2<f32>> {
     if max_len == 0 || d_model == 0 {
         let got = format!("max_len = {max_len}, d_model = {d_model}");
@@ -41,6 +42,7 @@ pub fn sinusoidal_encoding(max_len: usize, d_model: usize) -> Result<Array2<f32>
         value as f32
     }))
 }
+// ANCHOR_END: sinusoidal_encoding
 
 /// Fixed sinusoidal positions, precomputed up to `max_len`, added to token embeddings.
 #[derive(Debug, Clone, PartialEq)]

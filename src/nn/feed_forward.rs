@@ -29,10 +29,12 @@ impl FeedForward {
     }
 
     /// `(..., d_model) → (..., d_model)`.
+    // ANCHOR: feed_forward
     pub fn forward<D: Dimension>(&self, x: &ArrayRef<f32, D>) -> Result<Array<f32, D>> {
         let hidden = self.linear1.forward(x)?.mapv(relu); // (..., d_ff)
         self.linear2.forward(&hidden) // (..., d_model)
     }
+    // ANCHOR_END: feed_forward
 
     /// Loads `linear1.*` and `linear2.*` from `scope` (the enclosing layer's scope).
     pub fn load(scope: &Scope, d_model: usize, d_ff: usize) -> Result<Self> {

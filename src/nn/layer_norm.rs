@@ -49,6 +49,7 @@ impl LayerNorm {
     /// assert!((y[[0, 0]] + 1.0).abs() < 1e-4 && (y[[0, 1]] - 1.0).abs() < 1e-4);
     /// # Ok::<(), attention::Error>(())
     /// ```
+    // ANCHOR: layer_norm
     pub fn forward<D: Dimension>(&self, x: &ArrayRef<f32, D>) -> Result<Array<f32, D>> {
         let d = self.size();
         if x.ndim() == 0 || x.shape()[x.ndim() - 1] != d || x.is_empty() {
@@ -67,6 +68,7 @@ impl LayerNorm {
         }
         Ok(y)
     }
+    // ANCHOR_END: layer_norm
 
     /// Loads `weight` and `bias`, both `(d)`, from `scope` (e.g. `encoder.layers.0.norm1`).
     pub fn load(scope: &Scope, d: usize) -> Result<Self> {

@@ -77,6 +77,7 @@ impl Linear {
     /// assert_eq!(y, array![[11.5]]);
     /// # Ok::<(), attention::Error>(())
     /// ```
+    // ANCHOR: linear_forward
     pub fn forward<D: Dimension>(&self, x: &ArrayRef<f32, D>) -> Result<Array<f32, D>> {
         let (d_in, d_out) = (self.in_features(), self.out_features());
         if x.ndim() == 0 || x.shape()[x.ndim() - 1] != d_in || x.is_empty() {
@@ -94,6 +95,7 @@ impl Linear {
         Ok(y.into_shape_with_order(out_dim)
             .expect("rows · out elements"))
     }
+    // ANCHOR_END: linear_forward
 
     /// Loads `weight (out_features, in_features)` and, when `bias` is true, `bias
     /// (out_features)` from `scope` (e.g. the scope `decoder.layers.0.linear1`).

@@ -19,6 +19,7 @@ use ndarray::{Array, ArrayRef, Axis, Dimension};
 /// let p = softmax(&array![[0.0_f32, 0.0], [f32::NEG_INFINITY, f32::NEG_INFINITY]]);
 /// assert_eq!(p, array![[0.5, 0.5], [0.0, 0.0]]);
 /// ```
+// ANCHOR: softmax
 pub fn softmax<D: Dimension>(x: &ArrayRef<f32, D>) -> Array<f32, D> {
     let mut out = x.to_owned();
     if out.ndim() == 0 {
@@ -37,3 +38,4 @@ pub fn softmax<D: Dimension>(x: &ArrayRef<f32, D>) -> Array<f32, D> {
     }
     out
 }
+// ANCHOR_END: softmax

@@ -1,0 +1,481 @@
+//! The book's checks, each a plain function over files or strings so the tests in
+//! `book.rs` can show that every one of them fails on broken input.
+
+use std::collections::BTreeSet;
+use std::path::{Component, Path, PathBuf};
+use std::process::Command;
+
+/// Every `{{#include path[:anchor]}}` / `{{#rustdoc_include …}}` in the markdown files of
+/// `dir` resolves: the file exists and, for a named anchor, holds a non-empty
+/// `ANCHOR: name` … `ANCHOR_END: name` region.
+pub fn anchors(dir: &Path) -> Result<usize, String> {
+    let mut errors = Vec::new();
+    let mut count = 0;
+    for md in files_with_ext(dir, "md")? {
+        let text = read(&md)?;
+        for (line_no, line) in text.lines().enumerate() {
+            for target in include_targets(line) {
+                count += 1;
+                let at = format!("{}:{}", md.display(), line_no + 1);
+                if let Err(e) = resolve_include(md.parent().unwrap_or(dir), &target) {
+                    errors.push(format!("{at}: {{{{#include {target}}}}}: {e}"));
+                }
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(count)
+    } else {
+        Err(format!("unresolved includes:\n  {}", errors.join("\n  ")))
+    }
+}
+
+/// The targets of the include directives on one line (`path` or `path:anchor…`).
+fn include_targets(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = line;
+    while let Some(start) = rest.find("{{#") {
+        let after = &rest[start + 3..];
+        let Some(end) = after.find("}}") else { break };
+        let directive = after[..end].trim();
+        for kind in ["include ", "rustdoc_include "] {
+            if let Some(target) = directive.strip_prefix(kind) {
+                out.push(target.trim().to_string());
+            }
+        }
+        rest = &after[end + 2..];
+    }
+    out
+}
+
+/// Checks one include target relative to `base`.
+fn resolve_include(base: &Path, target: &str) -> Result<(), String> {
+    let (path, anchor) = match target.split_once(':') {
+        Some((p, a)) => (p, Some(a)),
+        None => (target, None),
+    };
+    let file = base.join(path);
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let Some(anchor) = anchor else { return Ok(()) };
+    // Line ranges (`:10`, `:3:8`, `:5:`) are mdBook's other form; only names are anchors.
+    if anchor.chars().all(|c| c.is_ascii_digit() || c == ':') {
+        return Ok(());
+    }
+    let (mut inside, mut found, mut closed, mut body) = (false, false, false, 0);
+    for line in text.lines() {
+        if anchor_name(line, "ANCHOR_END:") == Some(anchor) {
+            closed = inside;
+            inside = false;
+        } else if anchor_name(line, "ANCHOR:") == Some(anchor) {
+            found = true;
+            inside = true;
+        } else if inside && !line.trim().is_empty() && !line.contains("ANCHOR") {
+            body += 1;
+        }
+    }
+    match (found, closed, body) {
+        (false, _, _) => Err(format!("no `ANCHOR: {anchor}` in {}", file.display())),
+        (true, false, _) => Err(format!(
+            "`ANCHOR: {anchor}` has no ANCHOR_END in {}",
+            file.display()
+        )),
+        (true, true, 0) => Err(format!("anchor `{anchor}` is empty in {}", file.display())),
+        _ => Ok(()),
+    }
+}
+
+/// The anchor name after `marker` on `line`, if any (mdBook's `ANCHOR:\s*name`).
+fn anchor_name<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
+    let at = line.find(marker)?;
+    if marker == "ANCHOR:" && line[..at].ends_with('_') {
+        return None; // this is ANCHOR_END:
+    }
+    let name = line[at + marker.len()..].trim_start();
+    let end = name
+        .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+        .unwrap_or(name.len());
+    Some(&name[..end])
+}
+
+/// The one warning tolerated: mdbook-katex 0.10.0 was compiled against mdbook 0.5.3 and says
+/// so when run by mdbook 0.5.4 (same preprocessor protocol; installing mdbook 0.5.3 silences
+/// it). Any other warning fails the build.
+const TOLERATED: &str =
+    "was built against mdbook v0.5.3, but we are being called from mdbook v0.5.";
+
+/// mdBook's log (stderr) has no warnings or errors (but [`TOLERATED`]).
+pub fn build_log(log: &str) -> Result<(), String> {
+    let bad: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("warning"))
+        .filter(|l| !l.contains(TOLERATED))
+        .collect();
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "mdbook build printed warnings:\n  {}",
+            bad.join("\n  ")
+        ))
+    }
+}
+
+/// Every relative `href`/`src` in the HTML pages of the built book `out` (and every `url()`
+/// in its CSS) points at a file inside `out`, and every `#fragment` names an element id in
+/// its target page. Files under `skip` (relative to `out`) are not scanned.
+pub fn links(out: &Path, skip: &[&str]) -> Result<usize, String> {
+    let mut errors = BTreeSet::new();
+    let mut count = 0;
+    let pages: Vec<PathBuf> = files_with_ext(out, "html")?
+        .into_iter()
+        .filter(|p| !skip.iter().any(|s| p.starts_with(out.join(s))))
+        .collect();
+    for page in &pages {
+        let html = read(page)?;
+        for link in attribute_values(&html, &["href", "src"]) {
+            if is_external(&link) {
+                continue;
+            }
+            count += 1;
+            if let Err(e) = resolve_link(out, page, &html, &link) {
+                errors.insert(format!("{}: `{link}`: {e}", rel(out, page)));
+            }
+        }
+    }
+    for css in files_with_ext(out, "css")? {
+        let text = read(&css)?;
+        for url in css_urls(&text) {
+            if is_external(&url) {
+                continue;
+            }
+            count += 1;
+            let target = css
+                .parent()
+                .unwrap_or(out)
+                .join(url.split(['?', '#']).next().unwrap_or(""));
+            if !target.is_file() {
+                errors.insert(format!("{}: url({url}): no such file", rel(out, &css)));
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(count)
+    } else {
+        let list: Vec<String> = errors.into_iter().collect();
+        Err(format!("broken internal links:\n  {}", list.join("\n  ")))
+    }
+}
+
+fn resolve_link(out: &Path, page: &Path, html: &str, link: &str) -> Result<(), String> {
+    let (path, fragment) = match link.split_once('#') {
+        Some((p, f)) => (p, Some(f)),
+        None => (link, None),
+    };
+    let path = path.split('?').next().unwrap_or("");
+    let target = if path.is_empty() {
+        page.to_path_buf()
+    } else {
+        normalize(&page.parent().unwrap_or(out).join(path))
+    };
+    if !target.starts_with(out) {
+        return Err("points outside the book".into());
+    }
+    let target = if target.is_dir() {
+        target.join("index.html")
+    } else {
+        target
+    };
+    if !target.is_file() {
+        return Err("no such file".into());
+    }
+    match fragment {
+        Some(f) if !f.is_empty() && target.extension().is_some_and(|e| e == "html") => {
+            let text = if target == page {
+                html.to_string()
+            } else {
+                read(&target)?
+            };
+            let f = percent_decode(f);
+            if text.contains(&format!("id=\"{f}\"")) || text.contains(&format!("name=\"{f}\"")) {
+                Ok(())
+            } else {
+                Err(format!("no element with id `{f}`"))
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `a/b/../c` → `a/c` without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(hex) = s.get(i + 1..i + 3)
+            && let Ok(b) = u8::from_str_radix(hex, 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn is_external(link: &str) -> bool {
+    let scheme_end = link.find(':');
+    let slash = link.find('/');
+    match (scheme_end, slash) {
+        (Some(c), Some(s)) => c < s,
+        (Some(_), None) => true,
+        _ => link.starts_with("//"),
+    }
+}
+
+/// Values of the given attributes (double-quoted) in `html`, scripts excluded.
+fn attribute_values(html: &str, names: &[&str]) -> Vec<String> {
+    let html = strip_script_bodies(html);
+    let mut out = Vec::new();
+    for name in names {
+        let needle = format!(" {name}=\"");
+        let mut rest = html.as_str();
+        while let Some(at) = rest.find(&needle) {
+            let after = &rest[at + needle.len()..];
+            let end = after.find('"').unwrap_or(after.len());
+            let value = after[..end].replace("&amp;", "&");
+            if !value.is_empty() {
+                out.push(value);
+            }
+            rest = &after[end..];
+        }
+    }
+    out
+}
+
+fn css_urls(css: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = css;
+    while let Some(at) = rest.find("url(") {
+        let after = &rest[at + 4..];
+        let end = after.find(')').unwrap_or(after.len());
+        out.push(after[..end].trim_matches(['"', '\'', ' ']).to_string());
+        rest = &after[end..];
+    }
+    out
+}
+
+/// `html` with the code inside `<script>…</script>` removed (the opening tags stay, so their
+/// `src` is still checked).
+fn strip_script_bodies(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(start) = rest.find("<script") {
+        let Some(tag_end) = rest[start..].find('>') else {
+            break;
+        };
+        out.push_str(&rest[..start + tag_end + 1]);
+        rest = &rest[start + tag_end + 1..];
+        match rest.find("</script>") {
+            Some(end) => rest = &rest[end..],
+            None => rest = "",
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Removes every `<tag …>…</tag>` element (case-sensitive, not nested) from `html`.
+pub fn strip_elements(html: &str, tag: &str) -> String {
+    let (open, close) = (format!("<{tag}"), format!("</{tag}>"));
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(start) = rest.find(&open) {
+        // `<pre` must not match `<prefix`: the next char ends the tag name.
+        let next = rest[start + open.len()..].chars().next();
+        if !matches!(next, Some('>' | ' ' | '\n' | '\t' | '/')) {
+            out.push_str(&rest[..start + open.len()]);
+            rest = &rest[start + open.len()..];
+            continue;
+        }
+        out.push_str(&rest[..start]);
+        match rest[start..].find(&close) {
+            Some(end) => rest = &rest[start + end + close.len()..],
+            None => {
+                rest = "";
+                break;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What a rendered page (Chromium's `--dump-dom`) must show.
+pub struct PageExpectation {
+    /// The page has formulas: KaTeX markup must be present.
+    pub math: bool,
+    /// At least this many plotly figures must be present (and every one drawn).
+    pub min_figures: usize,
+}
+
+/// The rendered DOM shows typeset math (no raw `$$` or `\(` left, no KaTeX errors) and
+/// every plotly figure (`<div id="fig-…">`) has drawn its SVG.
+pub fn rendered_dom(dom: &str, expect: &PageExpectation) -> Result<(), String> {
+    let mut errors = Vec::new();
+    // Text a reader sees: no code, scripts, styles or the TeX source KaTeX keeps for a11y.
+    let mut text = dom.to_string();
+    for tag in ["script", "style", "pre", "code", "annotation", "textarea"] {
+        text = strip_elements(&text, tag);
+    }
+    if text.contains("$$") {
+        let at = text.find("$$").unwrap_or(0);
+        let snippet: String = text[at.saturating_sub(40)..].chars().take(100).collect();
+        errors.push(format!(
+            "raw `$$` formula left unrendered near: {snippet:?}"
+        ));
+    }
+    if text.contains("katex-error") {
+        errors.push("KaTeX reported a parse error (class katex-error)".into());
+    }
+    if expect.math && !text.contains("class=\"katex") {
+        errors.push("no rendered KaTeX (class=\"katex\") on a page with math".into());
+    }
+    let figures = figure_divs(dom);
+    if figures.len() < expect.min_figures {
+        errors.push(format!(
+            "{} figure(s), expected at least {}",
+            figures.len(),
+            expect.min_figures
+        ));
+    }
+    for (id, tag, body) in &figures {
+        if !tag.contains("js-plotly-plot") || !body.contains("main-svg") {
+            errors.push(format!("figure `{id}` did not render (no plotly SVG)"));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+/// `(id, opening tag, content up to the next figure)` of every `<div id="fig-…">`.
+fn figure_divs(dom: &str) -> Vec<(String, String, String)> {
+    let starts: Vec<usize> = dom
+        .match_indices("<div id=\"fig-")
+        .map(|(i, _)| i)
+        .collect();
+    starts
+        .iter()
+        .enumerate()
+        .map(|(n, &start)| {
+            let end = starts.get(n + 1).copied().unwrap_or(dom.len());
+            let chunk = &dom[start..end];
+            let tag_end = chunk.find('>').unwrap_or(chunk.len());
+            let id_start = "<div id=\"".len();
+            let id_end = chunk[id_start..]
+                .find('"')
+                .map_or(id_start, |i| id_start + i);
+            (
+                chunk[id_start..id_end].to_string(),
+                chunk[..tag_end].to_string(),
+                chunk[tag_end..].to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The `--dump-dom` of `page` after scripts ran, from headless Chromium.
+pub fn render_in_chromium(chromium: &str, page: &Path) -> Result<String, String> {
+    // A fresh profile per run: two Chromiums sharing one profile directory refuse to start.
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let profile = std::env::temp_dir().join(format!(
+        "attention-book-chromium-{}-{run}",
+        std::process::id()
+    ));
+    let url = format!(
+        "file://{}",
+        page.canonicalize()
+            .map_err(|e| format!("{}: {e}", page.display()))?
+            .display()
+    );
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=15000",
+            "--window-size=1280,1600",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(&url)
+        .output()
+        .map_err(|e| format!("cannot start {chromium}: {e} (run `cargo xtask setup`)"))?;
+    let _ = std::fs::remove_dir_all(&profile);
+    if !out.status.success() {
+        return Err(format!(
+            "{chromium} failed on {url} ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Every file under `dir` (recursively) whose name ends in `.ext`, sorted.
+pub fn files_with_ext(dir: &Path, ext: &str) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries =
+            std::fs::read_dir(&d).map_err(|e| format!("cannot list {}: {e}", d.display()))?;
+        for entry in entries {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == ext) {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn read(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+fn rel(base: &Path, path: &Path) -> String {
+    path.strip_prefix(base)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
