@@ -2,6 +2,9 @@
 
 mod book;
 mod exercises;
+mod notebooks;
+mod setup;
+mod start;
 mod util;
 
 use std::process::ExitCode;
@@ -9,15 +12,21 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  test                 every check CI runs (the README's test command)
-  book [--check]       generate the book's numbers and figures, build it
-  exercises [--hint N] list the exercises, your progress and the next hint";
+  start [--no-browser]         set up if needed, build and serve the book, start JupyterLab
+  test                         every check CI runs (the README's test command)
+  setup                        install the tools (idempotent; fast when present)
+  notebooks [NAME] [--bless]   execute notebooks headless and check their outputs
+  book [--check]               generate the book's numbers and figures, build it
+  exercises [--hint N]         list the exercises, your progress and the next hint";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rest = args.get(1..).unwrap_or_default();
     let result = match args.first().map(String::as_str) {
+        Some("start") => start::main(rest),
         Some("test") => test(),
+        Some("setup") => setup::main(rest),
+        Some("notebooks") => notebooks::main(rest),
         Some("book") => book::main(rest),
         Some("exercises") => exercises::main(rest),
         _ => {
@@ -38,6 +47,7 @@ fn main() -> ExitCode {
 fn test() -> Result<(), String> {
     use util::{cargo, run, stage};
     let start = std::time::Instant::now();
+    stage("setup", || setup::main(&[]))?;
     stage("fmt", || {
         run(cargo().args(["fmt", "--all", "--", "--check"]))
     })?;
@@ -59,6 +69,8 @@ fn test() -> Result<(), String> {
     })?;
     stage("exercises", exercises::check)?;
     stage("book", book::check)?;
+    stage("notebooks", notebooks::check)?;
+    stage("start (smoke)", || start::main(&["--smoke".to_string()]))?;
     println!(
         "\nall checks passed in {:.0} s",
         start.elapsed().as_secs_f64()

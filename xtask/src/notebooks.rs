@@ -1,0 +1,397 @@
+//! `cargo xtask notebooks [NAME] [--bless]`: execute notebooks headless and check them.
+//!
+//! A notebook passes when, run from a clean kernel:
+//! - no cell has a compile error or any other error output;
+//! - no output contains a Rust panic ("panicked at"), which evcxr does not always report as
+//!   an error;
+//! - it draws at least one figure (plotly's JSON mimetype);
+//! - every cell's text output equals the output stored in the committed notebook, so the
+//!   stored outputs never lie. `--bless` rewrites the stored outputs on purpose instead.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::setup::{kernel_registered, venv_bin};
+use crate::util::{root, run};
+
+/// The mimetype of a plotly figure in a notebook output.
+const PLOTLY_MIME: &str = "application/vnd.plotly.v1+json";
+
+/// Marks where the stored notebooks drop the 4.6 MB plotly.js copy that [`attention::plot::show`]
+/// loads into a live page once per kernel session.
+const PLOTLY_JS_OMITTED: &str = "<!-- plotly.js is loaded here when the notebook runs -->";
+
+/// `cargo xtask notebooks [NAME] [--bless]`.
+pub fn main(args: &[String]) -> Result<(), String> {
+    let bless = args.iter().any(|a| a == "--bless");
+    let filter = args.iter().find(|a| !a.starts_with("--"));
+    let notebooks: Vec<PathBuf> = all_notebooks()?
+        .into_iter()
+        .filter(|p| filter.is_none_or(|f| stem(p).contains(f.as_str())))
+        .collect();
+    if notebooks.is_empty() {
+        return Err(format!("no notebook matches {filter:?}"));
+    }
+    require_jupyter()?;
+    for path in &notebooks {
+        print!("  {} ... ", stem(path));
+        let t = std::time::Instant::now();
+        let executed = execute(path)?;
+        check_executed(&executed).map_err(|e| format!("{}: {e}", stem(path)))?;
+        if bless {
+            write_notebook(path, &strip_for_storage(executed))?;
+            println!("blessed ({:.0} s)", t.elapsed().as_secs_f64());
+        } else {
+            let stored = read_notebook(path)?;
+            compare_text_outputs(&stored, &executed).map_err(|e| {
+                format!(
+                    "{}: {e}\n(if the change is intended, run `cargo xtask notebooks {} --bless`)",
+                    stem(path),
+                    stem(path)
+                )
+            })?;
+            println!("ok ({:.0} s)", t.elapsed().as_secs_f64());
+        }
+    }
+    Ok(())
+}
+
+/// The notebooks stage of `cargo xtask test`: every notebook, then the proofs that a broken
+/// or panicking cell fails the check (ignored tests of this crate, run here because they need
+/// the Jupyter kernel installed by setup).
+pub fn check() -> Result<(), String> {
+    main(&[])?;
+    run(crate::util::cargo().args([
+        "test",
+        "--package",
+        "xtask",
+        "--",
+        "--ignored",
+        "notebooks::",
+    ]))
+}
+
+fn require_jupyter() -> Result<(), String> {
+    if venv_bin("jupyter").exists() && kernel_registered() {
+        Ok(())
+    } else {
+        Err("Jupyter or the Rust kernel is missing: run `cargo xtask setup`".into())
+    }
+}
+
+/// `notebooks/*.ipynb`, sorted.
+fn all_notebooks() -> Result<Vec<PathBuf>, String> {
+    let dir = root().join("notebooks");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "ipynb"))
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn read_notebook(path: &Path) -> Result<Value, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn write_notebook(path: &Path, notebook: &Value) -> Result<(), String> {
+    let mut text = serde_json::to_string_pretty(notebook).map_err(|e| e.to_string())?;
+    text.push('\n');
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Where evcxr builds notebook code: shared by all notebooks and kept between runs, so only
+/// the first notebook compiles the crate from scratch.
+pub fn evcxr_tmpdir() -> PathBuf {
+    root().join("target").join("evcxr")
+}
+
+/// Runs every cell of `path` in a fresh `rust` kernel (from the notebook's folder, so
+/// `:dep attention = { path = ".." }` resolves) and returns the executed notebook.
+pub fn execute(path: &Path) -> Result<Value, String> {
+    let out_dir = std::env::temp_dir().join(format!("xtask-notebooks-{}", std::process::id()));
+    std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
+    let name = format!("{}.ipynb", stem(path));
+    run(Command::new(venv_bin("jupyter"))
+        .args([
+            "nbconvert",
+            "--to",
+            "notebook",
+            "--execute",
+            "--log-level=WARN",
+            "--ExecutePreprocessor.kernel_name=rust",
+            "--ExecutePreprocessor.timeout=900",
+            "--ExecutePreprocessor.record_timing=False",
+            "--output-dir",
+        ])
+        .arg(&out_dir)
+        .args(["--output", &name])
+        .arg(path)
+        .env("EVCXR_TMPDIR", evcxr_tmpdir()))
+    .map_err(|e| format!("{}: a cell failed to compile or run\n{e}", stem(path)))?;
+    let executed = read_notebook(&out_dir.join(&name));
+    let _ = std::fs::remove_dir_all(&out_dir);
+    executed
+}
+
+/// Checks an executed notebook: no error output, no panic, at least one figure.
+pub fn check_executed(notebook: &Value) -> Result<(), String> {
+    let mut figures = 0;
+    for (i, cell) in code_cells(notebook).enumerate() {
+        for output in cell["outputs"].as_array().into_iter().flatten() {
+            if output["output_type"] == "error" {
+                let name = output["ename"].as_str().unwrap_or("error");
+                return Err(format!("code cell {i}: {name}: {}", output["evalue"]));
+            }
+            let text = output_text(output);
+            if text.contains("panicked at") {
+                return Err(format!("code cell {i} panicked:\n{text}"));
+            }
+            if output["data"].get(PLOTLY_MIME).is_some() {
+                figures += 1;
+            }
+        }
+    }
+    if figures == 0 {
+        return Err("no figure: every notebook shows at least one plotly figure".into());
+    }
+    Ok(())
+}
+
+fn code_cells(notebook: &Value) -> impl Iterator<Item = &Value> {
+    notebook["cells"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["cell_type"] == "code")
+}
+
+/// The text of one output: a stream's text, or the `text/plain` of a result.
+fn output_text(output: &Value) -> String {
+    match output["output_type"].as_str() {
+        Some("stream") => text_of(&output["text"]),
+        Some("execute_result" | "display_data") => text_of(&output["data"]["text/plain"]),
+        Some("error") => text_of(&output["traceback"]),
+        _ => String::new(),
+    }
+}
+
+/// Fails on the first code cell whose text outputs differ between `stored` and `executed`.
+pub fn compare_text_outputs(stored: &Value, executed: &Value) -> Result<(), String> {
+    let texts = |nb: &Value| -> Vec<String> {
+        code_cells(nb)
+            .map(|c| {
+                c["outputs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(output_text)
+                    .collect()
+            })
+            .collect()
+    };
+    let (old, new) = (texts(stored), texts(executed));
+    if old.len() != new.len() {
+        return Err(format!(
+            "{} code cells stored, {} executed",
+            old.len(),
+            new.len()
+        ));
+    }
+    for (i, (a, b)) in old.iter().zip(&new).enumerate() {
+        if a != b {
+            return Err(format!(
+                "code cell {i}: the stored output differs from a fresh run\n--- stored\n{a}\n--- fresh\n{b}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Prepares an executed notebook for git: drops plotly.js (4.6 MB) from the outputs and
+/// merges consecutive stream outputs (evcxr sends one per line).
+pub fn strip_for_storage(mut notebook: Value) -> Value {
+    for cell in notebook["cells"].as_array_mut().into_iter().flatten() {
+        let Some(outputs) = cell.get_mut("outputs").and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for output in outputs.iter_mut() {
+            let Some(html) = output.get_mut("data").and_then(|d| d.get_mut("text/html")) else {
+                continue;
+            };
+            if let Some(rest) = strip_plotly_js(&text_of(html)) {
+                *html = Value::String(format!("{PLOTLY_JS_OMITTED}\n{rest}"));
+            }
+        }
+        *outputs = coalesce_streams(std::mem::take(outputs));
+    }
+    notebook
+}
+
+/// Merges runs of stream outputs with the same name (stdout, stderr) into one output.
+fn coalesce_streams(outputs: Vec<Value>) -> Vec<Value> {
+    let mut merged: Vec<Value> = Vec::new();
+    for output in outputs {
+        if let Some(last) = merged.last_mut()
+            && output["output_type"] == "stream"
+            && last["output_type"] == "stream"
+            && last["name"] == output["name"]
+        {
+            let text = text_of(&last["text"]) + &text_of(&output["text"]);
+            last["text"] = Value::String(text);
+            continue;
+        }
+        merged.push(output);
+    }
+    merged
+}
+
+/// A notebook string field, stored either as one string or as a list of lines.
+fn text_of(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts.iter().filter_map(Value::as_str).collect(),
+        _ => String::new(),
+    }
+}
+
+/// If `html` starts with the inline plotly.js script, the rest after it.
+fn strip_plotly_js(html: &str) -> Option<&str> {
+    let script = "<script type=\"text/javascript\">";
+    if !html.starts_with(script) || html.len() < 100_000 {
+        return None;
+    }
+    let end = html.find("</script>")? + "</script>".len();
+    Some(html[end..].trim_start())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Proofs that the notebook check fails when it should. They need Jupyter and the Rust
+    //! kernel (`cargo xtask setup`), so they are ignored by plain `cargo test` and run by the
+    //! notebooks stage of `cargo xtask test`.
+
+    use super::*;
+
+    /// Writes a one-cell notebook in a fresh temporary folder and returns its path.
+    fn notebook_with_cell(name: &str, source: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("xtask-proof-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let nb = serde_json::json!({
+            "cells": [{"cell_type": "code", "execution_count": null, "id": "c0",
+                       "metadata": {}, "outputs": [], "source": source}],
+            "metadata": {"kernelspec": {"display_name": "Rust", "language": "rust", "name": "rust"}},
+            "nbformat": 4, "nbformat_minor": 5
+        });
+        let path = dir.join(format!("{name}.ipynb"));
+        write_notebook(&path, &nb).unwrap();
+        path
+    }
+
+    fn execute_and_check(path: &Path) -> Result<(), String> {
+        check_executed(&execute(path)?)
+    }
+
+    #[test]
+    #[ignore = "needs Jupyter and the Rust kernel: run by `cargo xtask test`"]
+    fn notebooks_a_compile_error_fails_the_check() {
+        let path = notebook_with_cell("broken", "let x: i32 = \"not a number\";");
+        let err = execute_and_check(&path).unwrap_err();
+        assert!(err.contains("failed to compile or run"), "{err}");
+    }
+
+    #[test]
+    #[ignore = "needs Jupyter and the Rust kernel: run by `cargo xtask test`"]
+    fn notebooks_a_panicking_cell_fails_the_check() {
+        let path = notebook_with_cell(
+            "panics",
+            "let v: Vec<i32> = vec![];\nprintln!(\"{}\", v[3]);",
+        );
+        let err = execute_and_check(&path).unwrap_err();
+        assert!(
+            err.contains("panic") || err.contains("failed to compile or run"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    #[ignore = "needs Jupyter and the Rust kernel: run by `cargo xtask test`"]
+    fn notebooks_a_cell_without_figure_fails_the_check() {
+        let path = notebook_with_cell("nofigure", "println!(\"{}\", 1 + 1);");
+        let err = execute_and_check(&path).unwrap_err();
+        assert!(err.contains("no figure"), "{err}");
+    }
+
+    #[test]
+    fn changed_text_output_is_reported() {
+        let cell = |text: &str| {
+            serde_json::json!({"cells": [{"cell_type": "code", "outputs": [
+                {"output_type": "stream", "name": "stdout", "text": [text]}]}]})
+        };
+        assert!(compare_text_outputs(&cell("1\n"), &cell("1\n")).is_ok());
+        let err = compare_text_outputs(&cell("1\n"), &cell("2\n")).unwrap_err();
+        assert!(err.contains("code cell 0"), "{err}");
+    }
+
+    #[test]
+    fn panics_and_errors_in_outputs_are_found() {
+        let nb = |output: Value| serde_json::json!({"cells": [{"cell_type": "code", "outputs": [output]}]});
+        let panic = nb(
+            serde_json::json!({"output_type": "stream", "name": "stderr",
+            "text": "thread '<unnamed>' panicked at src/lib.rs:1:1:\nboom"}),
+        );
+        assert!(check_executed(&panic).unwrap_err().contains("panicked"));
+        let error = nb(serde_json::json!({"output_type": "error", "ename": "Error",
+            "evalue": "compile error", "traceback": []}));
+        assert!(
+            check_executed(&error)
+                .unwrap_err()
+                .contains("compile error")
+        );
+    }
+
+    #[test]
+    fn stored_notebooks_merge_streams_without_adding_fields() {
+        let nb = serde_json::json!({"cells": [{"cell_type": "code", "outputs": [
+            {"output_type": "stream", "name": "stdout", "text": ["a\n"]},
+            {"output_type": "stream", "name": "stdout", "text": ["b\n"]},
+            {"output_type": "stream", "name": "stderr", "text": "c"}]}]});
+        let stored = strip_for_storage(nb.clone());
+        let outputs = stored["cells"][0]["outputs"].as_array().unwrap();
+        assert_eq!(outputs.len(), 2);
+        assert_eq!(
+            outputs[0],
+            serde_json::json!({"output_type": "stream", "name": "stdout", "text": "a\nb\n"})
+        );
+        assert!(compare_text_outputs(&nb, &stored).is_ok());
+    }
+
+    #[test]
+    fn stored_notebooks_drop_plotly_js_only() {
+        let big = format!(
+            "<script type=\"text/javascript\">{}</script>\n<div id=\"p\"></div>",
+            "x".repeat(200_000)
+        );
+        let nb = serde_json::json!({"cells": [{"cell_type": "code", "outputs": [
+            {"output_type": "display_data", "data": {"text/html": big}},
+            {"output_type": "display_data", "data": {"text/html": "<div id=\"q\"></div>"}}]}]});
+        let stored = strip_for_storage(nb);
+        let outputs = &stored["cells"][0]["outputs"];
+        assert_eq!(
+            outputs[0]["data"]["text/html"],
+            format!("{PLOTLY_JS_OMITTED}\n<div id=\"p\"></div>")
+        );
+        assert_eq!(outputs[1]["data"]["text/html"], "<div id=\"q\"></div>");
+    }
+}

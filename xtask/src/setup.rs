@@ -1,0 +1,189 @@
+//! `cargo xtask setup`: install every tool the book, the notebooks and the checks need.
+//!
+//! Idempotent and fast when everything is present (each step first checks, then installs).
+//! Versions are pinned here and in `notebooks/requirements.txt`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use crate::util::{cargo, output, root, run};
+
+/// Rust tools installed with `cargo install --locked`: (crate, version, binary).
+const CARGO_TOOLS: &[(&str, &str, &str)] = &[
+    ("evcxr_jupyter", "0.22.0", "evcxr_jupyter"),
+    ("mdbook", "0.5.4", "mdbook"),
+    ("mdbook-katex", "0.10.0", "mdbook-katex"),
+];
+
+/// Debian packages the checks need: headless Chromium renders the book for its checks and
+/// the README screenshots.
+const DEBIAN_PACKAGES: &[&str] = &["chromium"];
+
+/// The Python virtual environment with Jupyter (git-ignored).
+pub fn venv() -> PathBuf {
+    root().join(".venv")
+}
+
+/// A program inside the virtual environment, e.g. `jupyter`.
+pub fn venv_bin(name: &str) -> PathBuf {
+    venv().join("bin").join(name)
+}
+
+/// `cargo xtask setup`: runs every step, prints one summary line per tool.
+pub fn main(_args: &[String]) -> Result<(), String> {
+    let start = Instant::now();
+    let mut summary = Vec::new();
+    let mut failed = Vec::new();
+    let mut step = |name: &str, f: &dyn Fn() -> Result<String, String>| {
+        println!("==> setup: {name}");
+        let t = Instant::now();
+        match f() {
+            Ok(what) => summary.push(format!(
+                "  {name:<16} {what} ({:.1} s)",
+                t.elapsed().as_secs_f64()
+            )),
+            Err(e) => {
+                summary.push(format!("  {name:<16} FAILED: {e}"));
+                failed.push(name.to_string());
+            }
+        }
+    };
+    step("debian packages", &debian_packages);
+    step("rust-src", &rust_src);
+    for &(krate, version, bin) in CARGO_TOOLS {
+        step(krate, &move || cargo_tool(krate, version, bin));
+    }
+    step("python venv", &python_venv);
+    step("rust kernel", &rust_kernel);
+    println!("\nsetup summary:");
+    for line in &summary {
+        println!("{line}");
+    }
+    println!("setup took {:.0} s", start.elapsed().as_secs_f64());
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("setup failed for: {}", failed.join(", ")))
+    }
+}
+
+/// Installs missing Debian packages with apt-get (as root, or through sudo).
+fn debian_packages() -> Result<String, String> {
+    let missing: Vec<&str> = DEBIAN_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| !deb_installed(p))
+        .collect();
+    if missing.is_empty() {
+        return Ok(format!("{} present", DEBIAN_PACKAGES.join(", ")));
+    }
+    if !Path::new("/usr/bin/apt-get").exists() {
+        return Err(format!(
+            "not a Debian/Ubuntu system: install {} yourself",
+            missing.join(", ")
+        ));
+    }
+    let sudo = !is_root();
+    let apt = |args: &[&str]| {
+        let mut cmd = if sudo {
+            Command::new("sudo")
+        } else {
+            Command::new("apt-get")
+        };
+        if sudo {
+            cmd.arg("apt-get");
+        }
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        run(&mut cmd)
+    };
+    apt(&["update", "-q"])?;
+    let mut install = vec!["install", "-y", "-q", "--no-install-recommends"];
+    install.extend(&missing);
+    apt(&install)?;
+    Ok(format!("installed {}", missing.join(", ")))
+}
+
+fn deb_installed(package: &str) -> bool {
+    output(Command::new("dpkg-query").args(["-W", "-f=${Status}", package]))
+        .is_ok_and(|s| s.contains("install ok installed"))
+}
+
+fn is_root() -> bool {
+    output(Command::new("id").arg("-u")).is_ok_and(|s| s.trim() == "0")
+}
+
+/// evcxr infers the types of `let` bindings better with rust-src; optional (notebooks give
+/// explicit types, so they work without it).
+fn rust_src() -> Result<String, String> {
+    let installed = output(Command::new("rustup").args(["component", "list", "--installed"]))
+        .unwrap_or_default();
+    if installed.lines().any(|l| l.starts_with("rust-src")) {
+        return Ok("present".into());
+    }
+    match run(Command::new("rustup").args(["component", "add", "rust-src"])) {
+        Ok(()) => Ok("installed".into()),
+        Err(_) => Ok("not available (optional: notebooks work without it)".into()),
+    }
+}
+
+/// `cargo install --locked crate@version` unless that version is already installed.
+fn cargo_tool(krate: &str, version: &str, bin: &str) -> Result<String, String> {
+    let list = output(cargo().args(["install", "--list"]))?;
+    if list.contains(&format!("{krate} v{version}:")) && which(bin).is_some() {
+        return Ok(format!("{version} present"));
+    }
+    run(cargo().args(["install", "--locked", &format!("{krate}@{version}")]))?;
+    Ok(format!("{version} installed"))
+}
+
+/// The full path of `bin` on PATH, if any.
+pub fn which(bin: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(bin))
+        .find(|p| p.is_file())
+}
+
+/// Creates `.venv` and installs `notebooks/requirements.txt` when it changed.
+fn python_venv() -> Result<String, String> {
+    let requirements = root().join("notebooks/requirements.txt");
+    let wanted = std::fs::read_to_string(&requirements)
+        .map_err(|e| format!("{}: {e}", requirements.display()))?;
+    let stamp = venv().join(".installed-requirements.txt");
+    if venv_bin("jupyter").exists() && std::fs::read_to_string(&stamp).ok() == Some(wanted.clone())
+    {
+        return Ok("up to date".into());
+    }
+    if !venv_bin("python").exists() {
+        let python = which("python3").ok_or("python3 not found: install Python 3.9+")?;
+        run(Command::new(python).args(["-m", "venv"]).arg(venv()))?;
+    }
+    run(Command::new(venv_bin("pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+        .arg(&requirements))?;
+    std::fs::write(&stamp, wanted).map_err(|e| e.to_string())?;
+    Ok("installed".into())
+}
+
+/// Registers evcxr's Jupyter kernel (`rust`) for the current user.
+fn rust_kernel() -> Result<String, String> {
+    if kernel_registered() {
+        return Ok("`rust` registered".into());
+    }
+    let evcxr = which("evcxr_jupyter").ok_or("evcxr_jupyter is not on PATH (add ~/.cargo/bin)")?;
+    run(Command::new(evcxr).arg("--install"))?;
+    if kernel_registered() {
+        Ok("`rust` registered now".into())
+    } else {
+        Err("evcxr_jupyter --install ran but Jupyter does not list the `rust` kernel".into())
+    }
+}
+
+/// True when Jupyter (from `.venv`) lists the `rust` kernel.
+pub fn kernel_registered() -> bool {
+    output(Command::new(venv_bin("jupyter")).args(["kernelspec", "list"])).is_ok_and(|list| {
+        list.lines()
+            .any(|l| l.split_whitespace().next() == Some("rust"))
+    })
+}
