@@ -50,6 +50,7 @@ pub mod backend;
 pub mod cross;
 pub mod embedding;
 mod error;
+pub mod exercises;
 pub mod masked;
 pub mod multi_head;
 pub mod nn;

@@ -1,0 +1,90 @@
+//! Reference solutions — chapter 4, masked self-attention (swapped in by the `solutions`
+//! feature).
+//!
+//! [`wrong`] holds realistic mistakes; the exercise checks must reject every one of them.
+
+use ndarray::{Array2, Zip};
+
+use super::ch03::{scaled_scores, softmax_rows};
+
+/// Exercise 11: query i may attend to keys 0..=i.
+pub fn causal_mask(len: usize) -> Array2<bool> {
+    Array2::from_shape_fn((len, len), |(query, key)| key <= query)
+}
+
+/// Exercise 12: masked scores become −∞.
+pub fn apply_mask(scores: &Array2<f32>, allowed: &Array2<bool>) -> Array2<f32> {
+    Zip::from(scores)
+        .and(allowed)
+        .map_collect(|&score, &ok| if ok { score } else { f32::NEG_INFINITY })
+}
+
+/// Exercise 13: scores → mask → softmax → weights · V.
+pub fn masked_attention(
+    q: &Array2<f32>,
+    k: &Array2<f32>,
+    v: &Array2<f32>,
+    allowed: &Array2<bool>,
+) -> (Array2<f32>, Array2<f32>) {
+    let scores = apply_mask(&scaled_scores(q, k), allowed); // −∞ where masked
+    let weights = softmax_rows(&scores); // exp(−∞) = 0: masked keys get no weight
+    (weights.dot(v), weights)
+}
+
+/// Realistic wrong answers, each rejected by its exercise's check.
+pub mod wrong {
+    use super::*;
+
+    /// Exercise 11, mistake: off by one: `key < query` also hides the token from itself.
+    pub fn excludes_diagonal(len: usize) -> Array2<bool> {
+        Array2::from_shape_fn((len, len), |(query, key)| key < query)
+    }
+
+    /// Exercise 11, mistake: the upper triangle: every query sees the future, not the past.
+    pub fn upper_triangle(len: usize) -> Array2<bool> {
+        Array2::from_shape_fn((len, len), |(query, key)| key >= query)
+    }
+
+    /// Exercise 12, mistake: sets masked scores to 0 instead of −∞ (exp(0) = 1: still
+    /// attended).
+    pub fn zero_instead_of_neg_infinity(
+        scores: &Array2<f32>,
+        allowed: &Array2<bool>,
+    ) -> Array2<f32> {
+        Zip::from(scores)
+            .and(allowed)
+            .map_collect(|&score, &ok| if ok { score } else { 0.0 })
+    }
+
+    /// Exercise 12, mistake: PyTorch's `nn.MultiheadAttention` convention (`true` = masked).
+    pub fn inverted_convention(scores: &Array2<f32>, allowed: &Array2<bool>) -> Array2<f32> {
+        Zip::from(scores)
+            .and(allowed)
+            .map_collect(|&score, &ok| if ok { f32::NEG_INFINITY } else { score })
+    }
+
+    /// Exercise 13, mistake: zeroes the masked weights after the softmax, so the rows no
+    /// longer sum to 1.
+    pub fn mask_after_softmax(
+        q: &Array2<f32>,
+        k: &Array2<f32>,
+        v: &Array2<f32>,
+        allowed: &Array2<bool>,
+    ) -> (Array2<f32>, Array2<f32>) {
+        let weights = Zip::from(&softmax_rows(&scaled_scores(q, k)))
+            .and(allowed)
+            .map_collect(|&w, &ok| if ok { w } else { 0.0 });
+        (weights.dot(v), weights)
+    }
+
+    /// Exercise 13, mistake: forgets the mask altogether.
+    pub fn ignores_mask(
+        q: &Array2<f32>,
+        k: &Array2<f32>,
+        v: &Array2<f32>,
+        _allowed: &Array2<bool>,
+    ) -> (Array2<f32>, Array2<f32>) {
+        let weights = softmax_rows(&scaled_scores(q, k));
+        (weights.dot(v), weights)
+    }
+}

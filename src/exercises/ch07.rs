@@ -1,0 +1,84 @@
+//! Chapter 7 exercises — the Transformer. Book: chapter 7; code: [`crate::transformer`].
+//!
+//! Check them with `cargo exercise ch07`. From exercise 21 on you build with the crate's own
+//! layers: `layer.self_attn.forward(q, k, v, mask)` ([`crate::multi_head::MultiHeadAttention`]),
+//! `layer.feed_forward.forward(x)`, `layer.norm1.forward(x)`; unwrap their `Result`s.
+
+use ndarray::{Array1, Array2, Array3};
+
+use crate::masked::Mask;
+use crate::transformer::{DecoderLayer, EncoderLayer, Seq2SeqTransformer};
+
+/// Exercise 20 `ch07_layer_norm` — layer normalisation of every row.
+///
+/// `x`: `(rows, d)`; `gamma`, `beta`: `(d)`. For each row (one token vector): mean μ and
+/// **biased** variance σ² (divide by d) over its d entries, then
+/// y = (x − μ) / √(σ² + eps) · γ + β. Returns `(rows, d)`.
+///
+/// Re-read: chapter 7, section "LayerNorm".
+#[allow(unused_variables)]
+pub fn layer_norm(
+    x: &Array2<f32>,
+    gamma: &Array1<f32>,
+    beta: &Array1<f32>,
+    eps: f32,
+) -> Array2<f32> {
+    // TODO: per row: mean, variance, normalise, then scale by gamma and shift by beta.
+    todo!()
+}
+
+/// Exercise 21 `ch07_encoder_layer` — one encoder layer, post-LN or pre-LN.
+///
+/// `x`: `(batch, seq, d_model)`; `mask` broadcasts to `(batch, seq, seq)`. Two sublayers,
+/// self-attention (`layer.self_attn`, with `mask`) then the feed-forward network, each with a
+/// residual connection and a LayerNorm, placed according to `layer.norm_position`:
+/// - `NormPosition::Post` (the paper): x = norm1(x + SelfAttn(x)); x = norm2(x + FFN(x));
+/// - `NormPosition::Pre`: x = x + SelfAttn(norm1(x)); x = x + FFN(norm2(x)).
+///
+/// Returns `(batch, seq, d_model)`. Don't just call `layer.forward`.
+///
+/// Re-read: chapter 7, section "The encoder layer" (and "Residual connections and LayerNorm").
+#[allow(unused_variables)]
+pub fn encoder_layer(layer: &EncoderLayer, x: &Array3<f32>, mask: Option<&Mask>) -> Array3<f32> {
+    // TODO: match on layer.norm_position; two residual sublayers.
+    todo!()
+}
+
+/// Exercise 22 `ch07_decoder_layer` — one decoder layer, post-LN or pre-LN.
+///
+/// `x`: `(batch, tgt_len, d_model)`, `memory` (the encoder output): `(batch, src_len,
+/// d_model)`. Three sublayers, each with residual + LayerNorm placed as in exercise 21:
+/// 1. masked self-attention `layer.self_attn` over x with `self_mask` (norm1);
+/// 2. cross-attention `layer.cross_attn`: queries from x, keys and values from `memory`,
+///    with `memory_mask` (norm2);
+/// 3. the feed-forward network (norm3).
+///
+/// Returns `(batch, tgt_len, d_model)`. Don't just call `layer.forward`.
+///
+/// Re-read: chapter 7, section "The decoder layer".
+#[allow(unused_variables)]
+pub fn decoder_layer(
+    layer: &DecoderLayer,
+    x: &Array3<f32>,
+    memory: &Array3<f32>,
+    self_mask: Option<&Mask>,
+    memory_mask: Option<&Mask>,
+) -> Array3<f32> {
+    // TODO: self-attention, cross-attention, feed-forward; residual + norm around each.
+    todo!()
+}
+
+/// Exercise 23 `ch07_greedy_step` — one step of greedy decoding.
+///
+/// `src_ids`: the source sentence `(src_len)`; `tgt_so_far`: the target generated so far,
+/// starting with `<bos>` `(t)`. Run the model once and return the id of the most likely next
+/// token: encode the source (`model.encode`, on a `(1, src_len)` batch), decode the target so
+/// far (`model.decode`), project the decoder output to logits with `model.generator`, and
+/// take the argmax of the logits that predict the next token (the first one on ties).
+///
+/// Re-read: chapter 7, section "Greedy decoding".
+#[allow(unused_variables)]
+pub fn greedy_step(model: &Seq2SeqTransformer, src_ids: &[usize], tgt_so_far: &[usize]) -> usize {
+    // TODO: encode, decode, logits of the right position, argmax.
+    todo!()
+}
