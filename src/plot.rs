@@ -289,10 +289,16 @@ fn label_axis(labels: &[String], title: &str, reversed: bool) -> Axis {
     } else {
         vec![-0.5, n - 0.5]
     };
+    // Up to 24 labels all show; longer axes (e.g. 50 positions) label every 2nd, 5th, 10th…
+    let step = [1, 2, 5, 10, 20, 50, 100, 200, 500]
+        .into_iter()
+        .find(|&k| labels.len().div_ceil(k) <= 24)
+        .unwrap_or(1000);
+    let ticks: Vec<usize> = (0..labels.len()).step_by(step).collect();
     Axis::new()
         .title(Title::with_text(title))
-        .tick_values((0..labels.len()).map(|i| i as f64).collect())
-        .tick_text(labels.to_vec())
+        .tick_values(ticks.iter().map(|&i| i as f64).collect())
+        .tick_text(ticks.iter().map(|&i| labels[i].clone()).collect())
         .range(range)
 }
 

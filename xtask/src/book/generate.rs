@@ -102,7 +102,7 @@ pub fn figures() -> Result<Vec<(String, String, Plot)>, String> {
             (format!("dimension {d} (sin)"), ys)
         })
         .collect();
-    let title = "Each dimension is a wave; the frequency falls from left to right";
+    let title = "Columns 0, 2, 6 and 14: later dimensions turn more slowly";
     add(
         "ch02-pe-waves",
         title,
@@ -180,7 +180,7 @@ pub fn figures() -> Result<Vec<(String, String, Plot)>, String> {
     );
 
     // Chapter 7.
-    let ns: Vec<f64> = (1..=32).map(f64::from).collect();
+    let ns: Vec<f64> = (2..=32).map(f64::from).collect();
     let series = vec![
         (
             "RNN: steps between the first and last token".to_string(),
@@ -328,7 +328,7 @@ fn ch03_weights() -> Result<String, String> {
         .forward(&worked::statquest_encodings(), None)
         .map_err(|e| e.to_string())?;
     Ok(format!(
-        "$$\nA = \\operatorname{{softmax}}\\!\\left(\\frac{{QK^\\top}}{{\\sqrt{{2}}}}\\right) = {} \\qquad \\text{{output}} = A V = {}\n$$\n",
+        "$$\nA = \\operatorname{{softmax}}\\!\\left(\\frac{{QK^\\top}}{{\\sqrt{{2}}}}\\right) = {}\n$$\n\n$$\n\\text{{output}} = A V = {}\n$$\n",
         bmatrix(&attn.weights),
         bmatrix(&attn.output)
     ))
