@@ -72,6 +72,7 @@ fn build(mode: Mode) -> Result<PathBuf, String> {
     let chapters = root.join(CHAPTERS);
     stage("book: numbers", || numbers(&chapters.join(GENERATED), mode))?;
     stage("book: figures", || figures(&chapters.join(FIGURES)))?;
+    stage("book: chapter parts", || chapters_complete(&chapters))?;
     stage("book: includes and anchors", || {
         checks::anchors(&chapters).map(|n| println!("    {n} includes resolve"))
     })?;
@@ -128,6 +129,29 @@ fn require(tool: &str, arg: &str) -> Result<(), String> {
             out.status
         )),
         Err(_) => Err(format!("{tool} not found on PATH: run `cargo xtask setup`")),
+    }
+}
+
+/// Every chapter in `SUMMARY.md` but the appendix has all its parts.
+fn chapters_complete(chapters: &Path) -> Result<(), String> {
+    let mut errors = Vec::new();
+    let mut count = 0;
+    for (md, _) in chapter_pages(chapters)? {
+        if md == "appendix.md" {
+            continue;
+        }
+        count += 1;
+        let text = std::fs::read_to_string(chapters.join(&md))
+            .map_err(|e| format!("cannot read chapters/{md}: {e}"))?;
+        if let Err(e) = checks::chapter_parts(&md, &text) {
+            errors.push(e);
+        }
+    }
+    if errors.is_empty() {
+        println!("    {count} chapters have every part");
+        Ok(())
+    } else {
+        Err(errors.join("\n  "))
     }
 }
 
@@ -376,6 +400,41 @@ mod tests {
                 .collect();
             assert!(unresolved.is_empty(), "{}", unresolved.join("\n"));
         }
+    }
+
+    #[test]
+    fn a_chapter_missing_a_part_fails_the_structure_check() {
+        let good =
+            std::fs::read_to_string(root().join(CHAPTERS).join("03-self-attention.md")).unwrap();
+        assert_eq!(checks::chapter_parts("03-self-attention.md", &good), Ok(()));
+        let broken = [
+            ("## Quiz", "## Questions", "## Quiz"),
+            (
+                "{{#include generated/figures/",
+                "{{#include generated/pictures/",
+                "a figure",
+            ),
+            ("<summary>Answers</summary>", "Answers:", "folded"),
+            ("notebooks/03-", "notebooks/99-", "notebook"),
+            ("src/exercises/ch03.rs", "src/exercises/", "exercises file"),
+            (
+                "{{#include generated/ch03",
+                "{{#include numbers/ch03",
+                "worked numbers",
+            ),
+        ];
+        for (from, to, expected) in broken {
+            let text = good.replace(from, to);
+            let err = checks::chapter_parts("03-self-attention.md", &text).unwrap_err();
+            assert!(err.contains(expected), "{from:?} → {to:?}: {err}");
+        }
+        // Two questions only (of five).
+        let text = good
+            .replace("3. What do", "What do")
+            .replace("4. If all of", "If all of")
+            .replace("5. In the", "In the");
+        let err = checks::chapter_parts("03-self-attention.md", &text).unwrap_err();
+        assert!(err.contains("3 to 5"), "{err}");
     }
 
     #[test]

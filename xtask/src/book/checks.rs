@@ -98,6 +98,68 @@ fn anchor_name<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
     Some(&name[..end])
 }
 
+/// A chapter (`chapters/NN-*.md`) has every part the book promises: math, worked numbers
+/// from the crate, the crate's code, a figure, "Run it" naming its notebook, "Exercises", a
+/// quiz of 3–5 questions with folded answers, and a summary.
+pub fn chapter_parts(name: &str, md: &str) -> Result<(), String> {
+    let mut missing = Vec::new();
+    let mut need = |ok: bool, what: &str| {
+        if !ok {
+            missing.push(what.to_string());
+        }
+    };
+    need(md.contains('$'), "math ($…$ or $$…$$)");
+    need(
+        md.contains("{{#include generated/figures/"),
+        "a figure ({{#include generated/figures/…}})",
+    );
+    need(
+        md.contains("{{#include ../src/") || md.contains("```rust\n"),
+        "the crate's code ({{#include ../src/…}} or a ```rust block)",
+    );
+    let numbered = name.as_bytes().first().is_some_and(|b| b.is_ascii_digit());
+    let chapter = name.get(..2).unwrap_or("");
+    if numbered && chapter != "00" {
+        need(
+            md.contains("{{#include generated/ch"),
+            "worked numbers from the crate ({{#include generated/chNN-…}})",
+        );
+        need(
+            md.contains(&format!("src/exercises/ch{chapter}.rs")),
+            "the exercises file src/exercises/chNN.rs",
+        );
+    }
+    for heading in ["## Run it", "## Exercises", "## Quiz", "## Summary"] {
+        need(md.contains(&format!("\n{heading}\n")), heading);
+    }
+    need(
+        md.contains(&format!("notebooks/{chapter}-")) && md.contains(".ipynb"),
+        "a link to its notebook (notebooks/NN-….ipynb)",
+    );
+    let quiz = md.split("\n## Quiz\n").nth(1).unwrap_or("");
+    let (questions, answers) = quiz.split_once("<details>").unwrap_or((quiz, ""));
+    let count = questions
+        .lines()
+        .filter(|l| {
+            l.split_once(". ")
+                .is_some_and(|(n, _)| n.parse::<u32>().is_ok())
+        })
+        .count();
+    need(
+        (3..=5).contains(&count),
+        "a quiz of 3 to 5 numbered questions",
+    );
+    need(
+        answers.contains("<summary>") && answers.contains("</details>"),
+        "quiz answers folded in <details><summary>…</summary>…</details>",
+    );
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{name} lacks: {}", missing.join("; ")))
+    }
+}
+
 /// The one warning tolerated: mdbook-katex 0.10.0 was compiled against mdbook 0.5.3 and says
 /// so when run by mdbook 0.5.4 (same preprocessor protocol; installing mdbook 0.5.3 silences
 /// it). Any other warning fails the build.
