@@ -22,7 +22,7 @@ fn report(id: &str, result: checks::Check) {
     let Err(problem) = result else { return };
     let e = manifest::exercise(id);
     let hint = e.hints.first().map(String::as_str).unwrap_or("");
-    panic!(
+    checks::fail(format!(
         "\n\n✗ exercise {n} `{id}`: {title}\n  your code: {file}, fn {function}\n  re-read: chapter {chapter}, section \"{section}\"\n\n{problem}\n\nhint 1: {hint}\nmore hints: cargo xtask exercises --hint {n}\n",
         n = e.number,
         title = e.title,
@@ -30,7 +30,7 @@ fn report(id: &str, result: checks::Check) {
         function = e.function,
         chapter = e.chapter,
         section = e.section,
-    );
+    ));
 }
 
 macro_rules! exercises {

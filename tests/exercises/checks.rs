@@ -46,16 +46,29 @@ thread_local! {
     static IN_CHECK: Cell<bool> = const { Cell::new(false) };
     /// Where the last panic inside `call` happened (`file:line`).
     static PANIC_AT: RefCell<String> = const { RefCell::new(String::new()) };
+    /// Set by [`fail`]: print the message alone, without location or backtrace.
+    static REPORTING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Fails the current test with `message` alone (no panic location, no backtrace noise).
+#[allow(dead_code)] // used by the learner test, not by the proofs
+pub fn fail(message: String) -> ! {
+    quiet_panics_in_checks();
+    REPORTING.with(|r| r.set(true));
+    std::panic::panic_any(message)
 }
 
 /// Installs (once) a panic hook that stays quiet for panics inside [`call`] and records their
-/// location instead; other panics (a failing check itself) print as usual.
+/// location instead, prints [`fail`]'s message alone, and leaves other panics as usual.
 fn quiet_panics_in_checks() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if IN_CHECK.with(Cell::get) {
+            if REPORTING.with(Cell::get) {
+                let msg = info.payload().downcast_ref::<String>().cloned();
+                eprintln!("{}", msg.unwrap_or_default());
+            } else if IN_CHECK.with(Cell::get) {
                 let at = info
                     .location()
                     .map(|l| format!("{}:{}", l.file(), l.line()));

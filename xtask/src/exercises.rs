@@ -1,12 +1,318 @@
 //! `cargo xtask exercises`: progress, hints and the proofs that the checkers work.
-//! (Issue 5.)
+//!
+//! - `cargo xtask exercises` runs the learner checks (`cargo exercise`) quietly and prints
+//!   every exercise with done / not yet, the next one to do and its first hint;
+//! - `cargo xtask exercises --hint N` prints every hint of exercise N (number or id);
+//! - [`check`] (a stage of `cargo xtask test`, so CI enforces it) proves the checks work:
+//!   they pass with the reference solutions, fail with the stubs as shipped and fail with
+//!   every known wrong solution; and the book chapters and notebooks link to the exercises.
 
-/// `cargo xtask exercises [ARGS]`.
-pub fn main(_args: &[String]) -> Result<(), String> {
-    Err("no exercises yet".into())
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::util::{cargo, root, run};
+
+const USAGE: &str = "usage: cargo xtask exercises [--hint N]
+
+  (no argument)  run the checks of src/exercises/, list every exercise as done / not yet,
+                 show the next one to do and its first hint
+  --hint N       every hint of exercise N (its number, e.g. 8, or its id, e.g. ch03_scaled_scores)
+  --check        (maintainers) the proofs `cargo xtask test` runs: solutions pass, stubs
+                 as shipped fail, every known wrong solution fails; chapters and notebooks
+                 link to the exercises
+
+check one exercise:  cargo exercise ch03_scaled_scores
+check one chapter:   cargo exercise ch03
+check all:           cargo exercise";
+
+/// One exercise of `src/exercises/hints.json`.
+struct Exercise {
+    number: u64,
+    id: String,
+    chapter: u64,
+    section: String,
+    title: String,
+    file: String,
+    function: String,
+    hints: Vec<String>,
+    mistakes: Vec<(String, String)>,
 }
 
-/// The exercises stage of `cargo xtask test`.
-pub fn check() -> Result<(), String> {
+fn manifest() -> Result<Vec<Exercise>, String> {
+    let path = root().join("src/exercises/hints.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let json: Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let bad = |what: &str| format!("{}: {what}", path.display());
+    let s = |v: &Value, key: &str| -> Result<String, String> {
+        v[key]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| bad(&format!("`{key}` is not a string")))
+    };
+    let n = |v: &Value, key: &str| {
+        v[key]
+            .as_u64()
+            .ok_or_else(|| bad(&format!("`{key}` is not a number")))
+    };
+    let list = json["exercises"]
+        .as_array()
+        .ok_or_else(|| bad("`exercises` is not an array"))?;
+    list.iter()
+        .map(|e| {
+            let hints = e["hints"]
+                .as_array()
+                .ok_or_else(|| bad("`hints` is not an array"))?
+                .iter()
+                .map(|h| h.as_str().map(str::to_string).ok_or_else(|| bad("hint")))
+                .collect::<Result<_, _>>()?;
+            let mistakes = e["mistakes"]
+                .as_array()
+                .ok_or_else(|| bad("`mistakes` is not an array"))?
+                .iter()
+                .map(|m| Ok((s(m, "name")?, s(m, "what")?)))
+                .collect::<Result<_, String>>()?;
+            Ok(Exercise {
+                number: n(e, "number")?,
+                id: s(e, "id")?,
+                chapter: n(e, "chapter")?,
+                section: s(e, "section")?,
+                title: s(e, "title")?,
+                file: s(e, "file")?,
+                function: s(e, "function")?,
+                hints,
+                mistakes,
+            })
+        })
+        .collect()
+}
+
+/// `cargo xtask exercises [--hint N]`.
+pub fn main(args: &[String]) -> Result<(), String> {
+    let exercises = manifest()?;
+    match args {
+        [] => progress(&exercises),
+        [flag, which] if flag == "--hint" => hints(&exercises, which),
+        [flag] if flag == "--hint" => Err(format!("--hint needs an exercise\n\n{USAGE}")),
+        [flag] if flag == "--check" => check(),
+        [flag] if flag == "--help" || flag == "-h" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(format!("unexpected arguments {args:?}\n\n{USAGE}")),
+    }
+}
+
+fn find<'a>(exercises: &'a [Exercise], which: &str) -> Result<&'a Exercise, String> {
+    let which = which.trim_start_matches('#');
+    exercises
+        .iter()
+        .find(|e| e.number.to_string() == which || e.id == which || e.function == which)
+        .ok_or_else(|| {
+            format!(
+                "no exercise `{which}`: use a number 1–{} or an id such as {}",
+                exercises.len(),
+                exercises.first().map_or("", |e| e.id.as_str())
+            )
+        })
+}
+
+fn where_to(e: &Exercise) -> String {
+    format!(
+        "  your code:  {}, fn {}\n  re-read:    chapter {}, section \"{}\"\n  check it:   cargo exercise {}",
+        e.file, e.function, e.chapter, e.section, e.id
+    )
+}
+
+fn hints(exercises: &[Exercise], which: &str) -> Result<(), String> {
+    let e = find(exercises, which)?;
+    println!(
+        "exercise {} `{}`: {}\n{}\n",
+        e.number,
+        e.id,
+        e.title,
+        where_to(e)
+    );
+    for (i, hint) in e.hints.iter().enumerate() {
+        println!("hint {}: {hint}\n", i + 1);
+    }
+    println!(
+        "reference solution (after trying!): solutions/ch{:02}.rs",
+        e.chapter
+    );
     Ok(())
+}
+
+/// Runs the learner checks and reads each test's verdict from libtest's output.
+fn progress(exercises: &[Exercise]) -> Result<(), String> {
+    println!("checking your exercises (cargo exercise)…");
+    let out = cargo()
+        .args(["test", "--features", "exercises", "--test", "exercises"])
+        .current_dir(root())
+        .output()
+        .map_err(|e| format!("cannot run cargo test: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let verdicts: Vec<(String, bool)> = stdout
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("test ")?;
+            let (name, verdict) = rest.split_once(" ... ")?;
+            Some((name.to_string(), verdict.trim() == "ok"))
+        })
+        .collect();
+    if verdicts.is_empty() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let errors: Vec<&str> = stderr
+            .lines()
+            .skip_while(|l| !l.starts_with("error"))
+            .take(40)
+            .collect();
+        return Err(format!(
+            "your exercises do not compile yet; fix this first (`cargo exercise` shows it all):\n\n{}",
+            errors.join("\n")
+        ));
+    }
+    let done = |id: &str| verdicts.iter().any(|(name, ok)| name == id && *ok);
+    println!();
+    let mut chapter = 0;
+    for e in exercises {
+        if e.chapter != chapter {
+            chapter = e.chapter;
+            println!("chapter {chapter} — src/exercises/ch{chapter:02}.rs");
+        }
+        let status = if done(&e.id) { "done   " } else { "not yet" };
+        println!("  {status}  {:>2}  {:<30} {}", e.number, e.id, e.title);
+    }
+    let finished = exercises.iter().filter(|e| done(&e.id)).count();
+    println!("\n{finished} of {} done.", exercises.len());
+    match exercises.iter().find(|e| !done(&e.id)) {
+        None => println!("All exercises pass. Well done!"),
+        Some(next) => {
+            println!(
+                "\nnext: exercise {} `{}`: {}\n{}\n",
+                next.number,
+                next.id,
+                next.title,
+                where_to(next)
+            );
+            if let Some(hint) = next.hints.first() {
+                println!("hint 1: {hint}");
+            }
+            println!("more hints: cargo xtask exercises --hint {}", next.number);
+        }
+    }
+    Ok(())
+}
+
+/// The exercises stage of `cargo xtask test`: the three proofs, lints of the opt-in targets,
+/// and the links between chapters, notebooks and exercises.
+pub fn check() -> Result<(), String> {
+    let exercises = manifest()?;
+    let dir = root();
+    // The opt-in test targets and the solutions are invisible to the plain clippy stage.
+    run(cargo().current_dir(&dir).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--features",
+        "exercises,solutions",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    // Proof 1 (every check passes on the reference solutions) and proof 3 (every wrong
+    // solution fails its check), plus the manifest's consistency.
+    run(cargo().current_dir(&dir).args([
+        "test",
+        "--features",
+        "exercises,solutions",
+        "--test",
+        "exercises",
+        "--test",
+        "exercise_proofs",
+    ]))?;
+    // Proof 2: every check fails on the stubs as shipped. A learner's clone holds answers in
+    // src/exercises/, so the proof runs only on a clean checkout (as in CI).
+    if stubs_modified(&dir) {
+        println!(
+            "    skipped the stubs proof: src/exercises/ has local changes (your answers?); \
+             it runs on a clean checkout, as in CI"
+        );
+    } else {
+        run(cargo().current_dir(&dir).args([
+            "test",
+            "--features",
+            "exercises",
+            "--test",
+            "exercise_proofs",
+        ]))?;
+    }
+    check_links(&dir, &exercises)?;
+    println!(
+        "    {} exercises: solutions pass, stubs fail, {} known mistakes all caught",
+        exercises.len(),
+        exercises.iter().map(|e| e.mistakes.len()).sum::<usize>()
+    );
+    Ok(())
+}
+
+/// True when git reports changes under `src/exercises/` (false without git: check anyway).
+fn stubs_modified(dir: &Path) -> bool {
+    Command::new("git")
+        .current_dir(dir)
+        .args(["status", "--porcelain", "--", "src/exercises"])
+        .output()
+        .map(|out| out.status.success() && !out.stdout.is_empty())
+        .unwrap_or(false)
+}
+
+/// Each book chapter names its exercises; each notebook points to its chapter's exercise file.
+fn check_links(dir: &Path, exercises: &[Exercise]) -> Result<(), String> {
+    let mut missing = Vec::new();
+    for chapter in 1..=7u64 {
+        let prefix = format!("{chapter:02}-");
+        let ids: Vec<&str> = exercises
+            .iter()
+            .filter(|e| e.chapter == chapter)
+            .map(|e| e.id.as_str())
+            .collect();
+        for (folder, ext, needles) in [
+            ("chapters", "md", ids.clone()),
+            ("notebooks", "ipynb", vec![]),
+        ] {
+            let Some(path) = file_starting_with(&dir.join(folder), &prefix, ext) else {
+                continue; // not written yet
+            };
+            let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+            let file = format!("src/exercises/ch{chapter:02}.rs");
+            for needle in needles.iter().copied().chain([file.as_str()]) {
+                if !text.contains(needle) {
+                    missing.push(format!("{} does not mention `{needle}`", path.display()));
+                }
+            }
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "exercise links missing:\n  {}",
+            missing.join("\n  ")
+        ))
+    }
+}
+
+fn file_starting_with(folder: &Path, prefix: &str, ext: &str) -> Option<std::path::PathBuf> {
+    let mut found: Vec<_> = std::fs::read_dir(folder)
+        .ok()?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            name.starts_with(prefix) && p.extension().and_then(|e| e.to_str()) == Some(ext)
+        })
+        .collect();
+    found.sort();
+    found.into_iter().next()
 }
