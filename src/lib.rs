@@ -51,6 +51,7 @@ pub mod cross;
 pub mod embedding;
 mod error;
 pub mod exercises;
+pub mod fast;
 pub mod masked;
 pub mod multi_head;
 pub mod nn;

@@ -20,6 +20,7 @@ commands:
   exercises [--hint N]         list the exercises, your progress and the next hint";
 
 fn main() -> ExitCode {
+    util::add_cargo_bin_to_path();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rest = args.get(1..).unwrap_or_default();
     let result = match args.first().map(String::as_str) {

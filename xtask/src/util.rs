@@ -61,3 +61,22 @@ pub fn stage<T>(name: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, 
     }
     result
 }
+
+/// Puts cargo's `bin` folder (where `cargo install` puts mdbook and evcxr_jupyter) first on
+/// PATH for this process and the programs it starts, in case the shell's PATH lacks it.
+pub fn add_cargo_bin_to_path() {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
+    let Some(bin) = cargo_home.map(|h| h.join("bin")) else {
+        return;
+    };
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    if std::env::split_paths(&path).any(|p| p == bin) {
+        return;
+    }
+    let joined = std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(&path)))
+        .expect("PATH entries contain no separator");
+    // SAFETY: called first thing in main, before any other thread exists.
+    unsafe { std::env::set_var("PATH", joined) };
+}

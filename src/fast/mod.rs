@@ -1,0 +1,24 @@
+//! Chapter 8 (in progress) — making attention fast.
+//!
+//! - [`flash_attention`]: tiled attention with an online softmax, O(seq · d) memory instead
+//!   of the O(seq²) score matrix.
+//!
+//! ```
+//! use attention::fast::flash_attention;
+//! use attention::self_attention::scaled_dot_product_attention;
+//! use attention::nn::{init::uniform, seeded_rng};
+//! use attention::ndarray::Array2;
+//!
+//! let mut rng = seeded_rng(0);
+//! let q: Array2<f32> = uniform((300, 16), 1.0, &mut rng); // (seq, d_k)
+//! let k: Array2<f32> = uniform((300, 16), 1.0, &mut rng);
+//! let v: Array2<f32> = uniform((300, 8), 1.0, &mut rng);
+//! let fast = flash_attention(&q, &k, &v, false)?;
+//! let plain = scaled_dot_product_attention(&q, &k, &v, None)?.output;
+//! assert!(fast.abs_diff_eq(&plain, 1e-5));
+//! # Ok::<(), attention::Error>(())
+//! ```
+
+mod flash;
+
+pub use flash::{KEY_BLOCK, OnlineSoftmax, QUERY_BLOCK, flash_attention};
