@@ -18,7 +18,7 @@ pub fn sinusoidal_table(max_len: usize, d_model: usize) -> Array2<f32> {
     Array2::from_shape_fn((max_len, d_model), |(pos, j)| pe_entry(pos, j, d_model))
 }
 
-/// Exercise 6: weight[ids] · √d_model + pe[..seq].
+/// Exercise 6: `weight[ids] · √d_model + pe[..seq]`.
 pub fn embed_with_positions(weight: &Array2<f32>, ids: &[usize], pe: &Array2<f32>) -> Array2<f32> {
     let d_model = weight.ncols() as f32;
     let tokens = weight.select(Axis(0), ids) * d_model.sqrt(); // (seq, d_model)

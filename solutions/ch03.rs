@@ -54,6 +54,16 @@ pub mod wrong {
         (x.dot(w_q), x.dot(w_k), x.dot(w_v))
     }
 
+    /// Exercise 7, mistake: keys from W_v and values from W_k (the two swapped).
+    pub fn keys_and_values_swapped(
+        x: &Array2<f32>,
+        w_q: &Array2<f32>,
+        w_k: &Array2<f32>,
+        w_v: &Array2<f32>,
+    ) -> (Array2<f32>, Array2<f32>, Array2<f32>) {
+        project_qkv(x, w_q, w_v, w_k)
+    }
+
     /// Exercise 8, mistake: forgets the 1/√d_k scaling.
     pub fn missing_sqrt_scaling(q: &Array2<f32>, k: &Array2<f32>) -> Array2<f32> {
         q.dot(&k.t())

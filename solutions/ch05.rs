@@ -61,6 +61,33 @@ pub mod wrong {
         }
     }
 
+    /// Exercise 14, mistake: keys projected from the decoder (tgt_len rows) like the queries.
+    pub fn keys_from_decoder(
+        tgt_len: usize,
+        src_len: usize,
+        d_model: usize,
+        d_k: usize,
+    ) -> CrossShapes {
+        CrossShapes {
+            keys: (tgt_len, d_k),
+            ..cross_attention_shapes(tgt_len, src_len, d_model, d_k)
+        }
+    }
+
+    /// Exercise 15, mistake: keys from the encoder but values from the decoder.
+    pub fn values_from_decoder(
+        decoder_states: &Array2<f32>,
+        encoder_output: &Array2<f32>,
+        w_q: &Linear,
+        w_k: &Linear,
+        w_v: &Linear,
+    ) -> (Array2<f32>, Array2<f32>) {
+        let q = w_q.forward(decoder_states).expect("d_model matches");
+        let k = w_k.forward(encoder_output).expect("d_model matches");
+        let v = w_v.forward(decoder_states).expect("d_model matches");
+        attention(&q, &k, &v)
+    }
+
     /// Exercise 15, mistake: roles swapped: queries from the encoder, keys and values from the
     /// decoder.
     pub fn queries_from_encoder(

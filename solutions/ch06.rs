@@ -97,6 +97,18 @@ pub mod wrong {
             .into_owned()
     }
 
+    /// Exercise 18, mistake: interleaves the heads' features (head h's feature i lands in
+    /// column i·heads + h) instead of concatenating them.
+    pub fn merge_interleaved(x: &Array4<f32>) -> Array3<f32> {
+        let (batch, heads, seq, d_k) = x.dim();
+        x.view()
+            .permuted_axes([0, 2, 3, 1]) // (batch, seq, d_k, heads)
+            .as_standard_layout()
+            .into_owned()
+            .into_shape_with_order((batch, seq, heads * d_k))
+            .expect("same number of elements")
+    }
+
     /// Exercise 19, mistake: forgets the output projection `out_proj`.
     pub fn forgets_out_proj(
         mha: &MultiHeadAttention,
