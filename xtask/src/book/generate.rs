@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use attention::embedding::{cosine_similarity, cosine_similarity_matrix};
 use attention::masked::{Mask, apply_mask};
-use attention::ndarray::{Array2, ArrayRef2, Axis, array, s};
+use attention::ndarray::{Array2, ArrayRef2, ArrayView1, Axis, array, s};
 use attention::nn::{LayerNorm, seeded_rng};
 use attention::plot;
 use attention::plotly::Plot;
@@ -31,7 +31,8 @@ const PIZZA_SEED: u64 = 0;
 /// `(file name, markdown)` for every generated numbers file.
 pub fn numbers() -> Result<Vec<(String, String)>, String> {
     let files = vec![
-        ("ch01-embeddings.md", ch01()?),
+        ("ch01-vectors.md", ch01_vectors()),
+        ("ch01-pairs.md", ch01_pairs()?),
         ("ch02-positional.md", ch02()?),
         ("ch03-inputs.md", ch03_inputs()),
         ("ch03-qkv.md", ch03_qkv()?),
@@ -145,7 +146,7 @@ pub fn figures() -> Result<Vec<(String, String, Plot)>, String> {
     let causal = head
         .forward(&x, Some(&Mask::causal(tokens.len()).map_err(e)?))
         .map_err(e)?;
-    let title = "The same head as in chapter 3, now causal";
+    let title = "The introduction's head on the pizza sentence, now causal";
     add(
         "ch04-pizza-causal",
         title,
@@ -247,28 +248,34 @@ fn toy_cross_weights()
     ))
 }
 
-fn ch01() -> Result<String, String> {
+fn ch01_vectors() -> String {
     let (words, v) = worked::toy_embeddings();
     let mut md = String::from("| word | dimension 0 | dimension 1 |\n|---|---:|---:|\n");
     for (w, row) in words.iter().zip(v.rows()) {
         writeln!(md, "| {w} | {:.2} | {:.2} |", row[0], row[1]).unwrap();
     }
-    md.push_str("\n| pair | a · b | ‖a‖ | ‖b‖ | cosine |\n|---|---:|---:|---:|---:|\n");
-    for (i, j) in [(0, 1), (0, 2), (3, 4), (0, 3), (0, 5), (5, 6)] {
-        let (a, b) = (v.row(i), v.row(j));
+    md
+}
+
+fn ch01_pairs() -> Result<String, String> {
+    let (words, v) = worked::toy_embeddings();
+    let mut md = String::from("| pair | a · b | ‖a‖ | ‖b‖ | cosine |\n|---|---:|---:|---:|---:|\n");
+    let mut row = |name: String, a: ArrayView1<f32>, b: ArrayView1<f32>| -> Result<(), String> {
         let cos = cosine_similarity(&a, &b).map_err(|e| e.to_string())?;
-        writeln!(
-            md,
-            "| {} · {} | {} | {} | {} | {} |",
-            words[i],
-            words[j],
-            num(a.dot(&b)),
-            num(a.dot(&a).sqrt()),
-            num(b.dot(&b).sqrt()),
-            num(cos)
-        )
-        .unwrap();
+        let cells = [a.dot(&b), a.dot(&a).sqrt(), b.dot(&b).sqrt(), cos].map(num);
+        writeln!(md, "| {name} | {} |", cells.join(" | ")).unwrap();
+        Ok(())
+    };
+    for (i, j) in [(0, 1), (0, 2), (3, 4), (0, 3), (0, 5), (5, 6)] {
+        row(format!("{} · {}", words[i], words[j]), v.row(i), v.row(j))?;
     }
+    // The same direction, twice as long: the dot product doubles, the cosine does not move.
+    let double = v.row(1).mapv(|x| 2.0 * x);
+    row(
+        format!("{} · (2 × {})", words[0], words[1]),
+        v.row(0),
+        double.view(),
+    )?;
     Ok(md)
 }
 
