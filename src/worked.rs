@@ -4,9 +4,9 @@
 //! notebook's cells and the tests agree by construction:
 //!
 //! - chapter 1: hand-placed 2-D embeddings of a few toy words ([`toy_embeddings`]);
-//! - chapters 3–5: the StatQuest course's three tokens "let's go <eos>" with 2-D encodings
+//! - chapters 3–5: the StatQuest course's three tokens `let's go <eos>` with 2-D encodings
 //!   ([`statquest_encodings`]) and a head whose weights make the arithmetic checkable by hand
-//!   ([`statquest_head`]); the decoder side "<bos> vamos" for cross-attention
+//!   ([`statquest_head`]); the decoder side `<bos> vamos` for cross-attention
 //!   ([`statquest_decoder_encodings`]);
 //! - chapter 6: the pizza sentence, embedded with positions ([`pizza_sentence`]);
 //! - chapter 7: a small translation model over [`crate::embedding::TOY_TRANSLATIONS`]
@@ -26,7 +26,7 @@ pub fn statquest_tokens() -> Vec<String> {
     ["let's", "go", "<eos>"].map(String::from).to_vec()
 }
 
-/// The StatQuest encodings (word embedding + position) of "let's go <eos>": `(3, 2)`.
+/// The StatQuest encodings (word embedding + position) of `let's go <eos>`: `(3, 2)`.
 pub fn statquest_encodings() -> Array2<f32> {
     array![[1.16, 0.23], [0.57, 1.36], [4.41, -2.16]]
 }
@@ -43,12 +43,12 @@ pub fn statquest_head() -> SelfAttention {
     .expect("three 2 × 2 projections")
 }
 
-/// Tokens of the decoder side of the toy translation: "<bos> vamos".
+/// Tokens of the decoder side of the toy translation: `<bos> vamos`.
 pub fn statquest_decoder_tokens() -> Vec<String> {
     ["<bos>", "vamos"].map(String::from).to_vec()
 }
 
-/// Encodings of the decoder tokens "<bos> vamos": `(2, 2)`.
+/// Encodings of the decoder tokens `<bos> vamos`: `(2, 2)`.
 pub fn statquest_decoder_encodings() -> Array2<f32> {
     array![[-0.50, 1.00], [2.10, 0.40]]
 }
