@@ -50,6 +50,11 @@ pub mod backend;
 pub mod cross;
 pub mod embedding;
 mod error;
+/// The learner's exercises (stubs, or the reference solutions with feature `solutions`).
+///
+/// Compiled only with feature `exercises` (`cargo exercise` enables it), so a half-finished
+/// answer never breaks `cargo test`, the notebooks or `cargo xtask`.
+#[cfg(feature = "exercises")]
 pub mod exercises;
 pub mod fast;
 pub mod masked;

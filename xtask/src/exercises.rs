@@ -211,7 +211,18 @@ fn progress(exercises: &[Exercise]) -> Result<(), String> {
 pub fn check() -> Result<(), String> {
     let exercises = manifest()?;
     let dir = root();
-    // The opt-in test targets and the solutions are invisible to the plain clippy stage.
+    // The exercises, their opt-in test targets and the solutions are invisible to the plain
+    // clippy stage: lint the stubs as shipped, then the solutions.
+    run(cargo().current_dir(&dir).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--features",
+        "exercises",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     run(cargo().current_dir(&dir).args([
         "clippy",
         "--workspace",
