@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use attention::embedding::{cosine_similarity, cosine_similarity_matrix};
 use attention::masked::{Mask, apply_mask};
 use attention::ndarray::{Array2, ArrayRef2, ArrayView1, Axis, array, s};
-use attention::nn::{LayerNorm, seeded_rng};
+use attention::nn::{LayerNorm, init, seeded_rng, softmax};
 use attention::plot;
 use attention::plotly::Plot;
 use attention::positional::sinusoidal_encoding;
@@ -34,10 +34,12 @@ pub fn numbers() -> Result<Vec<(String, String)>, String> {
         ("ch01-vectors.md", ch01_vectors()),
         ("ch01-pairs.md", ch01_pairs()?),
         ("ch02-positional.md", ch02()?),
+        ("ch02-shuffle.md", ch02_shuffle()?),
         ("ch03-inputs.md", ch03_inputs()),
         ("ch03-qkv.md", ch03_qkv()?),
         ("ch03-scores.md", ch03_scores()?),
         ("ch03-weights.md", ch03_weights()?),
+        ("ch03-scaling.md", ch03_scaling_table()),
         ("ch04-masked.md", ch04()?),
         ("ch04-fully-masked.md", ch04_fully_masked()?),
         ("ch05-cross.md", ch05()?),
@@ -45,6 +47,7 @@ pub fn numbers() -> Result<Vec<(String, String)>, String> {
         ("ch06-shapes.md", ch06_shapes()?),
         ("ch07-layer-norm.md", ch07_layer_norm()?),
         ("ch07-translate.md", ch07_translate()?),
+        ("ch07-norms.md", ch07_norms()?),
     ];
     Ok(files
         .into_iter()
@@ -128,6 +131,25 @@ pub fn figures() -> Result<Vec<(String, String, Plot)>, String> {
         "ch03-statquest",
         title,
         plot::attention_heatmap(&sq.weights, &sq_tokens, &sq_tokens, title).map_err(e)?,
+    );
+
+    let rows = scaling_experiment();
+    let xs: Vec<f64> = rows.iter().map(|r| (r.d_k as f64).log2()).collect();
+    let series = vec![
+        (
+            "softmax(q·k): without scaling".to_string(),
+            rows.iter().map(|r| r.max_raw).collect(),
+        ),
+        (
+            "softmax(q·k / √d_k)".to_string(),
+            rows.iter().map(|r| r.max_scaled).collect(),
+        ),
+    ];
+    let title = "Largest of 10 attention weights, random q and k (mean of 500 draws)";
+    add(
+        "ch03-scaling",
+        title,
+        plot::line_chart(&xs, &series, title, "log₂ d_k", "largest weight"),
     );
 
     // Chapter 4.
@@ -291,6 +313,22 @@ fn ch02() -> Result<String, String> {
     Ok(md)
 }
 
+fn ch02_shuffle() -> Result<String, String> {
+    let e = |e: attention::Error| e.to_string();
+    let x = worked::statquest_encodings();
+    let swapped = x.select(Axis(0), &[1, 0, 2]); // "go let's <eos>"
+    let head = worked::statquest_head();
+    let out = head.forward(&x, None).map_err(e)?.output;
+    let out_swapped = head.forward(&swapped, None).map_err(e)?.output;
+    Ok(format!(
+        "$$\nX = {} \\;\\to\\; \\text{{output}} = {}\n$$\n\n$$\nX_{{\\text{{swapped}}}} = {} \\;\\to\\; \\text{{output}} = {}\n$$\n",
+        bmatrix_dp(&x, 2),
+        bmatrix(&out),
+        bmatrix_dp(&swapped, 2),
+        bmatrix(&out_swapped)
+    ))
+}
+
 fn ch03_inputs() -> String {
     let head = worked::statquest_head();
     format!(
@@ -339,6 +377,70 @@ fn ch03_weights() -> Result<String, String> {
         bmatrix(&attn.weights),
         bmatrix(&attn.output)
     ))
+}
+
+/// One row of the √d_k experiment: for random q, k ~ N(0, 1), the spread of the scores and
+/// how peaked softmax gets, without and with the scaling.
+struct Scaling {
+    d_k: usize,
+    std_raw: f64,
+    std_scaled: f64,
+    max_raw: f64,
+    max_scaled: f64,
+}
+
+/// 500 draws of one query against 10 keys, for d_k = 1, 2, 4 … 512 (seeded; computed once).
+fn scaling_experiment() -> &'static [Scaling] {
+    static ROWS: std::sync::OnceLock<Vec<Scaling>> = std::sync::OnceLock::new();
+    ROWS.get_or_init(run_scaling_experiment)
+}
+
+fn run_scaling_experiment() -> Vec<Scaling> {
+    let mut rng = seeded_rng(3);
+    (0..10)
+        .map(|p| {
+            let d_k = 1usize << p;
+            let (mut scores, mut max_raw, mut max_scaled) = (Vec::new(), 0.0, 0.0);
+            for _ in 0..500 {
+                let q: Array2<f32> = init::normal((1, d_k), 1.0, &mut rng);
+                let k: Array2<f32> = init::normal((10, d_k), 1.0, &mut rng);
+                let raw = q.dot(&k.t()); // (1, 10)
+                let scaled = &raw / (d_k as f32).sqrt();
+                scores.extend(raw.iter().map(|&v| f64::from(v)));
+                let peak = |a: &Array2<f32>| f64::from(softmax(a).fold(0.0_f32, |m, &v| m.max(v)));
+                max_raw += peak(&raw) / 500.0;
+                max_scaled += peak(&scaled) / 500.0;
+            }
+            let n = scores.len() as f64;
+            let mean = scores.iter().sum::<f64>() / n;
+            let std_raw = (scores.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+            Scaling {
+                d_k,
+                std_raw,
+                std_scaled: std_raw / (d_k as f64).sqrt(),
+                max_raw,
+                max_scaled,
+            }
+        })
+        .collect()
+}
+
+fn ch03_scaling_table() -> String {
+    let mut md = String::from(
+        "| d_k | spread (std) of q · k | of q · k / √d_k | largest weight, unscaled | scaled |\n|---:|---:|---:|---:|---:|\n",
+    );
+    for r in scaling_experiment()
+        .iter()
+        .filter(|r| [4, 64, 512].contains(&r.d_k))
+    {
+        writeln!(
+            md,
+            "| {} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            r.d_k, r.std_raw, r.std_scaled, r.max_raw, r.max_scaled
+        )
+        .unwrap();
+    }
+    md
 }
 
 fn ch04() -> Result<String, String> {
@@ -496,6 +598,50 @@ fn ch07_translate() -> Result<String, String> {
         tgt_vocab.tokens().join(" ")
     )
     .unwrap();
+    Ok(md)
+}
+
+fn ch07_norms() -> Result<String, String> {
+    let e = |e: attention::Error| e.to_string();
+    let (src_vocab, _) = worked::toy_translation_vocabs();
+    let ids = src_vocab.encode_with_specials("let's go");
+    let tokens = src_vocab.tokens_of(&ids).map_err(e)?;
+    let ids = Array2::from_shape_vec((1, ids.len()), ids).expect("1 × n");
+    let mut columns = Vec::new();
+    for norm in [NormPosition::Post, NormPosition::Pre] {
+        let model = worked::toy_translation_model(norm, 0).map_err(e)?;
+        let x = model.embed(&model.src_embedding, &ids).map_err(e)?; // (1, 4, 8)
+        let y = model.transformer.encoder.layers[0]
+            .forward(&x, None)
+            .map_err(e)?; // (1, 4, 8)
+        let stats: Vec<(f32, f32)> = y
+            .index_axis(Axis(0), 0)
+            .rows()
+            .into_iter()
+            .map(|r| {
+                let mean = r.mean().unwrap_or(0.0);
+                let var = r.mapv(|v| (v - mean) * (v - mean)).mean().unwrap_or(0.0);
+                (mean, var.sqrt())
+            })
+            .collect();
+        columns.push(stats);
+    }
+    let mut md = String::from(
+        "| token | post-LN: mean | post-LN: std | pre-LN: mean | pre-LN: std |\n|---|---:|---:|---:|---:|\n",
+    );
+    for (i, token) in tokens.iter().enumerate() {
+        let (pm, ps) = columns[0][i];
+        let (qm, qs) = columns[1][i];
+        writeln!(
+            md,
+            "| `{token}` | {} | {} | {} | {} |",
+            fmt_dp(pm, 2),
+            fmt_dp(ps, 2),
+            fmt_dp(qm, 2),
+            fmt_dp(qs, 2)
+        )
+        .unwrap();
+    }
     Ok(md)
 }
 
