@@ -45,6 +45,7 @@ pub fn numbers() -> Result<Vec<(String, String)>, String> {
         ("ch05-cross.md", ch05()?),
         ("ch06-split.md", ch06_split()?),
         ("ch06-shapes.md", ch06_shapes()?),
+        ("ch06-worked.md", ch06_worked()?),
         ("ch07-layer-norm.md", ch07_layer_norm()?),
         ("ch07-translate.md", ch07_translate()?),
         ("ch07-norms.md", ch07_norms()?),
@@ -200,6 +201,20 @@ pub fn figures() -> Result<Vec<(String, String, Plot)>, String> {
         title,
         plot::multi_head_heatmaps(&mh.weights.index_axis(Axis(0), 0), &tokens, &tokens, title)
             .map_err(e)?,
+    );
+
+    let (sq_heads, _) = statquest_two_heads().map_err(e)?;
+    let title = "Two heads of size 1 on “let's go <eos>”";
+    add(
+        "ch06-statquest-heads",
+        title,
+        plot::multi_head_heatmaps(
+            &sq_heads.weights.index_axis(Axis(0), 0),
+            &sq_tokens,
+            &sq_tokens,
+            title,
+        )
+        .map_err(e)?,
     );
 
     // Chapter 7.
@@ -514,6 +529,28 @@ fn ch06_split() -> Result<String, String> {
         bmatrix_dp(&x, 0),
         bmatrix_dp(&split.slice(s![0, 0, .., ..]), 0),
         bmatrix_dp(&split.slice(s![0, 1, .., ..]), 0),
+    ))
+}
+
+/// The StatQuest head's projections as a 2-head layer (d_model 2, d_k 1) with out_proj = I:
+/// head 0 reads column 0 of Q, K, V, head 1 column 1. Returns the output and the input.
+fn statquest_two_heads() -> attention::Result<(attention::prelude::MultiHeadOutput, Array2<f32>)> {
+    let head = worked::statquest_head();
+    let identity = attention::prelude::Linear::new(array![[1.0, 0.0], [0.0, 1.0]], None)?;
+    let mha = MultiHeadAttention::new(2, head.w_q, head.w_k, head.w_v, identity)?;
+    let x = worked::statquest_encodings().insert_axis(Axis(0)); // (1, 3, 2)
+    let out = mha.forward(&x, &x, &x, None)?;
+    Ok((out, worked::statquest_encodings()))
+}
+
+fn ch06_worked() -> Result<String, String> {
+    let (out, _) = statquest_two_heads().map_err(|e| e.to_string())?;
+    let w = out.weights.index_axis(Axis(0), 0); // (heads, 3, 3)
+    Ok(format!(
+        "$$\nA_{{\\text{{head 0}}}} = {} \\qquad A_{{\\text{{head 1}}}} = {}\n$$\n\n$$\n\\text{{output}} = \\operatorname{{Concat}}(\\text{{head}}_0, \\text{{head}}_1)\\, W_o^\\top = {}\n$$\n",
+        bmatrix(&w.index_axis(Axis(0), 0)),
+        bmatrix(&w.index_axis(Axis(0), 1)),
+        bmatrix(&out.output.index_axis(Axis(0), 0))
     ))
 }
 
