@@ -497,6 +497,16 @@ mod tests {
 
         std::fs::remove_file(out.join("fonts/a.woff2")).unwrap();
         assert!(checks::links(&out, &[]).unwrap_err().contains("a.woff2"));
+        write(&out.join("fonts/a.woff2"), "");
+
+        // A stylesheet from a CDN: the book would render garbled offline.
+        let cdn = "<link rel=\"stylesheet\" href=\"https://cdn.jsdelivr.net/npm/katex@0.16.4/dist/katex.min.css\">";
+        write(
+            &out.join("index.html"),
+            &format!("{cdn}<a href=\"ch1.html\">1</a>"),
+        );
+        let err = checks::links(&out, &[]).unwrap_err();
+        assert!(err.contains("from the network"), "{err}");
     }
 
     /// Headless Chromium is needed for these two (`cargo xtask setup` installs it).

@@ -195,6 +195,12 @@ pub fn links(out: &Path, skip: &[&str]) -> Result<usize, String> {
         .collect();
     for page in &pages {
         let html = read(page)?;
+        for resource in network_resources(&html) {
+            errors.insert(format!(
+                "{}: loads `{resource}` from the network (the book must work offline)",
+                rel(out, page)
+            ));
+        }
         for link in attribute_values(&html, &["href", "src"]) {
             if is_external(&link) {
                 continue;
@@ -227,6 +233,25 @@ pub fn links(out: &Path, skip: &[&str]) -> Result<usize, String> {
         let list: Vec<String> = errors.into_iter().collect();
         Err(format!("broken internal links:\n  {}", list.join("\n  ")))
     }
+}
+
+/// `src`/`href` of `<script>`, `<link>`, `<img>` and `<iframe>` tags that point off the
+/// machine (a stylesheet or script from a CDN breaks the book offline; plain `<a>` links are
+/// fine).
+fn network_resources(html: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for tag in ["<script", "<link", "<img", "<iframe"] {
+        for (at, _) in html.match_indices(tag) {
+            let end = html[at..].find('>').map_or(html.len(), |e| at + e);
+            let opening = &html[at..end];
+            for value in attribute_values(opening, &["href", "src"]) {
+                if is_external(&value) {
+                    out.push(value);
+                }
+            }
+        }
+    }
+    out
 }
 
 fn resolve_link(out: &Path, page: &Path, html: &str, link: &str) -> Result<(), String> {
@@ -494,6 +519,9 @@ pub fn render_in_chromium(chromium: &str, page: &Path) -> Result<String, String>
             "--disable-sync",
             "--virtual-time-budget=15000",
             "--window-size=1280,1600",
+            // Offline on purpose: any http(s) request goes to a closed port and fails, so a
+            // page that needs the network cannot pass.
+            "--proxy-server=http://127.0.0.1:9",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg("--dump-dom")
