@@ -2,10 +2,11 @@
 //!
 //! - `cargo xtask book` writes the worked numbers (`chapters/generated/*.md`, committed) and
 //!   the figures (`chapters/generated/figures/*.html` and plotly.js, git-ignored), runs
-//!   `mdbook build` (output in `target/book/`) and checks the result.
-//! - `cargo xtask book --check` (the `book` stage of `cargo xtask test`) does the same but
-//!   fails instead of writing when a committed numbers file differs from what the crate
-//!   computes now.
+//!   `mdbook build` (output in `target/book/`) and runs the fast checks (everything but the
+//!   Chromium rendering, so `cargo xtask start` stays quick).
+//! - `cargo xtask book --check` (the `book` stage of `cargo xtask test`) fails instead of
+//!   writing when a committed numbers file differs from what the crate computes now, and
+//!   runs every check, the Chromium rendering included.
 //!
 //! Checks: every include resolves to an existing file and non-empty anchor; `mdbook build`
 //! prints no warning; no broken internal link in the built book; in headless Chromium every
@@ -76,33 +77,41 @@ fn build(mode: Mode) -> Result<PathBuf, String> {
     stage("book: includes and anchors", || {
         checks::anchors(&chapters).map(|n| println!("    {n} includes resolve"))
     })?;
-    let tools = Tools::find()?;
+    let tools = Tools::find(mode == Mode::Check)?;
     let out = root.join(BUILD_DIR);
     stage("book: mdbook build", || mdbook_build(&tools, &root))?;
     stage("book: internal links", || {
         checks::links(&out, &[FIGURES, "404.html"]).map(|n| println!("    {n} links resolve"))
     })?;
-    stage("book: pages in headless Chromium", || {
-        rendered_pages(&tools, &chapters, &out)
-    })?;
+    match &tools.chromium {
+        Some(chromium) => stage("book: pages in headless Chromium", || {
+            rendered_pages(chromium, &chapters, &out)
+        })?,
+        None => println!("(rendering in headless Chromium: `cargo xtask book --check`)"),
+    }
     Ok(out)
 }
 
 /// The external programs the book needs.
 struct Tools {
     mdbook: String,
-    chromium: String,
+    /// Only needed (and looked for) by `--check`.
+    chromium: Option<String>,
 }
 
 impl Tools {
     /// Finds mdbook, mdbook-katex and Chromium (override with `$MDBOOK`, `$CHROMIUM`).
-    fn find() -> Result<Self, String> {
+    fn find(chromium: bool) -> Result<Self, String> {
         let mdbook = std::env::var("MDBOOK").unwrap_or_else(|_| "mdbook".into());
         require(&mdbook, "--version")?;
         require("mdbook-katex", "--version")?;
         Ok(Tools {
             mdbook,
-            chromium: find_chromium()?,
+            chromium: if chromium {
+                Some(find_chromium()?)
+            } else {
+                None
+            },
         })
     }
 }
@@ -290,7 +299,7 @@ fn chapter_pages(chapters: &Path) -> Result<Vec<(String, String)>, String> {
 }
 
 /// Renders every chapter page in headless Chromium and checks math and figures.
-fn rendered_pages(tools: &Tools, chapters: &Path, out: &Path) -> Result<(), String> {
+fn rendered_pages(chromium: &str, chapters: &Path, out: &Path) -> Result<(), String> {
     let mut errors = Vec::new();
     for (md, html) in chapter_pages(chapters)? {
         let source = std::fs::read_to_string(chapters.join(&md)).unwrap_or_default();
@@ -299,7 +308,7 @@ fn rendered_pages(tools: &Tools, chapters: &Path, out: &Path) -> Result<(), Stri
             // Every chapter has at least one figure; the appendix has none.
             min_figures: usize::from(md != "appendix.md"),
         };
-        let dom = checks::render_in_chromium(&tools.chromium, &out.join(&html))?;
+        let dom = checks::render_in_chromium(chromium, &out.join(&html))?;
         match checks::rendered_dom(&dom, &expect) {
             Ok(()) => println!(
                 "    {html}: ok ({} figures)",
