@@ -245,8 +245,8 @@ pub fn figures() -> Result<Vec<(String, String, Plot)>, String> {
     Ok(figs)
 }
 
-/// The cross-attention example of chapter 5: the StatQuest head, queries from "<bos> vamos",
-/// keys and values from "let's go <eos>".
+/// The cross-attention example of chapter 5: the StatQuest head, queries from `<bos> vamos`,
+/// keys and values from `let's go <eos>`.
 fn statquest_cross() -> attention::Result<attention::prelude::Attention> {
     let cross = attention::prelude::CrossAttention {
         head: worked::statquest_head(),
