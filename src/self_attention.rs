@@ -54,27 +54,7 @@ pub fn scaled_dot_product_attention(
     values: &ArrayRef2<f32>,
     mask: Option<&Mask>,
 ) -> Result<Attention> {
-    let (tgt_len, d_k) = queries.dim();
-    check_shape(
-        "queries",
-        queries.shape(),
-        &[Dim::Any("tgt_len"), Dim::Any("d_k")],
-        "",
-    )?;
-    check_shape(
-        "keys",
-        keys.shape(),
-        &[Dim::Any("src_len"), Dim::Is(d_k)],
-        "d_k from `queries`",
-    )?;
-    let src_len = keys.nrows();
-    let note = "src_len from `keys`";
-    check_shape(
-        "values",
-        values.shape(),
-        &[Dim::Is(src_len), Dim::Any("d_v")],
-        note,
-    )?;
+    let (tgt_len, src_len) = check_qkv(queries, keys, values)?;
     if let Some(mask) = mask {
         mask.check("mask", 1, tgt_len, src_len)?;
     }
@@ -110,20 +90,31 @@ pub(crate) fn attend(
 ///
 /// The chapter prints this intermediate matrix; attention itself uses [`scaled_dot_product_attention`].
 pub fn scaled_scores(queries: &ArrayRef2<f32>, keys: &ArrayRef2<f32>) -> Result<Array2<f32>> {
+    check_qk(queries, keys)?;
     let d_k = queries.ncols();
-    check_shape(
-        "queries",
-        queries.shape(),
-        &[Dim::Any("tgt_len"), Dim::Any("d_k")],
-        "",
-    )?;
-    check_shape(
-        "keys",
-        keys.shape(),
-        &[Dim::Any("src_len"), Dim::Is(d_k)],
-        "d_k from `queries`",
-    )?;
     Ok(matmul(queries, &keys.t()) / (d_k as f32).sqrt())
+}
+
+/// Checks `queries (tgt_len, d_k)` and `keys (src_len, d_k)`; returns `(tgt_len, src_len)`.
+fn check_qk(queries: &ArrayRef2<f32>, keys: &ArrayRef2<f32>) -> Result<(usize, usize)> {
+    let any = [Dim::Any("tgt_len"), Dim::Any("d_k")];
+    check_shape("queries", queries.shape(), &any, "")?;
+    let d_k = [Dim::Any("src_len"), Dim::Is(queries.ncols())];
+    check_shape("keys", keys.shape(), &d_k, "d_k from `queries`")?;
+    Ok((queries.nrows(), keys.nrows()))
+}
+
+/// Checks `queries (tgt_len, d_k)`, `keys (src_len, d_k)` and `values (src_len, d_v)`;
+/// returns `(tgt_len, src_len)`.
+pub(crate) fn check_qkv(
+    queries: &ArrayRef2<f32>,
+    keys: &ArrayRef2<f32>,
+    values: &ArrayRef2<f32>,
+) -> Result<(usize, usize)> {
+    let (tgt_len, src_len) = check_qk(queries, keys)?;
+    let want = [Dim::Is(src_len), Dim::Any("d_v")];
+    check_shape("values", values.shape(), &want, "src_len from `keys`")?;
+    Ok((tgt_len, src_len))
 }
 
 // ANCHOR: self_attention

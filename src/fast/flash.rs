@@ -9,7 +9,8 @@
 use ndarray::{Array1, Array2, ArrayRef2, Axis, s};
 
 use crate::backend::matmul;
-use crate::error::{Dim, Result, check_shape};
+use crate::error::Result;
+use crate::self_attention::check_qkv;
 
 /// Keys per block: the block's scores `(block_q, KEY_BLOCK)` stay in cache.
 pub const KEY_BLOCK: usize = 128;
@@ -76,27 +77,8 @@ pub fn flash_attention(
     values: &ArrayRef2<f32>,
     causal: bool,
 ) -> Result<Array2<f32>> {
-    let (tgt_len, d_k) = queries.dim();
-    check_shape(
-        "queries",
-        queries.shape(),
-        &[Dim::Any("tgt_len"), Dim::Any("d_k")],
-        "",
-    )?;
-    check_shape(
-        "keys",
-        keys.shape(),
-        &[Dim::Any("src_len"), Dim::Is(d_k)],
-        "d_k from `queries`",
-    )?;
-    let src_len = keys.nrows();
-    let note = "src_len from `keys`";
-    check_shape(
-        "values",
-        values.shape(),
-        &[Dim::Is(src_len), Dim::Any("d_v")],
-        note,
-    )?;
+    let (tgt_len, src_len) = check_qkv(queries, keys, values)?;
+    let d_k = queries.ncols();
     let d_v = values.ncols();
     let scale = 1.0 / (d_k as f32).sqrt();
     let mut output = Array2::zeros((tgt_len, d_v)); // (tgt_len, d_v)
