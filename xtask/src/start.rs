@@ -53,17 +53,33 @@ pub fn main(args: &[String]) -> Result<(), String> {
     if no_browser || smoke {
         lab_cmd.arg("--no-browser");
     }
+    if running_as_root() {
+        // JupyterLab refuses to start as root (containers, CI) unless told it is on purpose.
+        lab_cmd.arg("--allow-root");
+    }
     let mut servers = Servers(Vec::new());
     servers.spawn("mdbook serve", book_cmd)?;
     servers.spawn("jupyter lab", lab_cmd)?;
 
     let book_url = format!("http://127.0.0.1:{BOOK_PORT}/");
     let lab_url = format!("http://127.0.0.1:{LAB_PORT}/lab?token={token}");
-    wait_for(BOOK_PORT, "/", "<html", Duration::from_secs(60))
-        .map_err(|e| format!("the book server did not answer: {e}"))?;
+    wait_for(
+        &mut servers,
+        BOOK_PORT,
+        "/",
+        "<html",
+        Duration::from_secs(60),
+    )
+    .map_err(|e| format!("the book server did not answer: {e}"))?;
     let kernels = format!("/api/kernelspecs?token={token}");
-    wait_for(LAB_PORT, &kernels, "\"rust\"", Duration::from_secs(120))
-        .map_err(|e| format!("JupyterLab did not list the Rust kernel: {e}"))?;
+    wait_for(
+        &mut servers,
+        LAB_PORT,
+        &kernels,
+        "\"rust\"",
+        Duration::from_secs(120),
+    )
+    .map_err(|e| format!("JupyterLab did not list the Rust kernel: {e}"))?;
     println!("\n  book:       {book_url}");
     println!("  JupyterLab: {lab_url}  (kernel: Rust)");
     if smoke {
@@ -128,11 +144,21 @@ impl Drop for Servers {
     }
 }
 
-/// Polls `GET path` on 127.0.0.1:`port` until the body contains `needle`.
-fn wait_for(port: u16, path: &str, needle: &str, timeout: Duration) -> Result<(), String> {
+/// Polls `GET path` on 127.0.0.1:`port` until the body contains `needle`; gives up at once
+/// when one of the servers has exited (its own error message is above).
+fn wait_for(
+    servers: &mut Servers,
+    port: u16,
+    path: &str,
+    needle: &str,
+    timeout: Duration,
+) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
     let mut last = String::from("no answer");
     while Instant::now() < deadline {
+        if let Some(name) = servers.exited() {
+            return Err(format!("{name} exited (see its messages above)"));
+        }
         match http_get(port, path) {
             Ok(body) if body.contains(needle) => return Ok(()),
             Ok(body) => last = format!("answer without {needle}: {:.200}", body),
@@ -159,6 +185,17 @@ fn http_get(port: u16, path: &str) -> Result<String, String> {
         .read_to_string(&mut response)
         .map_err(|e| e.to_string())?;
     Ok(response)
+}
+
+/// Whether this process runs as root (uid 0), read from `/proc/self/status`.
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("Uid:"))
+            .and_then(|ids| ids.split_whitespace().next())
+            == Some("0")
+    })
 }
 
 /// 32 hex characters from the OS's random source: JupyterLab's access token.
