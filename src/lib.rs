@@ -46,6 +46,11 @@
 
 #![warn(missing_docs)]
 
+// With the `blas` feature, link OpenBLAS: ndarray's `dot` (and so `backend::matmul`) then
+// calls its `sgemm`.
+#[cfg(feature = "blas")]
+extern crate blas_src;
+
 pub mod backend;
 pub mod cross;
 pub mod embedding;

@@ -1,8 +1,10 @@
-//! Chapter 8 (in progress): memory-efficient attention equals plain attention.
+//! Chapter 8: the fast paths compute exactly what the chapter-3 code and PyTorch compute.
 
-use attention::fast::{OnlineSoftmax, flash_attention};
+mod common;
+
+use attention::fast::{Kernel, OnlineSoftmax, attention_heads, flash_attention};
 use attention::masked::Mask;
-use attention::ndarray::{Array1, Array2, array};
+use attention::ndarray::{Array1, Array2, Array4, Ix4, array, s};
 use attention::nn::init::uniform;
 use attention::nn::seeded_rng;
 use attention::self_attention::scaled_dot_product_attention;
@@ -64,4 +66,84 @@ fn flash_attention_rejects_bad_shapes() {
         .unwrap_err()
         .to_string();
     assert!(msg.contains("`values`"), "{msg}");
+}
+
+/// Both kernels, with and without the causal mask, against PyTorch's batched SDPA on
+/// 130 positions (crossing the 128-row blocks).
+#[test]
+fn attention_heads_matches_pytorch() {
+    let f = common::fixture("sdpa_heads");
+    let (q, k, v) = (
+        f.input::<Ix4>("query"),
+        f.input::<Ix4>("key"),
+        f.input::<Ix4>("value"),
+    );
+    for kernel in [Kernel::Plain, Kernel::MemoryEfficient] {
+        let full = attention_heads(&q, &k, &v, false, kernel).unwrap();
+        common::assert_close(&format!("{kernel:?} full"), &full, &f.output("output"));
+        let causal = attention_heads(&q, &k, &v, true, kernel).unwrap();
+        common::assert_close(
+            &format!("{kernel:?} causal"),
+            &causal,
+            &f.output("causal_output"),
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+    /// Every (batch, head) of `attention_heads` equals chapter 3's
+    /// `scaled_dot_product_attention` on that head, for both kernels, causal and not.
+    #[test]
+    fn attention_heads_equals_per_head_attention(
+        batch in 1usize..3, heads in 1usize..4, tgt in 1usize..300, src in 1usize..300,
+        d_k in 1usize..12, d_v in 1usize..6, causal in any::<bool>(), seed in any::<u64>(),
+        memory_efficient in any::<bool>(),
+    ) {
+        let mut rng = seeded_rng(seed);
+        let q: Array4<f32> = uniform((batch, heads, tgt, d_k), 2.0, &mut rng);
+        let k: Array4<f32> = uniform((batch, heads, src, d_k), 2.0, &mut rng);
+        let v: Array4<f32> = uniform((batch, heads, src, d_v), 1.0, &mut rng);
+        let kernel = if memory_efficient { Kernel::MemoryEfficient } else { Kernel::Plain };
+        let fast = attention_heads(&q, &k, &v, causal, kernel).unwrap();
+        let mask = causal.then(|| Mask::new(Array2::from_shape_fn((tgt, src), |(i, j)| j <= i)).unwrap());
+        for b in 0..batch {
+            for h in 0..heads {
+                let at = s![b, h, .., ..];
+                let plain = scaled_dot_product_attention(&q.slice(at), &k.slice(at), &v.slice(at), mask.as_ref())
+                    .unwrap()
+                    .output;
+                let max_diff = (&plain - &fast.slice(at)).iter().fold(0.0_f32, |m, x| m.max(x.abs()));
+                prop_assert!(max_diff <= 1e-5, "batch {b} head {h}: max diff {max_diff}");
+            }
+        }
+    }
+}
+
+#[test]
+fn attention_heads_names_the_bad_argument() {
+    let q = Array4::<f32>::zeros((1, 2, 3, 4));
+    let msg = attention_heads(
+        &q,
+        &Array4::zeros((1, 3, 3, 4)),
+        &Array4::zeros((1, 2, 3, 2)),
+        false,
+        Kernel::Plain,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        msg.contains("`keys`") && msg.contains("(1, 3, 3, 4)"),
+        "{msg}"
+    );
+    let msg = attention_heads(
+        &q,
+        &Array4::zeros((1, 2, 5, 4)),
+        &Array4::zeros((1, 2, 4, 2)),
+        true,
+        Kernel::MemoryEfficient,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(msg.contains("`values`") && msg.contains("src_len"), "{msg}");
 }

@@ -10,6 +10,7 @@ use ndarray::{Array1, Array2, ArrayRef2, Axis, s};
 
 use crate::backend::matmul;
 use crate::error::Result;
+use crate::fast::exp::exp_in_place;
 use crate::self_attention::check_qkv;
 
 /// Keys per block: the block's scores `(block_q, KEY_BLOCK)` stay in cache.
@@ -113,7 +114,8 @@ pub fn flash_attention(
                     continue;
                 }
                 let rescale = (max[i] - new_max).exp();
-                row.mapv_inplace(|x| (x - new_max).exp()); // masked keys: exp(−∞) = 0
+                row.mapv_inplace(|x| x - new_max);
+                exp_in_place(&mut row); // masked keys: exp(−∞) = 0
                 sum[i] = sum[i] * rescale + row.sum();
                 acc.row_mut(i).mapv_inplace(|a| a * rescale);
                 max[i] = new_max;

@@ -1,7 +1,9 @@
-//! Chapter 8 (in progress) — making attention fast.
+//! Chapter 8 — making attention fast.
 //!
+//! - [`exp_in_place`]: a vectorised `exp`, because softmax computes one per score.
 //! - [`flash_attention`]: tiled attention with an online softmax, O(seq · d) memory instead
 //!   of the O(seq²) score matrix.
+//! - [`attention_heads`]: every (batch item, head) in parallel, with either kernel.
 //!
 //! ```
 //! use attention::fast::flash_attention;
@@ -19,6 +21,10 @@
 //! # Ok::<(), attention::Error>(())
 //! ```
 
+mod exp;
 mod flash;
+mod heads;
 
+pub use exp::exp_in_place;
 pub use flash::{KEY_BLOCK, OnlineSoftmax, QUERY_BLOCK, flash_attention};
+pub use heads::{Kernel, ROW_BLOCK, attention_heads};

@@ -1,0 +1,161 @@
+//! Attention for every (batch item, head) at once, in parallel: the shape real models use.
+//!
+//! Heads are independent, so they are the easy parallelism: each of the `batch · heads`
+//! sequences goes to a rayon worker, one per core. Inside a head, two kernels:
+//! - [`Kernel::Plain`]: exact softmax over whole rows, the chapter-3 computation with a
+//!   vectorised `exp`. It works [`ROW_BLOCK`] query rows at a time, so the score block
+//!   `(ROW_BLOCK, src_len)` stays small and a causal mask skips the keys no query of the
+//!   block can see (half the work).
+//! - [`Kernel::MemoryEfficient`]: [`flash_attention`], O(seq · d) memory.
+
+use ndarray::{Array2, Array4, ArrayRef2, ArrayRef4, Axis, s};
+use rayon::prelude::*;
+
+use crate::backend::matmul;
+use crate::error::{Dim, Result, check_shape};
+use crate::fast::exp::exp_in_place;
+use crate::fast::flash::flash_attention;
+
+/// Query rows per score block in [`Kernel::Plain`].
+pub const ROW_BLOCK: usize = 128;
+
+/// How each head computes softmax(Q·Kᵀ/√d_k)·V.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// Score rows in blocks of [`ROW_BLOCK`]: fastest on a CPU.
+    Plain,
+    /// Tiles with an online softmax: never more than a tile of scores in memory.
+    MemoryEfficient,
+}
+
+// ANCHOR: attention_heads
+/// softmax(Q·Kᵀ/√d_k)·V for every batch item and head, heads in parallel.
+///
+/// `queries (batch, heads, tgt_len, d_k)`, `keys (batch, heads, src_len, d_k)`,
+/// `values (batch, heads, src_len, d_v)` → `(batch, heads, tgt_len, d_v)`. With `causal`,
+/// query i sees keys 0..=i. The weights are not returned (that is what makes it fast); use
+/// [`crate::multi_head::MultiHeadAttention`] to see them.
+pub fn attention_heads(
+    queries: &ArrayRef4<f32>,
+    keys: &ArrayRef4<f32>,
+    values: &ArrayRef4<f32>,
+    causal: bool,
+    kernel: Kernel,
+) -> Result<Array4<f32>> {
+    let (batch, heads, tgt_len, _) = check_heads(queries, keys, values)?;
+    let d_v = values.shape()[3];
+    let items: Vec<(usize, usize)> = (0..batch)
+        .flat_map(|b| (0..heads).map(move |h| (b, h)))
+        .collect();
+    let outputs: Vec<Result<Array2<f32>>> = items
+        .par_iter() // one (batch item, head) per task
+        .map(|&(b, h)| {
+            let at = s![b, h, .., ..];
+            let (q, k, v) = (queries.slice(at), keys.slice(at), values.slice(at));
+            match kernel {
+                Kernel::Plain => Ok(blocked_attention(&q, &k, &v, causal)),
+                Kernel::MemoryEfficient => flash_attention(&q, &k, &v, causal),
+            }
+        })
+        .collect();
+    let mut output = Array4::zeros((batch, heads, tgt_len, d_v));
+    for (&(b, h), head) in items.iter().zip(outputs) {
+        output.slice_mut(s![b, h, .., ..]).assign(&head?); // (tgt_len, d_v)
+    }
+    Ok(output)
+}
+// ANCHOR_END: attention_heads
+
+/// One head, exact, [`ROW_BLOCK`] query rows at a time. Shapes already checked.
+fn blocked_attention(
+    queries: &ArrayRef2<f32>,
+    keys: &ArrayRef2<f32>,
+    values: &ArrayRef2<f32>,
+    causal: bool,
+) -> Array2<f32> {
+    let (tgt_len, src_len) = (queries.nrows(), keys.nrows());
+    let scale = 1.0 / (queries.ncols() as f32).sqrt();
+    let mut output = Array2::zeros((tgt_len, values.ncols())); // (tgt_len, d_v)
+    for q_start in (0..tgt_len).step_by(ROW_BLOCK) {
+        let q_end = (q_start + ROW_BLOCK).min(tgt_len);
+        // With a causal mask, no query of this block sees a key at or after q_end.
+        let visible = if causal { q_end.min(src_len) } else { src_len };
+        let q = queries.slice(s![q_start..q_end, ..]); // (block, d_k)
+        let k = keys.slice(s![..visible, ..]); // (visible, d_k)
+        let mut scores = matmul(&q, &k.t()); // (block, visible)
+        for (i, mut row) in scores.axis_iter_mut(Axis(0)).enumerate() {
+            // Query q_start + i sees keys 0..=q_start + i when causal.
+            let seen = if causal {
+                (q_start + i + 1).min(visible)
+            } else {
+                visible
+            };
+            softmax_row_in_place(row.as_slice_mut().expect("standard layout"), seen, scale);
+        }
+        let v = values.slice(s![..visible, ..]); // (visible, d_v)
+        output
+            .slice_mut(s![q_start..q_end, ..])
+            .assign(&matmul(&scores, &v)); // (block, d_v)
+    }
+    output
+}
+
+/// softmax(scale · row[..seen]) in place; entries from `seen` on (masked keys) become 0.
+/// A row with `seen == 0` becomes all zeros, like a fully masked row in [`crate::nn::softmax`].
+fn softmax_row_in_place(row: &mut [f32], seen: usize, scale: f32) {
+    let (visible, masked) = row.split_at_mut(seen);
+    masked.fill(0.0);
+    if visible.is_empty() {
+        return;
+    }
+    let max = visible.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    for x in visible.iter_mut() {
+        *x = (*x - max) * scale; // scaling after the shift: same maximum, one pass
+    }
+    let mut visible = ndarray::ArrayViewMut1::from(visible);
+    exp_in_place(&mut visible);
+    let sum = visible.sum();
+    visible.mapv_inplace(|x| x / sum);
+}
+
+/// Checks the three 4-D inputs; returns `(batch, heads, tgt_len, src_len)`.
+fn check_heads(
+    queries: &ArrayRef4<f32>,
+    keys: &ArrayRef4<f32>,
+    values: &ArrayRef4<f32>,
+) -> Result<(usize, usize, usize, usize)> {
+    let q = queries.shape();
+    let any = [
+        Dim::Any("batch"),
+        Dim::Any("heads"),
+        Dim::Any("tgt_len"),
+        Dim::Any("d_k"),
+    ];
+    check_shape("queries", q, &any, "")?;
+    let k_dims = [
+        Dim::Is(q[0]),
+        Dim::Is(q[1]),
+        Dim::Any("src_len"),
+        Dim::Is(q[3]),
+    ];
+    check_shape(
+        "keys",
+        keys.shape(),
+        &k_dims,
+        "batch, heads and d_k from `queries`",
+    )?;
+    let src_len = keys.shape()[2];
+    let v_dims = [
+        Dim::Is(q[0]),
+        Dim::Is(q[1]),
+        Dim::Is(src_len),
+        Dim::Any("d_v"),
+    ];
+    check_shape(
+        "values",
+        values.shape(),
+        &v_dims,
+        "batch, heads from `queries`, src_len from `keys`",
+    )?;
+    Ok((q[0], q[1], q[2], src_len))
+}
