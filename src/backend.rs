@@ -3,8 +3,21 @@
 //! Chapter code never calls `ndarray`'s `dot` directly. Keeping the products behind this one
 //! function means a faster backend (BLAS, a GPU) can be swapped in here without touching the
 //! chapters: the attention code reads the same whichever backend runs it.
+//!
+//! Two libraries can do the arithmetic: the pure-Rust `matrixmultiply` crate (default) or
+//! OpenBLAS (feature `blas`). Either way the crate, not the library, decides how many cores
+//! work on a product (chapter 8): a large product called from ordinary code is split by rows
+//! over rayon's threads; a product inside a parallel section (one attention head of many)
+//! runs on its own thread. Two layers of threads on the same cores would only fight.
 
-use ndarray::{Array2, ArrayRef2};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayRef2, Axis};
+use rayon::prelude::*;
+
+/// Products with fewer multiply-adds than this run on one thread (splitting costs more).
+const PARALLEL_MIN_WORK: usize = 1 << 22;
+/// Rows per thread below which a product is not split.
+const PARALLEL_MIN_ROWS: usize = 32;
 
 /// `a · b` for `a` of shape `(m, k)` and `b` of shape `(k, n)`, giving `(m, n)`.
 ///
@@ -22,6 +35,7 @@ use ndarray::{Array2, ArrayRef2};
 /// let b = array![[5.0_f32], [6.0]];
 /// assert_eq!(matmul(&a, &b), array![[17.0], [39.0]]);
 /// ```
+// ANCHOR: matmul
 pub fn matmul(a: &ArrayRef2<f32>, b: &ArrayRef2<f32>) -> Array2<f32> {
     assert_eq!(
         a.ncols(),
@@ -30,10 +44,65 @@ pub fn matmul(a: &ArrayRef2<f32>, b: &ArrayRef2<f32>) -> Array2<f32> {
         a.shape(),
         b.shape()
     );
-    let product = a.dot(b);
-    if product.is_standard_layout() {
-        product
+    single_threaded_blas();
+    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
+    let mut product = Array2::zeros((m, n)); // (m, n), standard layout
+    let threads = rayon::current_num_threads();
+    let in_parallel_section = rayon::current_thread_index().is_some();
+    if threads > 1
+        && !in_parallel_section
+        && m * k * n >= PARALLEL_MIN_WORK
+        && m >= threads * PARALLEL_MIN_ROWS
+    {
+        // One block of rows of `a` (and of the product) per thread.
+        let rows = m.div_ceil(threads);
+        let blocks: Vec<_> = a
+            .axis_chunks_iter(Axis(0), rows)
+            .zip(product.axis_chunks_iter_mut(Axis(0), rows))
+            .collect();
+        blocks.into_par_iter().for_each(|(a_rows, mut out_rows)| {
+            general_mat_mul(1.0, &a_rows, b, 0.0, &mut out_rows) // (rows, n)
+        });
     } else {
-        product.as_standard_layout().into_owned()
+        general_mat_mul(1.0, a, b, 0.0, &mut product);
+    }
+    product
+}
+// ANCHOR_END: matmul
+
+/// Which library computes [`matmul`]: OpenBLAS with the `blas` feature (with the CPU kernel
+/// it chose), else the pure-Rust `matrixmultiply` crate (ndarray's default).
+pub fn name() -> String {
+    #[cfg(feature = "blas")]
+    {
+        unsafe extern "C" {
+            fn openblas_get_corename() -> *const std::ffi::c_char;
+        }
+        // SAFETY: returns a static NUL-terminated string owned by OpenBLAS.
+        let core = unsafe { std::ffi::CStr::from_ptr(openblas_get_corename()) };
+        format!(
+            "OpenBLAS sgemm (feature `blas`), kernels for {} (set OPENBLAS_CORETYPE to change)",
+            core.to_string_lossy()
+        )
+    }
+    #[cfg(not(feature = "blas"))]
+    {
+        "matrixmultiply (pure Rust, default)".to_string()
     }
 }
+
+// ANCHOR: single_threaded_blas
+/// OpenBLAS starts its own threads for every product by default; under rayon that puts two
+/// threads on each core. Tell it, once, to compute on the calling thread only.
+fn single_threaded_blas() {
+    #[cfg(feature = "blas")]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        unsafe extern "C" {
+            fn openblas_set_num_threads(num_threads: std::ffi::c_int);
+        }
+        // SAFETY: an OpenBLAS function taking a plain int, linked by the `blas` feature.
+        ONCE.call_once(|| unsafe { openblas_set_num_threads(1) });
+    }
+}
+// ANCHOR_END: single_threaded_blas

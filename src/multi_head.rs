@@ -35,8 +35,9 @@ use crate::error::{Dim, Error, Result, check_shape};
 use crate::masked::Mask;
 use crate::nn::Linear;
 use crate::nn::init::{self, SeededRng};
-use crate::self_attention::attend;
+use crate::self_attention::{Attention, attend};
 use crate::weights::{NamedTensors, Scope, join};
+use rayon::prelude::*;
 
 // ANCHOR: split_heads
 /// `(batch, seq, d_model) → (batch, heads, seq, d_k)` with d_k = d_model / num_heads.
@@ -116,17 +117,27 @@ impl MultiHeadAttention {
         let k = split_heads(&self.w_k.forward(key)?, h)?; // (batch, heads, src_len, d_k)
         let v = split_heads(&self.w_v.forward(value)?, h)?; // (batch, heads, src_len, d_k)
 
+        // Every (batch item, head) is an independent attention: run them in parallel.
+        let allowed: Vec<_> = (0..batch)
+            .map(|b| mask.map(|m| m.for_sequence(b, tgt_len))) // (tgt_len, src_len)
+            .collect();
+        let items: Vec<(usize, usize)> = (0..batch)
+            .flat_map(|b| (0..h).map(move |head| (b, head)))
+            .collect();
+        let attentions: Vec<Attention> = items
+            .par_iter()
+            .map(|&(b, head)| {
+                let at = s![b, head, .., ..];
+                let allowed = allowed[b].as_ref().map(|a| a.view());
+                attend(&q.slice(at), &k.slice(at), &v.slice(at), allowed)
+            })
+            .collect();
         let mut heads = Array4::zeros(q.raw_dim()); // (batch, heads, tgt_len, d_k)
         let mut weights = Array4::zeros((batch, h, tgt_len, src_len));
-        for b in 0..batch {
-            let allowed = mask.map(|m| m.for_sequence(b, tgt_len)); // (tgt_len, src_len)
-            for head in 0..h {
-                let at = s![b, head, .., ..];
-                let allowed = allowed.as_ref().map(|a| a.view());
-                let attn = attend(&q.slice(at), &k.slice(at), &v.slice(at), allowed);
-                heads.slice_mut(at).assign(&attn.output); // (tgt_len, d_k)
-                weights.slice_mut(at).assign(&attn.weights); // (tgt_len, src_len)
-            }
+        for (&(b, head), attn) in items.iter().zip(attentions) {
+            let at = s![b, head, .., ..];
+            heads.slice_mut(at).assign(&attn.output); // (tgt_len, d_k)
+            weights.slice_mut(at).assign(&attn.weights); // (tgt_len, src_len)
         }
         let concat = merge_heads(&heads); // (batch, tgt_len, d_model)
         let output = self.out_proj.forward(&concat)?; // (batch, tgt_len, d_model)

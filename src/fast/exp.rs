@@ -4,7 +4,7 @@
 //! `f32::exp` calls the C library once per number (about 20 cycles each); this version does
 //! the same arithmetic the C library does, but with plain additions, multiplications and bit
 //! operations only, so the compiler turns the loop into SIMD code that handles 8 numbers per
-//! instruction (AVX2). It agrees with `f32::exp` to within 2 units in the last place.
+//! instruction (AVX2; 16 with AVX-512). It agrees with `f32::exp` to within 2 units in the last place.
 //!
 //! The recipe (Cephes' `expf`): write x = n·ln 2 + r with an integer n and |r| ≤ ln 2 / 2,
 //! so eˣ = 2ⁿ · eʳ; eʳ is a short polynomial in r, and 2ⁿ is built directly from its bits.
@@ -23,6 +23,7 @@ const MIN_X: f32 = -87.336_55;
 const MAX_X: f32 = 88.722_83;
 
 /// eˣ for one number, written so that a loop over it vectorises (no branches, no calls).
+// ANCHOR: exp_one
 #[inline(always)]
 fn exp_one(x: f32) -> f32 {
     let clamped = x.clamp(MIN_X, MAX_X);
@@ -48,6 +49,7 @@ fn exp_one(x: f32) -> f32 {
         y
     }
 }
+// ANCHOR_END: exp_one
 
 #[inline(always)]
 fn exp_slice(xs: &mut [f32]) {
@@ -60,6 +62,13 @@ fn exp_slice(xs: &mut [f32]) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn exp_slice_avx2(xs: &mut [f32]) {
+    exp_slice(xs)
+}
+
+/// And for AVX-512 (16 lanes).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn exp_slice_avx512(xs: &mut [f32]) {
     exp_slice(xs)
 }
 
@@ -83,9 +92,15 @@ pub fn exp_in_place(xs: &mut ArrayRef1<f32>) {
 
 fn exp_slice_dispatch(xs: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, checked just above.
-        return unsafe { exp_slice_avx2(xs) };
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F, checked just above.
+            return unsafe { exp_slice_avx512(xs) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { exp_slice_avx2(xs) };
+        }
     }
     exp_slice(xs)
 }

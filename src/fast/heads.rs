@@ -66,6 +66,7 @@ pub fn attention_heads(
 }
 // ANCHOR_END: attention_heads
 
+// ANCHOR: blocked_attention
 /// One head, exact, [`ROW_BLOCK`] query rows at a time. Shapes already checked.
 fn blocked_attention(
     queries: &ArrayRef2<f32>,
@@ -99,6 +100,7 @@ fn blocked_attention(
     }
     output
 }
+// ANCHOR_END: blocked_attention
 
 /// softmax(scale · row[..seen]) in place; entries from `seen` on (masked keys) become 0.
 /// A row with `seen == 0` becomes all zeros, like a fully masked row in [`crate::nn::softmax`].
@@ -114,8 +116,8 @@ fn softmax_row_in_place(row: &mut [f32], seen: usize, scale: f32) {
     }
     let mut visible = ndarray::ArrayViewMut1::from(visible);
     exp_in_place(&mut visible);
-    let sum = visible.sum();
-    visible.mapv_inplace(|x| x / sum);
+    let inverse_sum = 1.0 / visible.sum(); // one division, then multiplications
+    visible.mapv_inplace(|x| x * inverse_sum);
 }
 
 /// Checks the three 4-D inputs; returns `(batch, heads, tgt_len, src_len)`.

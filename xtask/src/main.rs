@@ -1,5 +1,6 @@
 //! Project automation, run as `cargo xtask <command>` (alias in `.cargo/config.toml`).
 
+mod bench;
 mod book;
 mod exercises;
 mod notebooks;
@@ -17,7 +18,8 @@ commands:
   setup                        install the tools (idempotent; fast when present)
   notebooks [NAME] [--bless]   execute notebooks headless and check their outputs
   book [--check]               generate the book's numbers and figures, build it
-  exercises [--hint N]         list the exercises, your progress and the next hint";
+  exercises [--hint N]         list the exercises, your progress and the next hint
+  bench-torch [--quick]        benchmarks against PyTorch in the same run (needs .venv-torch)";
 
 fn main() -> ExitCode {
     util::add_cargo_bin_to_path();
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
         Some("notebooks") => notebooks::main(rest),
         Some("book") => book::main(rest),
         Some("exercises") => exercises::main(rest),
+        Some("bench-torch") => bench::main(rest),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -63,6 +66,9 @@ fn test() -> Result<(), String> {
         ]))
     })?;
     stage("test", || run(cargo().args(["test", "--workspace"])))?;
+    stage("test (blas)", || {
+        run(cargo().args(["test", "--package", "attention", "--features", "blas"]))
+    })?;
     stage("doc", || {
         run(cargo()
             .args(["doc", "--no-deps", "--workspace"])

@@ -17,8 +17,8 @@ const CARGO_TOOLS: &[(&str, &str, &str)] = &[
 ];
 
 /// Debian packages the checks need: headless Chromium renders the book for its checks and
-/// the README screenshots.
-const DEBIAN_PACKAGES: &[&str] = &["chromium"];
+/// the README screenshots; OpenBLAS (found through pkg-config) backs the `blas` feature.
+const DEBIAN_PACKAGES: &[&str] = &["chromium", "libopenblas-dev", "pkg-config"];
 
 /// The Python virtual environment with Jupyter (git-ignored).
 pub fn venv() -> PathBuf {
@@ -109,7 +109,8 @@ fn deb_installed(package: &str) -> bool {
         .is_ok_and(|s| s.contains("install ok installed"))
 }
 
-fn is_root() -> bool {
+/// Whether this process runs as root (apt without sudo; JupyterLab needs `--allow-root`).
+pub fn is_root() -> bool {
     output(Command::new("id").arg("-u")).is_ok_and(|s| s.trim() == "0")
 }
 

@@ -53,7 +53,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
     if no_browser || smoke {
         lab_cmd.arg("--no-browser");
     }
-    if running_as_root() {
+    if crate::setup::is_root() {
         // JupyterLab refuses to start as root (containers, CI) unless told it is on purpose.
         lab_cmd.arg("--allow-root");
     }
@@ -185,17 +185,6 @@ fn http_get(port: u16, path: &str) -> Result<String, String> {
         .read_to_string(&mut response)
         .map_err(|e| e.to_string())?;
     Ok(response)
-}
-
-/// Whether this process runs as root (uid 0), read from `/proc/self/status`.
-fn running_as_root() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("Uid:"))
-            .and_then(|ids| ids.split_whitespace().next())
-            == Some("0")
-    })
 }
 
 /// 32 hex characters from the OS's random source: JupyterLab's access token.

@@ -1,0 +1,101 @@
+//! `cargo bench`: the shapes of chapter 8's table, for whichever features are enabled
+//! (`cargo bench --features blas` for OpenBLAS). `cargo xtask bench-torch` runs these and the
+//! same shapes in PyTorch and prints the ratio table.
+//!
+//! Throughput is reported in "elements" = floating-point operations, so criterion's
+//! `Gelem/s` reads as GFLOP/s.
+
+use std::hint::black_box;
+
+use attention::backend;
+use attention::fast::{Kernel, attention_heads};
+use attention::masked::Mask;
+use attention::multi_head::MultiHeadAttention;
+use attention::ndarray::{Array3, Array4};
+use attention::nn::init::uniform;
+use attention::nn::seeded_rng;
+use attention::transformer::{EncoderLayer, NormPosition, TransformerConfig};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+
+const HEADS: usize = 8;
+const HEAD_DIM: usize = 64;
+const D_MODEL: usize = 512;
+
+/// Scaled dot-product attention, batch 1, 8 heads of 64: both kernels, full and causal.
+fn sdpa(c: &mut Criterion) {
+    println!("matrix products: {}", backend::name());
+    let mut group = c.benchmark_group("sdpa");
+    group.sample_size(10);
+    for seq in [512, 1024, 2048] {
+        let mut rng = seeded_rng(0);
+        let shape = (1, HEADS, seq, HEAD_DIM); // (batch, heads, seq, head_dim)
+        let q: Array4<f32> = uniform(shape, 1.0, &mut rng);
+        let k: Array4<f32> = uniform(shape, 1.0, &mut rng);
+        let v: Array4<f32> = uniform(shape, 1.0, &mut rng);
+        for causal in [false, true] {
+            // 4·n²·d per head (QKᵀ and weights·V); a causal mask needs half of it.
+            let flops = 4 * seq * seq * HEAD_DIM * HEADS / if causal { 2 } else { 1 };
+            group.throughput(Throughput::Elements(flops as u64));
+            for (kernel, name) in [
+                (Kernel::Plain, "plain"),
+                (Kernel::MemoryEfficient, "memory_efficient"),
+            ] {
+                let mask = if causal { "causal" } else { "full" };
+                let id = BenchmarkId::new(format!("{name}/{mask}"), seq);
+                group.bench_with_input(id, &seq, |b, _| {
+                    b.iter(|| attention_heads(black_box(&q), &k, &v, causal, kernel).unwrap())
+                });
+            }
+        }
+    }
+    group.finish();
+}
+
+/// `MultiHeadAttention::forward` (with its weights, like PyTorch's default), d_model 512.
+fn multi_head(c: &mut Criterion) {
+    let mut group = c.benchmark_group("multi_head");
+    group.sample_size(10);
+    let seq = 512;
+    for batch in [1, 8] {
+        let mut rng = seeded_rng(1);
+        let mha = MultiHeadAttention::random(D_MODEL, HEADS, &mut rng).unwrap();
+        let x: Array3<f32> = uniform((batch, seq, D_MODEL), 1.0, &mut rng);
+        let projections = 4 * 2 * seq * D_MODEL * D_MODEL; // W_q, W_k, W_v, out_proj
+        let attention = 4 * seq * seq * D_MODEL;
+        group.throughput(Throughput::Elements(
+            (batch * (projections + attention)) as u64,
+        ));
+        group.bench_with_input(BenchmarkId::new("batch", batch), &batch, |b, _| {
+            b.iter(|| mha.forward(black_box(&x), &x, &x, None).unwrap())
+        });
+    }
+    group.finish();
+}
+
+/// One post-LN encoder layer, d_model 512, 8 heads, d_ff 2048, seq 512, batch 1.
+fn encoder_layer(c: &mut Criterion) {
+    let mut group = c.benchmark_group("encoder_layer");
+    group.sample_size(10);
+    let (seq, d_ff) = (512, 2048);
+    let config = TransformerConfig {
+        d_model: D_MODEL,
+        num_heads: HEADS,
+        d_ff,
+        num_encoder_layers: 1,
+        num_decoder_layers: 1,
+        norm_position: NormPosition::Post,
+    };
+    let mut rng = seeded_rng(2);
+    let layer = EncoderLayer::random(&config, &mut rng).unwrap();
+    let x: Array3<f32> = uniform((1, seq, D_MODEL), 1.0, &mut rng);
+    let flops =
+        4 * 2 * seq * D_MODEL * D_MODEL + 4 * seq * seq * D_MODEL + 2 * 2 * seq * D_MODEL * d_ff;
+    group.throughput(Throughput::Elements(flops as u64));
+    group.bench_function(BenchmarkId::new("seq", seq), |b| {
+        b.iter(|| layer.forward(black_box(&x), None::<&Mask>).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, sdpa, multi_head, encoder_layer);
+criterion_main!(benches);

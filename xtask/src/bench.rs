@@ -1,0 +1,227 @@
+//! `cargo xtask bench-torch [--quick]`: this crate against PyTorch, same shapes, same run.
+//!
+//! 1. PyTorch (`benches/torch_baseline.py` in the venv `$TORCH_VENV`, default `.venv-torch/`);
+//! 2. `cargo bench --bench attention` with the default features, then with `blas`;
+//! 3. `examples/long_attention.rs` (memory-efficient attention at seq 16384, peak memory).
+//!
+//! Prints the ratio table (this crate / PyTorch) and writes `benches/results.json`, which
+//! chapter 8 and its notebook read. Not part of CI: timings need a quiet machine.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::util::{cargo, output, root};
+
+pub fn main(args: &[String]) -> Result<(), String> {
+    let quick = args.iter().any(|a| a == "--quick");
+    let python = torch_python()?;
+    let threads = 2;
+
+    println!("==> PyTorch ({})", python.display());
+    let torch: Value = serde_json::from_str(&output(
+        Command::new(&python)
+            .arg(root().join("benches/torch_baseline.py"))
+            .arg(threads.to_string()),
+    )?)
+    .map_err(|e| format!("torch_baseline.py printed no JSON: {e}"))?;
+
+    let mut backends = serde_json::Map::new();
+    let mut rust = serde_json::Map::new();
+    for (label, features) in [("default", None), ("blas", Some("blas"))] {
+        println!("==> cargo bench ({label})");
+        let (name, times) = criterion_run(features, quick)?;
+        backends.insert(label.into(), name.into());
+        rust.insert(label.into(), times);
+    }
+
+    println!("==> memory-efficient attention at seq 16384");
+    let long: Value = serde_json::from_str(&output(cargo().args([
+        "run",
+        "--quiet",
+        "--release",
+        "--example",
+        "long_attention",
+    ]))?)
+    .map_err(|e| format!("long_attention printed no JSON: {e}"))?;
+
+    let mut cases = Vec::new();
+    for (id, torch_ms) in torch["cases"].as_object().ok_or("no torch cases")? {
+        let default = &rust["default"][id];
+        let blas = &rust["blas"][id];
+        if default.is_null() || blas.is_null() {
+            return Err(format!("criterion has no result for `{id}`"));
+        }
+        cases.push(case_entry(id, torch_ms, default, blas)?);
+    }
+    let results = json!({
+        "generated_by": "cargo xtask bench-torch",
+        "date": today()?,
+        "machine": machine(),
+        "threads": threads,
+        "torch_version": torch["torch_version"],
+        "backends": backends,
+        "cases": cases,
+        "long_sequence": long,
+    });
+    print_table(&results);
+    let path = root().join("benches/results.json");
+    let mut text = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
+    text.push('\n');
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    println!("\nwrote {}", path.display());
+    Ok(())
+}
+
+/// The venv's python with torch: `$TORCH_VENV/bin/python`, default `.venv-torch/`.
+fn torch_python() -> Result<PathBuf, String> {
+    let venv = std::env::var_os("TORCH_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv-torch"));
+    let python = venv.join("bin/python");
+    if python.exists() {
+        Ok(python)
+    } else {
+        Err(format!(
+            "no PyTorch venv at {}: create one with\n  python3 -m venv .venv-torch && \
+             .venv-torch/bin/pip install torch numpy\nor point TORCH_VENV at one",
+            venv.display()
+        ))
+    }
+}
+
+/// Runs the criterion benchmarks with `features`; returns the matmul backend's name and
+/// `{id: {"ms": median, "flops": n}}`.
+fn criterion_run(features: Option<&str>, quick: bool) -> Result<(String, Value), String> {
+    let dir = root().join("target/criterion");
+    let _ = std::fs::remove_dir_all(&dir); // only this run's results
+    let mut cmd = cargo();
+    cmd.args(["bench", "--bench", "attention"]);
+    if let Some(f) = features {
+        cmd.args(["--features", f]);
+    }
+    cmd.args(["--", "--warm-up-time", "1", "--measurement-time"]);
+    cmd.arg(if quick { "1" } else { "4" });
+    if features == Some("blas") && std::env::var_os("OPENBLAS_CORETYPE").is_none() {
+        // Debian's OpenBLAS 0.3.21 does not recognise recent CPUs and falls back to slow
+        // generic kernels ("Prescott"); name the right family.
+        cmd.env("OPENBLAS_CORETYPE", openblas_coretype());
+    }
+    let text = output(&mut cmd)?;
+    let name = text
+        .lines()
+        .find_map(|l| l.strip_prefix("matrix products: "))
+        .unwrap_or("?")
+        .to_string();
+    println!("    {name}");
+    let mut times = serde_json::Map::new();
+    collect_estimates(&dir, &mut times)?;
+    Ok((name, Value::Object(times)))
+}
+
+/// Walks `target/criterion` for `new/benchmark.json` + `new/estimates.json` pairs.
+fn collect_estimates(dir: &Path, into: &mut serde_json::Map<String, Value>) -> Result<(), String> {
+    for entry in std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if !path.is_dir() {
+            continue;
+        }
+        if path.ends_with("new") {
+            let read = |f: &str| -> Result<Value, String> {
+                let p = path.join(f);
+                let text =
+                    std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))
+            };
+            let bench = read("benchmark.json")?;
+            let estimates = read("estimates.json")?;
+            let id = bench["full_id"]
+                .as_str()
+                .ok_or("benchmark.json without full_id")?;
+            let ns = estimates["median"]["point_estimate"]
+                .as_f64()
+                .ok_or("estimates.json without a median")?;
+            let flops = bench["throughput"]["Elements"].as_u64().unwrap_or(0);
+            into.insert(id.to_string(), json!({"ms": ns / 1e6, "flops": flops}));
+        } else {
+            collect_estimates(&path, into)?;
+        }
+    }
+    Ok(())
+}
+
+fn case_entry(id: &str, torch_ms: &Value, default: &Value, blas: &Value) -> Result<Value, String> {
+    let parts: Vec<&str> = id.split('/').collect();
+    let group = parts[0];
+    let last: usize = parts.last().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let (kernel, causal, seq, batch) = match group {
+        "sdpa" => (json!(parts[1]), parts[2] == "causal", last, 1),
+        "multi_head" => (Value::Null, false, 512, last),
+        _ => (Value::Null, false, last, 1),
+    };
+    Ok(json!({
+        "id": id, "group": group, "kernel": kernel, "causal": causal, "seq": seq,
+        "batch": batch, "flops": default["flops"],
+        "torch_ms": round(torch_ms.as_f64().ok_or("torch time")?),
+        "default_ms": round(default["ms"].as_f64().ok_or("default time")?),
+        "blas_ms": round(blas["ms"].as_f64().ok_or("blas time")?),
+    }))
+}
+
+fn round(ms: f64) -> f64 {
+    (ms * 100.0).round() / 100.0
+}
+
+fn print_table(results: &Value) {
+    println!("\n| case | PyTorch ms | default ms (×) | blas ms (×) | blas GFLOP/s |");
+    println!("|---|---:|---:|---:|---:|");
+    for c in results["cases"].as_array().into_iter().flatten() {
+        let t = c["torch_ms"].as_f64().unwrap_or(f64::NAN);
+        let d = c["default_ms"].as_f64().unwrap_or(f64::NAN);
+        let b = c["blas_ms"].as_f64().unwrap_or(f64::NAN);
+        let gflops = c["flops"].as_f64().unwrap_or(0.0) / b / 1e6;
+        println!(
+            "| {} | {t:.1} | {d:.1} ({:.2}×) | {b:.1} ({:.2}×) | {gflops:.0} |",
+            c["id"].as_str().unwrap_or("?"),
+            d / t,
+            b / t
+        );
+    }
+    let long = &results["long_sequence"];
+    println!(
+        "\nmemory-efficient attention, seq {}: {} s, peak resident memory {} MB (plain weights: {} GB)",
+        long["seq"], long["seconds"], long["peak_rss_mb"], long["plain_weights_gb"]
+    );
+}
+
+/// An OpenBLAS core family for this CPU: SkylakeX with AVX-512, else Haswell (AVX2).
+fn openblas_coretype() -> &'static str {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let flags = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("flags"))
+        .unwrap_or("");
+    if flags.split_whitespace().any(|f| f == "avx512f") {
+        "SkylakeX"
+    } else {
+        "Haswell"
+    }
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cores} cores, {model}")
+}
+
+fn today() -> Result<String, String> {
+    Ok(output(Command::new("date").arg("+%Y-%m-%d"))?
+        .trim()
+        .to_string())
+}
