@@ -37,6 +37,10 @@ pub struct Chapter06;
 #[doc = include_str!("../chapters/07-transformer.md")]
 pub struct Chapter07;
 
+/// Chapter 8.
+#[doc = include_str!("../chapters/08-making-attention-fast.md")]
+pub struct Chapter08;
+
 /// Appendix.
 #[doc = include_str!("../chapters/appendix.md")]
 pub struct Appendix;

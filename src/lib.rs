@@ -12,6 +12,7 @@
 //! | 5 Cross-attention | [`cross`] |
 //! | 6 Multi-head attention | [`multi_head`] |
 //! | 7 The Transformer | [`transformer`] |
+//! | 8 Making attention fast | [`fast`] |
 //!
 //! Shared layers with PyTorch's exact semantics live in [`nn`]; weights go in and out by
 //! PyTorch `state_dict` names through [`weights`]; every matrix product goes through

@@ -18,11 +18,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ndarray::{ArrayRef2, ArrayRef3};
-use plotly::common::{ColorScale, ColorScalePalette, Mode, Position, Title};
-use plotly::layout::{Axis, GridPattern, Layout, LayoutGrid};
+use plotly::common::{ColorScale, ColorScalePalette, DashType, Line, Mode, Position, Title};
+use plotly::layout::{Axis, AxisType, GridPattern, Layout, LayoutGrid};
 use plotly::{HeatMap, Plot, Scatter};
 
 use crate::error::{Error, Result};
+use crate::fast::BenchResults;
 
 /// Labels and title of a heatmap's axes.
 struct Axes<'a> {
@@ -226,6 +227,77 @@ pub fn line_chart(
             .title(title)
             .x_axis(Axis::new().title(Title::with_text(x_title)))
             .y_axis(Axis::new().title(Title::with_text(y_title))),
+    );
+    plot
+}
+
+/// Measured time against sequence length (chapter 8): milliseconds per call of attention
+/// alone (the `"sdpa"` cases of [`BenchResults`] with the plain kernel), for PyTorch, this
+/// crate's default build and this crate with OpenBLAS; solid lines without a mask, dashed
+/// with a causal mask. Both axes are logarithmic, so time growing like n² is a straight
+/// line of slope 2.
+///
+/// A build with no measurement (no `blas_ms`) has no line.
+pub fn time_vs_seq_figure(results: &BenchResults) -> Plot {
+    let mut plot = Plot::new();
+    let mut ticks = Vec::new();
+    for (causal, mask, dash) in [
+        (false, "full", DashType::Solid),
+        (true, "causal", DashType::Dash),
+    ] {
+        let cases = results.sdpa_series("plain", causal);
+        let seqs: Vec<f64> = cases.iter().map(|c| c.seq as f64).collect();
+        ticks.extend(seqs.iter().copied());
+        let builds: [(&str, Vec<Option<f64>>); 3] = [
+            ("PyTorch", cases.iter().map(|c| Some(c.torch_ms)).collect()),
+            (
+                "this crate",
+                cases.iter().map(|c| Some(c.default_ms)).collect(),
+            ),
+            (
+                "this crate + OpenBLAS",
+                cases.iter().map(|c| c.blas_ms).collect(),
+            ),
+        ];
+        for (colour, (build, times)) in ["#636efa", "#ef553b", "#00cc96"].iter().zip(builds) {
+            let points: Vec<(f64, f64)> = seqs
+                .iter()
+                .zip(&times)
+                .filter_map(|(&n, t)| t.map(|ms| (n, ms)))
+                .collect();
+            if points.is_empty() {
+                continue;
+            }
+            let (xs, ys): (Vec<f64>, Vec<f64>) = points.into_iter().unzip();
+            let trace = Scatter::new(xs, ys)
+                .mode(Mode::LinesMarkers)
+                .name(format!("{build}, {mask}"))
+                .line(Line::new().dash(dash.clone()).color(*colour));
+            plot.add_trace(trace);
+        }
+    }
+    ticks.sort_by(f64::total_cmp);
+    ticks.dedup();
+    let title = format!(
+        "Attention alone, time per call ({}, {} threads)",
+        results.machine, results.threads
+    );
+    plot.set_layout(
+        Layout::new()
+            .title(title.as_str())
+            .x_axis(
+                Axis::new()
+                    .title(Title::with_text("sequence length n (log scale)"))
+                    .type_(AxisType::Log)
+                    .tick_values(ticks.clone())
+                    .tick_text(ticks.iter().map(|t| t.to_string()).collect()),
+            )
+            .y_axis(
+                Axis::new()
+                    .title(Title::with_text("milliseconds per call (log scale)"))
+                    .type_(AxisType::Log),
+            )
+            .height(460),
     );
     plot
 }

@@ -21,7 +21,7 @@ mod common;
 #[path = "exercises/manifest.rs"]
 mod manifest;
 
-use attention::exercises::{ch01, ch02, ch03, ch04, ch05, ch06, ch07};
+use attention::exercises::{ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08};
 
 /// Every exercise's check run on `attention::exercises` (stubs, or solutions with the feature).
 fn run_all() -> Vec<(&'static str, checks::Check)> {
@@ -94,7 +94,7 @@ fn manifest_lists_every_exercise_in_order() {
             e.id
         );
     }
-    for chapter in 1..=7 {
+    for chapter in 1..=8 {
         let n = exercises.iter().filter(|e| e.chapter == chapter).count();
         assert!(
             (2..=4).contains(&n),
@@ -137,6 +137,7 @@ fn every_wrong_solution_fails_its_check() {
     use attention::exercises::{ch01::wrong as w1, ch02::wrong as w2, ch03::wrong as w3};
     use attention::exercises::{
         ch04::wrong as w4, ch05::wrong as w5, ch06::wrong as w6, ch07::wrong as w7,
+        ch08::wrong as w8,
     };
     macro_rules! wrong {
         ($($id:ident: $($module:ident :: $name:ident),+;)*) => {
@@ -167,6 +168,9 @@ fn every_wrong_solution_fails_its_check() {
         ch07_encoder_layer: w7::forgets_residual, w7::always_post_ln;
         ch07_decoder_layer: w7::cross_attends_to_itself, w7::ignores_self_mask;
         ch07_greedy_step: w7::uses_first_position;
+        ch08_online_softmax_step: w8::forgets_rescale, w8::inverted_rescale, w8::nan_for_masked_key;
+        ch08_merge_partial_softmax:
+            w8::adds_sums_without_rescaling, w8::keeps_larger_max_block, w8::normalises_each_block_first;
     };
     // Each mistake must be caught, and the manifest must list exactly these mistakes.
     let mut accepted = Vec::new();

@@ -18,7 +18,7 @@ mod common;
 #[path = "exercises/manifest.rs"]
 mod manifest;
 
-use attention::exercises::{ch01, ch02, ch03, ch04, ch05, ch06, ch07};
+use attention::exercises::{ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08};
 
 /// Fails the test with a learner-friendly report: where to work, what went wrong, a hint.
 fn report(id: &str, result: checks::Check) {

@@ -1,6 +1,6 @@
 //! Exercises: rebuild each chapter's key pieces yourself, checked by `cargo test`.
 //!
-//! One file per chapter, `src/exercises/ch01.rs` … `ch07.rs`. Each exercise is a function
+//! One file per chapter, `src/exercises/ch01.rs` … `ch08.rs`. Each exercise is a function
 //! whose body is `todo!()`; its doc comment states the task, the shapes and the book section
 //! to re-read. Replace the `todo!()` (and the `// TODO` above it), then check your answer:
 //!
@@ -29,6 +29,7 @@
 //! | 14–16 | `ch05_cross_attention_shapes`, `ch05_cross_attention`, `ch05_source_padding_mask` | 5 Cross-attention |
 //! | 17–19 | `ch06_split_heads`, `ch06_merge_heads`, `ch06_multi_head_attention` | 6 Multi-head attention |
 //! | 20–23 | `ch07_layer_norm`, `ch07_encoder_layer`, `ch07_decoder_layer`, `ch07_greedy_step` | 7 The Transformer |
+//! | 24–25 | `ch08_online_softmax_step`, `ch08_merge_partial_softmax` | 8 Making attention fast |
 //!
 //! With the `solutions` feature the stubs are swapped for the reference solutions (CI uses
 //! this to prove every check passes with them, and fails with each known mistake).
@@ -47,6 +48,10 @@ pub mod ch05;
 pub mod ch06;
 #[cfg_attr(feature = "solutions", path = "../../solutions/ch07.rs")]
 pub mod ch07;
+#[cfg_attr(feature = "solutions", path = "../../solutions/ch08.rs")]
+pub mod ch08;
+
+use ndarray::Array1;
 
 /// The shapes of every intermediate of one cross-attention head (exercise
 /// `ch05_cross_attention_shapes`), each as `(rows, columns)`.
@@ -62,4 +67,28 @@ pub struct CrossShapes {
     pub weights: (usize, usize),
     /// The output, weights · V.
     pub output: (usize, usize),
+}
+
+/// The running state of an online softmax for one query (exercises `ch08_online_softmax_step`
+/// and `ch08_merge_partial_softmax`): what is left of the keys seen so far once their scores
+/// and value rows are gone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunningSoftmax {
+    /// m: the largest score seen so far (−∞ before any key).
+    pub max: f32,
+    /// l: Σ exp(score − m) over the keys seen so far.
+    pub sum: f32,
+    /// o: Σ exp(score − m) · value over the keys seen so far, `(d_v)`.
+    pub acc: Array1<f32>,
+}
+
+impl RunningSoftmax {
+    /// The state before any key, for value rows of size `d_v`: m = −∞, l = 0, o = zeros.
+    pub fn empty(d_v: usize) -> Self {
+        RunningSoftmax {
+            max: f32::NEG_INFINITY,
+            sum: 0.0,
+            acc: Array1::zeros(d_v),
+        }
+    }
 }

@@ -66,6 +66,7 @@ impl OnlineSoftmax {
 }
 // ANCHOR_END: online_softmax
 
+// ANCHOR: flash_attention
 /// softmax(Q·Kᵀ/√d_k + M)·V for one sequence without materialising the score matrix.
 ///
 /// `queries` `(tgt_len, d_k)`, `keys` `(src_len, d_k)`, `values` `(src_len, d_v)`; with
@@ -134,3 +135,4 @@ pub fn flash_attention(
     }
     Ok(output)
 }
+// ANCHOR_END: flash_attention

@@ -4,6 +4,8 @@
 //! - [`flash_attention`]: tiled attention with an online softmax, O(seq · d) memory instead
 //!   of the O(seq²) score matrix.
 //! - [`attention_heads`]: every (batch item, head) in parallel, with either kernel.
+//! - [`attention_flops`], [`score_matrix_bytes`]: where the time and the memory go.
+//! - [`BenchResults`]: the measured times (this crate vs PyTorch) the chapter shows.
 //!
 //! ```
 //! use attention::fast::flash_attention;
@@ -21,10 +23,16 @@
 //! # Ok::<(), attention::Error>(())
 //! ```
 
+mod cost;
 mod exp;
 mod flash;
 mod heads;
+mod results;
 
+pub use cost::{attention_flops, input_output_bytes, score_matrix_bytes};
 pub use exp::exp_in_place;
 pub use flash::{KEY_BLOCK, OnlineSoftmax, QUERY_BLOCK, flash_attention};
 pub use heads::{Kernel, ROW_BLOCK, attention_heads};
+pub use results::{
+    Backends, BenchCase, BenchResults, LongSequence, RESULTS_PATH, RatioRow, gflops,
+};

@@ -28,6 +28,8 @@ macro_rules! with_every_exercise {
             ch07_encoder_layer => ch07::encoder_layer,
             ch07_decoder_layer => ch07::decoder_layer,
             ch07_greedy_step => ch07::greedy_step,
+            ch08_online_softmax_step => ch08::online_softmax_step,
+            ch08_merge_partial_softmax => ch08::merge_partial_softmax,
         }
     };
 }

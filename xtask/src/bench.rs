@@ -59,6 +59,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
         "generated_by": "cargo xtask bench-torch",
         "date": today()?,
         "machine": machine(),
+        "fp32_peak_gflops": fp32_peak_gflops(),
         "threads": threads,
         "torch_version": torch["torch_version"],
         "backends": backends,
@@ -218,6 +219,31 @@ fn machine() -> String {
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!("{cores} cores, {model}")
+}
+
+/// Nominal fp32 peak: cores × clock × FLOPs per cycle per core (two FMA units: 64 with
+/// AVX-512, 32 with AVX2, 16 with SSE). An estimate: turbo clocks can exceed it.
+fn fp32_peak_gflops() -> f64 {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let flags = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("flags"))
+        .unwrap_or("");
+    let has = |f: &str| flags.split_whitespace().any(|x| x == f);
+    let per_cycle = if has("avx512f") {
+        64.0
+    } else if has("avx2") && has("fma") {
+        32.0
+    } else {
+        16.0
+    };
+    let mhz: f64 = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("cpu MHz"))
+        .and_then(|v| v.trim_start_matches([' ', '\t', ':']).parse().ok())
+        .unwrap_or(0.0);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    (cores * mhz / 1e3 * per_cycle).round()
 }
 
 fn today() -> Result<String, String> {

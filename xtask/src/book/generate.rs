@@ -8,6 +8,10 @@
 use std::fmt::Write as _;
 
 use attention::embedding::{cosine_similarity, cosine_similarity_matrix};
+use attention::fast::{
+    BenchResults, OnlineSoftmax, RESULTS_PATH, attention_flops, input_output_bytes,
+    score_matrix_bytes,
+};
 use attention::masked::{Mask, apply_mask};
 use attention::ndarray::{Array2, ArrayRef2, ArrayView1, Axis, array, s};
 use attention::nn::{LayerNorm, init, seeded_rng, softmax};
@@ -49,6 +53,10 @@ pub fn numbers() -> Result<Vec<(String, String)>, String> {
         ("ch07-layer-norm.md", ch07_layer_norm()?),
         ("ch07-translate.md", ch07_translate()?),
         ("ch07-norms.md", ch07_norms()?),
+        ("ch08-cost.md", ch08_cost()),
+        ("ch08-online.md", ch08_online()),
+        ("ch08-results.md", ch08_results(&bench_results()?)),
+        ("ch08-long.md", ch08_long(&bench_results()?)?),
     ];
     Ok(files
         .into_iter()
@@ -241,6 +249,17 @@ pub fn figures() -> Result<Vec<(String, String, Plot)>, String> {
         "ch07-cross-heads",
         title,
         plot::multi_head_heatmaps(&weights, &tgt_tokens, &src_tokens, title).map_err(e)?,
+    );
+
+    // Chapter 8.
+    let title = "Memory of attention, 8 heads of 64, batch 1";
+    add("ch08-memory", title, ch08_memory_figure(title));
+    let results = bench_results()?;
+    let plot = plot::time_vs_seq_figure(&results);
+    add(
+        "ch08-time-vs-seq",
+        "Measured time against sequence length",
+        plot,
     );
     Ok(figs)
 }
@@ -680,6 +699,264 @@ fn ch07_norms() -> Result<String, String> {
         .unwrap();
     }
     Ok(md)
+}
+
+/// Heads and head size of chapter 8's examples (the paper's base model: d_model 512).
+const CH08_HEADS: usize = 8;
+const CH08_HEAD_DIM: usize = 64;
+
+/// The measured results `cargo xtask bench-torch` wrote (`benches/results.json`).
+fn bench_results() -> Result<BenchResults, String> {
+    let path = crate::util::root().join(RESULTS_PATH);
+    BenchResults::load(&path).map_err(|e| format!("chapter 8's table and figure: {e}"))
+}
+
+/// A count in millions or billions.
+fn count(n: usize) -> String {
+    let n = n as f64;
+    if n >= 1e9 {
+        format!("{:.1} billion", n / 1e9)
+    } else {
+        format!("{:.1} million", n / 1e6)
+    }
+}
+
+/// `bytes` as MB or GB (10⁶, 10⁹ bytes).
+fn bytes(b: u64) -> String {
+    let b = b as f64;
+    if b >= 1e9 {
+        format!("{:.1} GB", b / 1e9)
+    } else {
+        format!("{:.1} MB", b / 1e6)
+    }
+}
+
+fn ch08_cost() -> String {
+    let (h, d) = (CH08_HEADS, CH08_HEAD_DIM);
+    let mut md = format!(
+        "{h} heads of size d = {d}, batch 1, no mask (a causal mask halves the FLOPs and the \
+         exponentials).\n\n| n | FLOPs (4·n²·d per head) | exponentials (n² per head) | \
+         score matrix, one head (4·n² bytes) | all {h} heads | Q, K, V and output, all heads |\n\
+         |---:|---:|---:|---:|---:|---:|\n"
+    );
+    for n in [512, 2048, 16384] {
+        writeln!(
+            md,
+            "| {n} | {:.1} GFLOP | {} | {} | {} | {} |",
+            attention_flops(1, h, n, d, false) as f64 / 1e9,
+            count(h * n * n),
+            bytes(score_matrix_bytes(1, 1, n)),
+            bytes(score_matrix_bytes(1, h, n)),
+            bytes(input_output_bytes(1, h, n, d)),
+        )
+        .unwrap();
+    }
+    md
+}
+
+/// The online softmax of one query over scores [0, ln 3] with values [10, 20], key by key,
+/// in both orders, straight from [`OnlineSoftmax`]'s state.
+fn ch08_online() -> String {
+    let keys = [(0.0_f32, 10.0_f32), (3.0_f32.ln(), 20.0)];
+    let mut md = String::new();
+    for (title, order) in [("In order", [0, 1]), ("The other way round", [1, 0])] {
+        writeln!(
+            md,
+            "{title}:\n\n| key | s | v | m | rescale | weight | ℓ | o | o / ℓ |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        )
+        .unwrap();
+        let mut state = OnlineSoftmax::new(1);
+        writeln!(
+            md,
+            "| (start) | | | −∞ | | | {} | {} | |",
+            num(state.sum),
+            num(state.acc[0])
+        )
+        .unwrap();
+        for j in order {
+            let (score, value) = keys[j];
+            let old_max = state.max;
+            state.push(score, array![value].view());
+            let rescale = (old_max - state.max).exp();
+            let weight = (score - state.max).exp();
+            writeln!(
+                md,
+                "| {j} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                num(score),
+                fmt_dp(value, 0),
+                num(state.max),
+                num(rescale),
+                num(weight),
+                num(state.sum),
+                num(state.acc[0]),
+                num(state.finish()[0])
+            )
+            .unwrap();
+        }
+        md.push('\n');
+    }
+    md
+}
+
+/// The memory figure: score matrices against Q, K, V and output, 8 heads, log–log.
+fn ch08_memory_figure(title: &str) -> Plot {
+    use attention::plotly::common::Title;
+    use attention::plotly::layout::{Axis as PlotAxis, AxisType, Layout};
+    let (h, d) = (CH08_HEADS, CH08_HEAD_DIM);
+    let ns: Vec<usize> = (7..=14).map(|p| 1 << p).collect(); // 128 … 16384
+    let mb = |b: u64| b as f64 / 1e6;
+    let series = vec![
+        (
+            "score matrices, n × n per head (plain attention)".to_string(),
+            ns.iter()
+                .map(|&n| mb(score_matrix_bytes(1, h, n)))
+                .collect(),
+        ),
+        (
+            "Q, K, V and output (all a tiled kernel keeps)".to_string(),
+            ns.iter()
+                .map(|&n| mb(input_output_bytes(1, h, n, d)))
+                .collect(),
+        ),
+    ];
+    let xs: Vec<f64> = ns.iter().map(|&n| n as f64).collect();
+    let mut plot = plot::line_chart(&xs, &series, title, "", "");
+    let ticks: Vec<String> = ns.iter().map(usize::to_string).collect();
+    plot.set_layout(
+        Layout::new()
+            .title(title)
+            .x_axis(
+                PlotAxis::new()
+                    .title(Title::with_text("sequence length n (log scale)"))
+                    .type_(AxisType::Log)
+                    .tick_values(xs.clone())
+                    .tick_text(ticks),
+            )
+            .y_axis(
+                PlotAxis::new()
+                    .title(Title::with_text("megabytes, f32 (log scale)"))
+                    .type_(AxisType::Log),
+            ),
+    );
+    plot
+}
+
+fn ch08_results(results: &BenchResults) -> String {
+    let mut md = format!(
+        "Measured by `{}`{} on {}, {} threads",
+        results.generated_by,
+        results
+            .date
+            .as_ref()
+            .map_or(String::new(), |d| format!(" ({d})")),
+        results.machine,
+        results.threads
+    );
+    if let Some(v) = &results.torch_version {
+        write!(md, ", against PyTorch {v}").unwrap();
+    }
+    writeln!(
+        md,
+        ". Builds: this crate = {}; + OpenBLAS = {}.\n",
+        results.backends.default,
+        results.backends.blas.as_deref().unwrap_or("not measured")
+    )
+    .unwrap();
+    let peak = results.fp32_peak_gflops;
+    md.push_str(
+        "Times are medians in milliseconds; a ratio is this crate's time over PyTorch's (below \
+         1: faster than PyTorch). GFLOP/s is for this crate's faster build.",
+    );
+    if let Some(p) = peak {
+        write!(md, " The machine's fp32 peak is {p:.0} GFLOP/s.").unwrap();
+    }
+    md.push_str(
+        "\n\n| case | PyTorch ms | this crate ms | ratio | + OpenBLAS ms | ratio | GFLOP/s |",
+    );
+    md.push_str(if peak.is_some() {
+        " % of peak |\n"
+    } else {
+        "\n"
+    });
+    md.push_str("|---|---:|---:|---:|---:|---:|---:|");
+    md.push_str(if peak.is_some() { "---:|\n" } else { "\n" });
+    let opt = |v: Option<f64>, dp: usize| v.map_or("–".to_string(), |v| format!("{v:.dp$}"));
+    for r in results.ratio_rows() {
+        write!(
+            md,
+            "| {} | {:.1} | {:.1} | {:.2} | {} | {} | {:.0} |",
+            r.label,
+            r.torch_ms,
+            r.default_ms,
+            r.default_ratio,
+            opt(r.blas_ms, 1),
+            opt(r.blas_ratio, 2),
+            r.best_gflops,
+        )
+        .unwrap();
+        if let Some(p) = r.percent_of_peak {
+            write!(md, " {p:.0} % |").unwrap();
+        }
+        md.push('\n');
+    }
+    // The range of "faster build / PyTorch" for attention alone and for the larger layers.
+    let rows: Vec<_> = results
+        .cases_in_table_order()
+        .into_iter()
+        .zip(results.ratio_rows())
+        .collect();
+    let range = |sdpa: bool| {
+        let ratios = rows
+            .iter()
+            .filter(|(c, _)| (c.group == "sdpa") == sdpa)
+            .map(|(_, r)| r.best_ratio);
+        let (lo, hi) = ratios.fold((f64::INFINITY, 0.0_f64), |(lo, hi), x| {
+            (lo.min(x), hi.max(x))
+        });
+        (lo <= hi).then(|| format!("{lo:.2} to {hi:.2} times"))
+    };
+    let mut parts = Vec::new();
+    if let Some(r) = range(true) {
+        parts.push(format!("{r} PyTorch's time on attention alone"));
+    }
+    if let Some(r) = range(false) {
+        parts.push(format!("{r} on the layers with their projections"));
+    }
+    if !parts.is_empty() {
+        writeln!(
+            md,
+            "\nIn this run, this crate's faster build took {}.",
+            parts.join(", and ")
+        )
+        .unwrap();
+    }
+    md
+}
+
+fn ch08_long(results: &BenchResults) -> Result<String, String> {
+    let Some(l) = &results.long_sequence else {
+        return Err(format!(
+            "{RESULTS_PATH} has no `long_sequence`: run `cargo xtask bench-torch`"
+        ));
+    };
+    let scores = score_matrix_bytes(1, l.heads, l.seq);
+    let io = input_output_bytes(1, l.heads, l.seq, l.head_dim);
+    Ok(format!(
+        "| batch 1, {} heads of {}, n = {}, no mask | |\n|---|---:|\n\
+         | the `(heads, n, n)` weights, if materialised | {} |\n\
+         | Q, K, V and the output | {} |\n\
+         | this crate's `{}` kernel: peak memory of the whole process | {:.0} MB |\n\
+         | its time | {:.1} s |\n",
+        l.heads,
+        l.head_dim,
+        l.seq,
+        bytes(scores),
+        bytes(io),
+        l.kernel.replace('_', "-"),
+        l.peak_rss_mb,
+        l.seconds
+    ))
 }
 
 /// A KaTeX `bmatrix` with 4 decimals (−∞ as `-\infty`, no negative zero).
