@@ -12,12 +12,15 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
+use attention::fast::{BenchResults, RESULTS_PATH};
+
 use crate::util::{cargo, output, root};
 
 pub fn main(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
     let python = torch_python()?;
     let threads = 2;
+    let cpu = Cpu::read();
 
     println!("==> PyTorch ({})", python.display());
     let torch: Value = serde_json::from_str(&output(
@@ -31,7 +34,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let mut rust = serde_json::Map::new();
     for (label, features) in [("default", None), ("blas", Some("blas"))] {
         println!("==> cargo bench ({label})");
-        let (name, times) = criterion_run(features, quick)?;
+        let (name, times) = criterion_run(features, quick, &cpu)?;
         backends.insert(label.into(), name.into());
         rust.insert(label.into(), times);
     }
@@ -58,18 +61,19 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let results = json!({
         "generated_by": "cargo xtask bench-torch",
         "date": today()?,
-        "machine": machine(),
-        "fp32_peak_gflops": fp32_peak_gflops(),
+        "machine": cpu.description(),
+        "fp32_peak_gflops": cpu.fp32_peak_gflops(),
         "threads": threads,
         "torch_version": torch["torch_version"],
         "backends": backends,
         "cases": cases,
         "long_sequence": long,
     });
-    print_table(&results);
-    let path = root().join("benches/results.json");
     let mut text = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
     text.push('\n');
+    // Read back through the loader the book uses: checks the file and computes the table.
+    print_table(&BenchResults::from_json(&text).map_err(|e| e.to_string())?);
+    let path = root().join(RESULTS_PATH);
     std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     println!("\nwrote {}", path.display());
     Ok(())
@@ -94,7 +98,11 @@ fn torch_python() -> Result<PathBuf, String> {
 
 /// Runs the criterion benchmarks with `features`; returns the matmul backend's name and
 /// `{id: {"ms": median, "flops": n}}`.
-fn criterion_run(features: Option<&str>, quick: bool) -> Result<(String, Value), String> {
+fn criterion_run(
+    features: Option<&str>,
+    quick: bool,
+    cpu: &Cpu,
+) -> Result<(String, Value), String> {
     let dir = root().join("target/criterion");
     let _ = std::fs::remove_dir_all(&dir); // only this run's results
     let mut cmd = cargo();
@@ -107,7 +115,7 @@ fn criterion_run(features: Option<&str>, quick: bool) -> Result<(String, Value),
     if features == Some("blas") && std::env::var_os("OPENBLAS_CORETYPE").is_none() {
         // Debian's OpenBLAS 0.3.21 does not recognise recent CPUs and falls back to slow
         // generic kernels ("Prescott"); name the right family.
-        cmd.env("OPENBLAS_CORETYPE", openblas_coretype());
+        cmd.env("OPENBLAS_CORETYPE", cpu.openblas_coretype());
     }
     let text = output(&mut cmd)?;
     let name = text
@@ -174,80 +182,120 @@ fn round(ms: f64) -> f64 {
     (ms * 100.0).round() / 100.0
 }
 
-fn print_table(results: &Value) {
-    println!("\n| case | PyTorch ms | default ms (×) | blas ms (×) | blas GFLOP/s |");
+fn print_table(results: &BenchResults) {
+    println!("\n| case | PyTorch ms | default ms (×) | blas ms (×) | GFLOP/s (faster build) |");
     println!("|---|---:|---:|---:|---:|");
-    for c in results["cases"].as_array().into_iter().flatten() {
-        let t = c["torch_ms"].as_f64().unwrap_or(f64::NAN);
-        let d = c["default_ms"].as_f64().unwrap_or(f64::NAN);
-        let b = c["blas_ms"].as_f64().unwrap_or(f64::NAN);
-        let gflops = c["flops"].as_f64().unwrap_or(0.0) / b / 1e6;
+    for row in results.ratio_rows() {
+        let blas = match (row.blas_ms, row.blas_ratio) {
+            (Some(ms), Some(ratio)) => format!("{ms:.1} ({ratio:.2}×)"),
+            _ => "–".to_string(),
+        };
         println!(
-            "| {} | {t:.1} | {d:.1} ({:.2}×) | {b:.1} ({:.2}×) | {gflops:.0} |",
-            c["id"].as_str().unwrap_or("?"),
-            d / t,
-            b / t
+            "| {} | {:.1} | {:.1} ({:.2}×) | {blas} | {:.0} |",
+            row.label, row.torch_ms, row.default_ms, row.default_ratio, row.best_gflops
         );
     }
-    let long = &results["long_sequence"];
-    println!(
-        "\nmemory-efficient attention, seq {}: {} s, peak resident memory {} MB (plain weights: {} GB)",
-        long["seq"], long["seconds"], long["peak_rss_mb"], long["plain_weights_gb"]
-    );
-}
-
-/// An OpenBLAS core family for this CPU: SkylakeX with AVX-512, else Haswell (AVX2).
-fn openblas_coretype() -> &'static str {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let flags = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("flags"))
-        .unwrap_or("");
-    if flags.split_whitespace().any(|f| f == "avx512f") {
-        "SkylakeX"
-    } else {
-        "Haswell"
+    if let Some(long) = &results.long_sequence {
+        println!(
+            "\n{} attention, seq {}: {:.2} s, peak resident memory {:.0} MB (plain weights: {:.1} GB)",
+            long.kernel,
+            long.seq,
+            long.seconds,
+            long.peak_rss_mb,
+            long.plain_weights_gb.unwrap_or(f64::NAN)
+        );
     }
 }
 
-fn machine() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{cores} cores, {model}")
+/// What the results record about this machine's CPU, read once from `/proc/cpuinfo`.
+struct Cpu {
+    model: String,
+    flags: Vec<String>,
+    mhz: f64,
+    cores: usize,
 }
 
-/// Nominal fp32 peak: cores × clock × FLOPs per cycle per core (two FMA units: 64 with
-/// AVX-512, 32 with AVX2, 16 with SSE). An estimate: turbo clocks can exceed it.
-fn fp32_peak_gflops() -> f64 {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let flags = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("flags"))
-        .unwrap_or("");
-    let has = |f: &str| flags.split_whitespace().any(|x| x == f);
-    let per_cycle = if has("avx512f") {
-        64.0
-    } else if has("avx2") && has("fma") {
-        32.0
-    } else {
-        16.0
-    };
-    let mhz: f64 = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("cpu MHz"))
-        .and_then(|v| v.trim_start_matches([' ', '\t', ':']).parse().ok())
-        .unwrap_or(0.0);
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    (cores * mhz / 1e3 * per_cycle).round()
+impl Cpu {
+    fn read() -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let field = |name: &str| {
+            cpuinfo
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+        };
+        Cpu {
+            model: field("model name").unwrap_or_else(|| "unknown CPU".into()),
+            flags: field("flags")
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(String::from)
+                .collect(),
+            mhz: field("cpu MHz").and_then(|v| v.parse().ok()).unwrap_or(0.0),
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+
+    fn has(&self, flag: &str) -> bool {
+        self.flags.iter().any(|f| f == flag)
+    }
+
+    fn description(&self) -> String {
+        format!("{} cores, {}", self.cores, self.model)
+    }
+
+    /// An OpenBLAS core family for this CPU: SkylakeX with AVX-512, else Haswell (AVX2).
+    fn openblas_coretype(&self) -> &'static str {
+        if self.has("avx512f") {
+            "SkylakeX"
+        } else {
+            "Haswell"
+        }
+    }
+
+    /// Nominal fp32 peak: cores × clock × FLOPs per cycle per core (two FMA units: 64 with
+    /// AVX-512, 32 with AVX2, 16 with SSE). An estimate: turbo clocks can exceed it.
+    fn fp32_peak_gflops(&self) -> f64 {
+        let per_cycle = if self.has("avx512f") {
+            64.0
+        } else if self.has("avx2") && self.has("fma") {
+            32.0
+        } else {
+            16.0
+        };
+        (self.cores as f64 * self.mhz / 1e3 * per_cycle).round()
+    }
 }
 
 fn today() -> Result<String, String> {
     Ok(output(Command::new("date").arg("+%Y-%m-%d"))?
         .trim()
         .to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peak_and_kernels_follow_the_cpu_flags() {
+        let cpu = |flags: &str| Cpu {
+            model: "test CPU".into(),
+            flags: flags.split_whitespace().map(String::from).collect(),
+            mhz: 2000.0,
+            cores: 2,
+        };
+        assert_eq!(cpu("fma avx2 avx512f").fp32_peak_gflops(), 256.0);
+        assert_eq!(cpu("fma avx2").fp32_peak_gflops(), 128.0);
+        assert_eq!(cpu("sse2").fp32_peak_gflops(), 64.0);
+        assert_eq!(cpu("fma avx2 avx512f").openblas_coretype(), "SkylakeX");
+        assert_eq!(cpu("fma avx2").openblas_coretype(), "Haswell");
+        assert_eq!(cpu("").description(), "2 cores, test CPU");
+    }
+
+    #[test]
+    fn the_committed_results_load_and_print() {
+        let results = BenchResults::load(root().join(RESULTS_PATH)).unwrap();
+        print_table(&results);
+    }
 }
