@@ -32,12 +32,12 @@
 use ndarray::{Array1, Array3, Array4, ArrayRef3, ArrayRef4, Axis, concatenate, s};
 
 use crate::error::{Dim, Error, Result, check_shape};
+use crate::fast::map_heads_in_parallel;
 use crate::masked::Mask;
 use crate::nn::Linear;
 use crate::nn::init::{self, SeededRng};
-use crate::self_attention::{Attention, attend};
+use crate::self_attention::attend;
 use crate::weights::{NamedTensors, Scope, join};
-use rayon::prelude::*;
 
 // ANCHOR: split_heads
 /// `(batch, seq, d_model) → (batch, heads, seq, d_k)` with d_k = d_model / num_heads.
@@ -121,20 +121,14 @@ impl MultiHeadAttention {
         let allowed: Vec<_> = (0..batch)
             .map(|b| mask.map(|m| m.for_sequence(b, tgt_len))) // (tgt_len, src_len)
             .collect();
-        let items: Vec<(usize, usize)> = (0..batch)
-            .flat_map(|b| (0..h).map(move |head| (b, head)))
-            .collect();
-        let attentions: Vec<Attention> = items
-            .par_iter()
-            .map(|&(b, head)| {
-                let at = s![b, head, .., ..];
-                let allowed = allowed[b].as_ref().map(|a| a.view());
-                attend(&q.slice(at), &k.slice(at), &v.slice(at), allowed)
-            })
-            .collect();
+        let attentions = map_heads_in_parallel(batch, h, |b, head| {
+            let at = s![b, head, .., ..];
+            let allowed = allowed[b].as_ref().map(|a| a.view());
+            attend(&q.slice(at), &k.slice(at), &v.slice(at), allowed)
+        });
         let mut heads = Array4::zeros(q.raw_dim()); // (batch, heads, tgt_len, d_k)
         let mut weights = Array4::zeros((batch, h, tgt_len, src_len));
-        for (&(b, head), attn) in items.iter().zip(attentions) {
+        for ((b, head), attn) in attentions {
             let at = s![b, head, .., ..];
             heads.slice_mut(at).assign(&attn.output); // (tgt_len, d_k)
             weights.slice_mut(at).assign(&attn.weights); // (tgt_len, src_len)

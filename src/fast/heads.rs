@@ -44,27 +44,40 @@ pub fn attention_heads(
 ) -> Result<Array4<f32>> {
     let (batch, heads, tgt_len, _) = check_heads(queries, keys, values)?;
     let d_v = values.shape()[3];
-    let items: Vec<(usize, usize)> = (0..batch)
-        .flat_map(|b| (0..heads).map(move |h| (b, h)))
-        .collect();
-    let outputs: Vec<Result<Array2<f32>>> = items
-        .par_iter() // one (batch item, head) per task
-        .map(|&(b, h)| {
-            let at = s![b, h, .., ..];
-            let (q, k, v) = (queries.slice(at), keys.slice(at), values.slice(at));
-            match kernel {
-                Kernel::Plain => Ok(blocked_attention(&q, &k, &v, causal)),
-                Kernel::MemoryEfficient => flash_attention(&q, &k, &v, causal),
-            }
-        })
-        .collect();
+    let outputs = map_heads_in_parallel(batch, heads, |b, h| {
+        let at = s![b, h, .., ..];
+        let (q, k, v) = (queries.slice(at), keys.slice(at), values.slice(at));
+        match kernel {
+            Kernel::Plain => Ok(blocked_attention(&q, &k, &v, causal)),
+            Kernel::MemoryEfficient => flash_attention(&q, &k, &v, causal),
+        }
+    });
     let mut output = Array4::zeros((batch, heads, tgt_len, d_v));
-    for (&(b, h), head) in items.iter().zip(outputs) {
+    for ((b, h), head) in outputs {
         output.slice_mut(s![b, h, .., ..]).assign(&head?); // (tgt_len, d_v)
     }
     Ok(output)
 }
 // ANCHOR_END: attention_heads
+
+/// Calls `attention(b, head)` for every batch item `b` and head, each as its own rayon
+/// task (one per core at a time), and returns `((b, head), result)` in (batch, head) order.
+///
+/// Heads and batch items are independent attentions: the easy parallelism. Shared by
+/// [`attention_heads`] and [`crate::multi_head::MultiHeadAttention::forward`].
+pub(crate) fn map_heads_in_parallel<T: Send>(
+    batch: usize,
+    heads: usize,
+    attention: impl Fn(usize, usize) -> T + Sync,
+) -> Vec<((usize, usize), T)> {
+    (0..batch * heads)
+        .into_par_iter()
+        .map(|i| {
+            let (b, head) = (i / heads, i % heads);
+            ((b, head), attention(b, head))
+        })
+        .collect()
+}
 
 // ANCHOR: blocked_attention
 /// One head, exact, [`ROW_BLOCK`] query rows at a time. Shapes already checked.
