@@ -13,8 +13,8 @@ use rayon::prelude::*;
 
 use crate::backend::matmul;
 use crate::error::{Dim, Result, check_shape};
-use crate::fast::exp::exp_in_place;
 use crate::fast::flash::flash_attention;
+use crate::nn::softmax_in_place;
 
 /// Query rows per score block in [`Kernel::Plain`].
 pub const ROW_BLOCK: usize = 128;
@@ -94,17 +94,20 @@ fn blocked_attention(
         let q_end = (q_start + ROW_BLOCK).min(tgt_len);
         // With a causal mask, no query of this block sees a key at or after q_end.
         let visible = if causal { q_end.min(src_len) } else { src_len };
-        let q = queries.slice(s![q_start..q_end, ..]); // (block, d_k)
+        // Scaling the block's queries by 1/√d_k scales its scores: block·d_k multiplications
+        // instead of block·visible.
+        let q = &queries.slice(s![q_start..q_end, ..]) * scale; // (block, d_k)
         let k = keys.slice(s![..visible, ..]); // (visible, d_k)
         let mut scores = matmul(&q, &k.t()); // (block, visible)
         for (i, mut row) in scores.axis_iter_mut(Axis(0)).enumerate() {
-            // Query q_start + i sees keys 0..=q_start + i when causal.
+            // Query q_start + i sees keys 0..=q_start + i when causal; the rest get weight 0.
             let seen = if causal {
                 (q_start + i + 1).min(visible)
             } else {
                 visible
             };
-            softmax_row_in_place(row.as_slice_mut().expect("standard layout"), seen, scale);
+            row.slice_mut(s![seen..]).fill(0.0);
+            softmax_in_place(&mut row.slice_mut(s![..seen]));
         }
         let v = values.slice(s![..visible, ..]); // (visible, d_v)
         output
@@ -112,25 +115,6 @@ fn blocked_attention(
             .assign(&matmul(&scores, &v)); // (block, d_v)
     }
     output
-}
-// ANCHOR_END: blocked_attention
-
-/// softmax(scale · row[..seen]) in place; entries from `seen` on (masked keys) become 0.
-/// A row with `seen == 0` becomes all zeros, like a fully masked row in [`crate::nn::softmax`].
-fn softmax_row_in_place(row: &mut [f32], seen: usize, scale: f32) {
-    let (visible, masked) = row.split_at_mut(seen);
-    masked.fill(0.0);
-    if visible.is_empty() {
-        return;
-    }
-    let max = visible.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-    for x in visible.iter_mut() {
-        *x = (*x - max) * scale; // scaling after the shift: same maximum, one pass
-    }
-    let mut visible = ndarray::ArrayViewMut1::from(visible);
-    exp_in_place(&mut visible);
-    let inverse_sum = 1.0 / visible.sum(); // one division, then multiplications
-    visible.mapv_inplace(|x| x * inverse_sum);
 }
 
 /// Checks the three 4-D inputs; returns `(batch, heads, tgt_len, src_len)`.

@@ -15,4 +15,4 @@ pub use feed_forward::{FeedForward, relu};
 pub use init::{SeededRng, seeded_rng};
 pub use layer_norm::{LAYER_NORM_EPS, LayerNorm};
 pub use linear::Linear;
-pub use softmax::softmax;
+pub use softmax::{softmax, softmax_in_place};

@@ -1,6 +1,6 @@
 //! Softmax: turn a row of scores into "percentages of influence" that sum to 1.
 
-use ndarray::{Array, ArrayRef, Axis, Dimension};
+use ndarray::{Array, ArrayRef, ArrayRef1, Axis, Dimension};
 
 use crate::fast::exp_in_place;
 
@@ -29,16 +29,21 @@ pub fn softmax<D: Dimension>(x: &ArrayRef<f32, D>) -> Array<f32, D> {
     }
     let last = Axis(out.ndim() - 1);
     for mut row in out.lanes_mut(last) {
-        let max = row.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-        if max == f32::NEG_INFINITY {
-            row.fill(0.0); // fully masked: no key to attend to
-            continue;
-        }
-        row.mapv_inplace(|v| v - max);
-        exp_in_place(&mut row); // eᵛ for every entry, 8 at a time (chapter 8)
-        let sum = row.sum(); // ≥ 1, because the max entry gives exp(0) = 1
-        row.mapv_inplace(|v| v / sum);
+        softmax_in_place(&mut row);
     }
     out
+}
+
+/// Softmax of one row, in place: the body of [`softmax`]. A row of only −∞ becomes zeros.
+pub fn softmax_in_place(row: &mut ArrayRef1<f32>) {
+    let max = row.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    if max == f32::NEG_INFINITY {
+        row.fill(0.0); // fully masked: no key to attend to
+        return;
+    }
+    row.mapv_inplace(|v| v - max);
+    exp_in_place(row); // eᵛ for every entry, 8 at a time (chapter 8)
+    let sum = row.sum(); // ≥ 1, because the max entry gives exp(0) = 1
+    row.mapv_inplace(|v| v / sum);
 }
 // ANCHOR_END: softmax
