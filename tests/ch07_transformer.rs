@@ -15,22 +15,6 @@ use attention::weights::NamedTensors;
 use common::{Fixture, assert_close, fixture};
 use proptest::prelude::*;
 
-fn config(f: &Fixture) -> TransformerConfig {
-    let layers = |key: &str| f.config[key].as_u64().unwrap_or(0) as usize;
-    TransformerConfig {
-        d_model: f.usize("d_model"),
-        num_heads: f.usize("nhead"),
-        d_ff: f.usize("dim_feedforward"),
-        num_encoder_layers: layers("num_encoder_layers"),
-        num_decoder_layers: layers("num_decoder_layers"),
-        norm_position: if f.bool("norm_first") {
-            NormPosition::Pre
-        } else {
-            NormPosition::Post
-        },
-    }
-}
-
 fn torch_mask(f: &Fixture, name: &str) -> Mask {
     Mask::from_torch_attn_mask(&f.bool_input::<Ix2>(name)).unwrap()
 }
@@ -41,7 +25,7 @@ fn torch_padding(f: &Fixture, name: &str) -> Mask {
 
 fn check_encoder_layer(name: &str) {
     let f = fixture(name);
-    let layer = EncoderLayer::load(&f.tensors.scope(""), &config(&f)).unwrap();
+    let layer = EncoderLayer::load(&f.tensors.scope(""), &f.transformer_config()).unwrap();
     f.assert_all_parameters_used();
     let mask = torch_padding(&f, "src_key_padding_mask");
     let out = layer.forward(&f.input::<Ix3>("src"), Some(&mask)).unwrap();
@@ -60,7 +44,7 @@ fn encoder_layer_matches_pytorch_pre_ln() {
 
 fn check_decoder_layer(name: &str) {
     let f = fixture(name);
-    let layer = DecoderLayer::load(&f.tensors.scope(""), &config(&f)).unwrap();
+    let layer = DecoderLayer::load(&f.tensors.scope(""), &f.transformer_config()).unwrap();
     f.assert_all_parameters_used();
     let (tgt_mask, memory_mask) = (
         torch_mask(&f, "tgt_mask"),
@@ -85,7 +69,7 @@ fn decoder_layer_matches_pytorch_pre_ln() {
 
 fn check_transformer(name: &str) {
     let f = fixture(name);
-    let model = Transformer::load(&f.tensors.scope(""), config(&f)).unwrap();
+    let model = Transformer::load(&f.tensors.scope(""), f.transformer_config()).unwrap();
     f.assert_all_parameters_used();
     let src_mask = torch_padding(&f, "src_key_padding_mask");
     let tgt_mask = torch_mask(&f, "tgt_mask");
@@ -111,7 +95,7 @@ fn transformer_matches_pytorch_pre_ln() {
 fn seq2seq_fixture() -> (Fixture, Seq2SeqTransformer) {
     let f = fixture("seq2seq");
     let config = Seq2SeqConfig {
-        transformer: config(&f),
+        transformer: f.transformer_config(),
         src_vocab_size: f.usize("src_vocab_size"),
         tgt_vocab_size: f.usize("tgt_vocab_size"),
         max_len: f.usize("pe_max_len"),
@@ -258,14 +242,14 @@ fn missing_or_misshapen_weights_are_clear_errors() {
     {
         tensors.insert(name, f.tensors.get(name).unwrap().clone());
     }
-    let err = Transformer::load(&tensors.scope(""), config(&f)).unwrap_err();
+    let err = Transformer::load(&tensors.scope(""), f.transformer_config()).unwrap_err();
     assert!(
         matches!(&err, Error::MissingTensor { name, .. } if name == "decoder.layers.1.norm2.bias"),
         "{err}"
     );
 
     tensors.insert("decoder.layers.1.norm2.bias", Array2::<f32>::zeros((1, 8)));
-    let msg = Transformer::load(&tensors.scope(""), config(&f))
+    let msg = Transformer::load(&tensors.scope(""), f.transformer_config())
         .unwrap_err()
         .to_string();
     assert!(

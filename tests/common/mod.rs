@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use attention::ndarray::{Array, Array2, ArrayD, Dimension};
+use attention::transformer::{NormPosition, TransformerConfig};
 use attention::weights::NamedTensors;
 
 /// Absolute tolerance for comparing with PyTorch (float32 on both sides).
@@ -72,6 +73,23 @@ impl Fixture {
         self.config[key]
             .as_bool()
             .unwrap_or_else(|| panic!("{}: config `{key}` is not a bool", self.name))
+    }
+
+    /// The `nn.Transformer` / layer sizes recorded in the config (absent layer counts: 0).
+    pub fn transformer_config(&self) -> TransformerConfig {
+        let layers = |key: &str| self.config[key].as_u64().unwrap_or(0) as usize;
+        TransformerConfig {
+            d_model: self.usize("d_model"),
+            num_heads: self.usize("nhead"),
+            d_ff: self.usize("dim_feedforward"),
+            num_encoder_layers: layers("num_encoder_layers"),
+            num_decoder_layers: layers("num_decoder_layers"),
+            norm_position: if self.bool("norm_first") {
+                NormPosition::Pre
+            } else {
+                NormPosition::Post
+            },
+        }
     }
 
     /// Asserts that every parameter tensor was read by the loader (only `input.*` and

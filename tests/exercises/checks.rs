@@ -24,9 +24,7 @@ use attention::ndarray::{
     Array, Array1, Array2, Array3, Array4, Dimension, Ix1, Ix2, Ix3, Ix4, array, s,
 };
 use attention::nn::Linear;
-use attention::transformer::{
-    DecoderLayer, EncoderLayer, NormPosition, Seq2SeqConfig, Seq2SeqTransformer, TransformerConfig,
-};
+use attention::transformer::{DecoderLayer, EncoderLayer, Seq2SeqConfig, Seq2SeqTransformer};
 
 use crate::common::{Fixture, fixture};
 
@@ -1092,22 +1090,6 @@ pub fn ch07_layer_norm(
     close("normalised", &case, &expected, &actual, next)
 }
 
-fn transformer_config(fx: &Fixture) -> TransformerConfig {
-    let layers = |key: &str| fx.config[key].as_u64().unwrap_or(0) as usize;
-    TransformerConfig {
-        d_model: fx.usize("d_model"),
-        num_heads: fx.usize("nhead"),
-        d_ff: fx.usize("dim_feedforward"),
-        num_encoder_layers: layers("num_encoder_layers"),
-        num_decoder_layers: layers("num_decoder_layers"),
-        norm_position: if fx.bool("norm_first") {
-            NormPosition::Pre
-        } else {
-            NormPosition::Post
-        },
-    }
-}
-
 /// Exercise 21.
 pub fn ch07_encoder_layer(
     f: impl Fn(&EncoderLayer, &Array3<f32>, Option<&Mask>) -> Array3<f32>,
@@ -1126,7 +1108,7 @@ pub fn ch07_encoder_layer(
         ),
     ] {
         let fx = fixture(name);
-        let layer = EncoderLayer::load(&fx.tensors.scope(""), &transformer_config(&fx)).unwrap();
+        let layer = EncoderLayer::load(&fx.tensors.scope(""), &fx.transformer_config()).unwrap();
         let mask = Mask::from_torch_key_padding_mask(&fx.bool_input::<Ix2>("src_key_padding_mask"))
             .unwrap();
         let x: Array3<f32> = fx.input("src");
@@ -1162,7 +1144,7 @@ pub fn ch07_decoder_layer(
         ),
     ] {
         let fx = fixture(name);
-        let layer = DecoderLayer::load(&fx.tensors.scope(""), &transformer_config(&fx)).unwrap();
+        let layer = DecoderLayer::load(&fx.tensors.scope(""), &fx.transformer_config()).unwrap();
         let self_mask = Mask::from_torch_attn_mask(&fx.bool_input::<Ix2>("tgt_mask")).unwrap();
         let memory_mask =
             Mask::from_torch_key_padding_mask(&fx.bool_input::<Ix2>("memory_key_padding_mask"))
@@ -1190,7 +1172,7 @@ pub fn ch07_greedy_step(f: impl Fn(&Seq2SeqTransformer, &[usize], &[usize]) -> u
                 largest logit.";
     let fx = fixture("seq2seq");
     let config = Seq2SeqConfig {
-        transformer: transformer_config(&fx),
+        transformer: fx.transformer_config(),
         src_vocab_size: fx.usize("src_vocab_size"),
         tgt_vocab_size: fx.usize("tgt_vocab_size"),
         max_len: fx.usize("pe_max_len"),
