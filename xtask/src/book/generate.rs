@@ -882,7 +882,13 @@ fn ch08_results(results: &BenchResults) -> String {
     md.push_str("|---|---:|---:|---:|---:|---:|---:|");
     md.push_str(if peak.is_some() { "---:|\n" } else { "\n" });
     let opt = |v: Option<f64>, dp: usize| v.map_or("–".to_string(), |v| format!("{v:.dp$}"));
-    for r in results.ratio_rows() {
+    // Each case with its row of the table (`ratio_rows` follows `cases_in_table_order`).
+    let rows: Vec<_> = results
+        .cases_in_table_order()
+        .into_iter()
+        .zip(results.ratio_rows())
+        .collect();
+    for (_, r) in &rows {
         write!(
             md,
             "| {} | {:.1} | {:.1} | {:.2} | {} | {} | {:.0} |",
@@ -901,11 +907,6 @@ fn ch08_results(results: &BenchResults) -> String {
         md.push('\n');
     }
     // The range of "faster build / PyTorch" for attention alone and for the larger layers.
-    let rows: Vec<_> = results
-        .cases_in_table_order()
-        .into_iter()
-        .zip(results.ratio_rows())
-        .collect();
     let range = |sdpa: bool| {
         let ratios = rows
             .iter()
