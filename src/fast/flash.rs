@@ -87,7 +87,8 @@ pub fn flash_attention(
 
     for q_start in (0..tgt_len).step_by(QUERY_BLOCK) {
         let q_end = (q_start + QUERY_BLOCK).min(tgt_len);
-        let q_block = queries.slice(s![q_start..q_end, ..]); // (bq, d_k)
+        // Scaled once here rather than every score of every key block.
+        let q_block = &queries.slice(s![q_start..q_end, ..]) * scale; // (bq, d_k), ·1/√d_k
         let rows = q_end - q_start;
         let mut max = Array1::from_elem(rows, f32::NEG_INFINITY); // running max per query
         let mut sum = Array1::<f32>::zeros(rows); // running Σ exp(score − max)
@@ -98,8 +99,7 @@ pub fn flash_attention(
             let k_end = (k_start + KEY_BLOCK).min(key_limit);
             let k_block = keys.slice(s![k_start..k_end, ..]); // (bk, d_k)
             let v_block = values.slice(s![k_start..k_end, ..]); // (bk, d_v)
-            let mut scores = matmul(&q_block, &k_block.t()); // (bq, bk)
-            scores.mapv_inplace(|x| x * scale);
+            let mut scores = matmul(&q_block, &k_block.t()); // (bq, bk), already scaled
             if causal {
                 for ((i, j), score) in scores.indexed_iter_mut() {
                     if k_start + j > q_start + i {
