@@ -116,6 +116,7 @@ fn blocked_attention(
     }
     output
 }
+// ANCHOR_END: blocked_attention
 
 /// Checks the three 4-D inputs; returns `(batch, heads, tgt_len, src_len)`.
 fn check_heads(
