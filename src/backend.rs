@@ -9,10 +9,18 @@
 //! work on a product (chapter 8): a large product called from ordinary code is split by rows
 //! over rayon's threads; a product inside a parallel section (one attention head of many)
 //! runs on its own thread. Two layers of threads on the same cores would only fight.
+//!
+//! With the `gpu` feature, [`set_device`]`(Device::Gpu)` sends every product to the tiled WGSL
+//! kernel of [`crate::gpu`] instead, for the whole process: the chapters' layers then run their
+//! products on the GPU without a line of their code changing.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayRef2, Axis};
 use rayon::prelude::*;
+
+use crate::error::Result;
 
 /// Products with fewer multiply-adds than this run on one thread (splitting costs more).
 const PARALLEL_MIN_WORK: usize = 1 << 22;
@@ -44,6 +52,9 @@ pub fn matmul(a: &ArrayRef2<f32>, b: &ArrayRef2<f32>) -> Array2<f32> {
         a.shape(),
         b.shape()
     );
+    if device() == Device::Gpu {
+        return gpu_matmul(a, b);
+    }
     single_threaded_blas();
     let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
     let mut product = Array2::zeros((m, n)); // (m, n), standard layout
@@ -70,9 +81,80 @@ pub fn matmul(a: &ArrayRef2<f32>, b: &ArrayRef2<f32>) -> Array2<f32> {
 }
 // ANCHOR_END: matmul
 
-/// Which library computes [`matmul`]: OpenBLAS with the `blas` feature (with the CPU kernel
-/// it chose), else the pure-Rust `matrixmultiply` crate (ndarray's default).
+/// Where [`matmul`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Device {
+    /// On the CPU (the default): `matrixmultiply`, or OpenBLAS with the `blas` feature.
+    Cpu,
+    /// On the GPU, through the tiled WGSL kernel of `crate::gpu` (feature `gpu`).
+    Gpu,
+}
+
+static ON_GPU: AtomicBool = AtomicBool::new(false);
+
+// ANCHOR: set_device
+/// Makes every [`matmul`] in the process run on `device` from now on.
+///
+/// Choosing [`Device::Gpu`] starts the GPU first, so it fails here, with wgpu's reason, when
+/// there is no adapter (or the crate was built without the `gpu` feature), never later in
+/// the middle of a forward pass.
+pub fn set_device(device: Device) -> Result<()> {
+    if device == Device::Gpu {
+        start_gpu()?;
+    }
+    ON_GPU.store(device == Device::Gpu, Ordering::Relaxed);
+    Ok(())
+}
+// ANCHOR_END: set_device
+
+/// Where [`matmul`] runs now (see [`set_device`]).
+pub fn device() -> Device {
+    if ON_GPU.load(Ordering::Relaxed) {
+        Device::Gpu
+    } else {
+        Device::Cpu
+    }
+}
+
+#[cfg(feature = "gpu")]
+fn start_gpu() -> Result<()> {
+    crate::gpu::Gpu::get().map(|_| ())
+}
+
+#[cfg(not(feature = "gpu"))]
+fn start_gpu() -> Result<()> {
+    Err(crate::Error::gpu_not_built())
+}
+
+#[cfg(feature = "gpu")]
+fn gpu_matmul(a: &ArrayRef2<f32>, b: &ArrayRef2<f32>) -> Array2<f32> {
+    crate::gpu::matmul(a, b).unwrap_or_else(|e| {
+        panic!(
+            "matmul of {:?} by {:?} on the GPU: {e} (use set_device(Device::Cpu) for it)",
+            a.shape(),
+            b.shape()
+        )
+    })
+}
+
+#[cfg(not(feature = "gpu"))]
+fn gpu_matmul(_: &ArrayRef2<f32>, _: &ArrayRef2<f32>) -> Array2<f32> {
+    unreachable!("set_device(Device::Gpu) fails without the `gpu` feature")
+}
+
+/// What computes [`matmul`]: the GPU's adapter after [`set_device`]`(Device::Gpu)`, else
+/// OpenBLAS with the `blas` feature (with the CPU kernel it chose), else the pure-Rust
+/// `matrixmultiply` crate (ndarray's default).
 pub fn name() -> String {
+    #[cfg(feature = "gpu")]
+    if device() == Device::Gpu {
+        if let Ok(gpu) = crate::gpu::Gpu::get() {
+            return format!(
+                "tiled WGSL kernel on {} (feature `gpu`)",
+                gpu.adapter_name()
+            );
+        }
+    }
     #[cfg(feature = "blas")]
     {
         unsafe extern "C" {

@@ -42,6 +42,13 @@ pub enum Error {
         /// A short hint, e.g. the closest names that do exist.
         hint: String,
     },
+    /// The GPU (feature `gpu`) cannot run the request: no adapter, the crate was built without
+    /// the feature, or the input is beyond what the kernel or the adapter supports.
+    #[error("GPU unavailable: {reason}")]
+    Gpu {
+        /// Why, in wgpu's words where wgpu gave the reason.
+        reason: String,
+    },
     /// A weights or fixture file could not be read or parsed.
     #[error("cannot read {what}: {reason}")]
     Parse {
@@ -73,6 +80,23 @@ impl Error {
             expected: expected.into(),
             actual: actual.to_string(),
         }
+    }
+}
+
+impl Error {
+    /// A [`Error::Gpu`] error.
+    pub fn gpu(reason: impl Into<String>) -> Self {
+        Error::Gpu {
+            reason: reason.into(),
+        }
+    }
+
+    /// The [`Error::Gpu`] error of a build without the `gpu` feature.
+    pub fn gpu_not_built() -> Self {
+        Error::gpu(
+            "this build of `attention` has no GPU backend; \
+             rebuild with `--features gpu` (e.g. `cargo test --features gpu`)",
+        )
     }
 }
 

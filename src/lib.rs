@@ -63,6 +63,8 @@ mod error;
 #[cfg(feature = "exercises")]
 pub mod exercises;
 pub mod fast;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod masked;
 pub mod multi_head;
 pub mod nn;

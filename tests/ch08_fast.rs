@@ -147,3 +147,17 @@ fn attention_heads_names_the_bad_argument() {
     .to_string();
     assert!(msg.contains("`values`") && msg.contains("src_len"), "{msg}");
 }
+
+/// Without the `gpu` feature, asking for the GPU says how to get it.
+#[cfg(not(feature = "gpu"))]
+#[test]
+fn gpu_without_the_feature_is_a_clear_error() {
+    use attention::backend::{self, Device};
+    let q = Array4::<f32>::zeros((1, 1, 2, 4));
+    let err = attention_heads(&q, &q, &q, false, Kernel::Gpu).unwrap_err();
+    assert!(matches!(err, attention::Error::Gpu { .. }), "{err}");
+    assert!(err.to_string().contains("--features gpu"), "{err}");
+    let err = backend::set_device(Device::Gpu).unwrap_err();
+    assert!(err.to_string().contains("--features gpu"), "{err}");
+    assert_eq!(backend::device(), Device::Cpu);
+}

@@ -7,6 +7,7 @@
 //!   `(ROW_BLOCK, src_len)` stays small and a causal mask skips the keys no query of the
 //!   block can see (half the work).
 //! - [`Kernel::MemoryEfficient`]: [`flash_attention`], O(seq · d) memory.
+//! - [`Kernel::Gpu`]: one fused GPU kernel for all heads at once (feature `gpu`).
 
 use ndarray::{Array2, Array4, ArrayRef2, ArrayRef4, Axis, s};
 use rayon::prelude::*;
@@ -26,6 +27,8 @@ pub enum Kernel {
     Plain,
     /// Tiles with an online softmax: never more than a tile of scores in memory.
     MemoryEfficient,
+    /// The fused WGSL kernel of `crate::gpu` (feature `gpu`; without it, an [`crate::Error::Gpu`]).
+    Gpu,
 }
 
 // ANCHOR: attention_heads
@@ -43,6 +46,9 @@ pub fn attention_heads(
     kernel: Kernel,
 ) -> Result<Array4<f32>> {
     let (batch, heads, tgt_len, _) = check_heads(queries, keys, values)?;
+    if kernel == Kernel::Gpu {
+        return gpu_attention_heads(queries, keys, values, causal);
+    }
     let d_v = values.shape()[3];
     let outputs = map_heads_in_parallel(batch, heads, |b, h| {
         let at = s![b, h, .., ..];
@@ -50,6 +56,7 @@ pub fn attention_heads(
         match kernel {
             Kernel::Plain => Ok(blocked_attention(&q, &k, &v, causal)),
             Kernel::MemoryEfficient => flash_attention(&q, &k, &v, causal),
+            Kernel::Gpu => unreachable!("handled above"),
         }
     });
     let mut output = Array4::zeros((batch, heads, tgt_len, d_v));
@@ -59,6 +66,19 @@ pub fn attention_heads(
     Ok(output)
 }
 // ANCHOR_END: attention_heads
+
+#[cfg(feature = "gpu")]
+use crate::gpu::attention_heads as gpu_attention_heads;
+
+#[cfg(not(feature = "gpu"))]
+fn gpu_attention_heads(
+    _: &ArrayRef4<f32>,
+    _: &ArrayRef4<f32>,
+    _: &ArrayRef4<f32>,
+    _: bool,
+) -> Result<Array4<f32>> {
+    Err(crate::Error::gpu_not_built())
+}
 
 /// Calls `attention(b, head)` for every batch item `b` and head, each as its own rayon
 /// task (one per core at a time), and returns `((b, head), result)` in (batch, head) order.
@@ -119,7 +139,7 @@ fn blocked_attention(
 // ANCHOR_END: blocked_attention
 
 /// Checks the three 4-D inputs; returns `(batch, heads, tgt_len, src_len)`.
-fn check_heads(
+pub(crate) fn check_heads(
     queries: &ArrayRef4<f32>,
     keys: &ArrayRef4<f32>,
     values: &ArrayRef4<f32>,

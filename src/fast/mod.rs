@@ -32,8 +32,11 @@ mod results;
 pub use cost::{attention_flops, input_output_bytes, score_matrix_bytes};
 pub use exp::exp_in_place;
 pub use flash::{KEY_BLOCK, OnlineSoftmax, QUERY_BLOCK, flash_attention};
+#[cfg(feature = "gpu")]
+pub(crate) use heads::check_heads;
 pub(crate) use heads::map_heads_in_parallel;
 pub use heads::{Kernel, ROW_BLOCK, attention_heads};
 pub use results::{
-    Backends, BenchCase, BenchResults, LongSequence, RESULTS_PATH, RatioRow, gflops,
+    Backends, BenchCase, BenchResults, GpuCase, GpuRow, GpuRun, LongSequence, RESULTS_PATH,
+    RatioRow, gflops,
 };

@@ -1,7 +1,8 @@
 //! Measured speed: the benchmark results chapter 8 shows, read from `benches/results.json`.
 //!
 //! `cargo xtask bench-torch` times the same shapes in PyTorch and in this crate (default
-//! build and `--features blas`) on one machine, in one run, and writes that file; the book
+//! build and `--features blas`, and with `--gpu` the `gpu` feature's kernels on the adapter
+//! it finds) on one machine, in one run, and writes that file; the book
 //! and notebook 8 only read it. Times are medians in milliseconds (ms); a case's `flops`
 //! counts floating-point operations (see [`crate::fast::attention_flops`]), so
 //! GFLOP/s = flops / ms / 10⁶; memory is in megabytes (MB, 10⁶ bytes).
@@ -59,6 +60,49 @@ pub struct BenchResults {
     /// The long-sequence run (seq 16384): time and peak memory.
     #[serde(default)]
     pub long_sequence: Option<LongSequence>,
+    /// The `gpu` feature's run (`cargo xtask bench-torch --gpu`), if there was one.
+    #[serde(default)]
+    pub gpu: Option<GpuRun>,
+}
+
+/// The same shapes on a GPU adapter, with the `gpu` feature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GpuRun {
+    /// The adapter ([`crate::backend::name`] on the GPU), e.g. `"llvmpipe (…) (Vulkan, Cpu)"`.
+    pub adapter: String,
+    /// One entry per GPU benchmark.
+    pub cases: Vec<GpuCase>,
+}
+
+/// One GPU benchmark and the CPU case of the same shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GpuCase {
+    /// Criterion's id, e.g. `"gpu/sdpa/causal/1024"`.
+    pub id: String,
+    /// The [`BenchCase::id`] of the same computation on the CPU, e.g.
+    /// `"sdpa/memory_efficient/causal/1024"` (the fused kernel is the tiled one, on a GPU).
+    pub cpu_id: String,
+    /// Median time on the GPU, ms (inputs uploaded and the output read back included).
+    pub ms: f64,
+}
+
+/// One row of the book's GPU table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GpuRow {
+    /// The case in words.
+    pub label: String,
+    /// On the GPU, ms.
+    pub gpu_ms: f64,
+    /// GFLOP/s on the GPU.
+    pub gpu_gflops: f64,
+    /// This crate's faster CPU build, ms.
+    pub cpu_ms: f64,
+    /// PyTorch on the CPU, ms.
+    pub torch_ms: f64,
+    /// gpu_ms / cpu_ms: above 1, the GPU is slower than this crate on the CPU.
+    pub over_cpu: f64,
+    /// gpu_ms / torch_ms.
+    pub over_torch: f64,
 }
 
 /// [`crate::backend::name`] of the two builds that were timed.
@@ -203,6 +247,22 @@ impl BenchResults {
         {
             return Err(parse_error("fp32_peak_gflops must be > 0".into()));
         }
+        if let Some(gpu) = &results.gpu {
+            for case in &gpu.cases {
+                if case.ms.is_nan() || case.ms <= 0.0 {
+                    return Err(parse_error(format!(
+                        "GPU case `{}`: ms must be > 0",
+                        case.id
+                    )));
+                }
+                if !results.cases.iter().any(|c| c.id == case.cpu_id) {
+                    return Err(parse_error(format!(
+                        "GPU case `{}`: no CPU case `{}`",
+                        case.id, case.cpu_id
+                    )));
+                }
+            }
+        }
         for case in &results.cases {
             let times = [Some(case.torch_ms), Some(case.default_ms), case.blas_ms];
             if times.into_iter().flatten().any(|t| t.is_nan() || t <= 0.0) || case.flops == 0 {
@@ -253,6 +313,39 @@ impl BenchResults {
                 }
             })
             .collect()
+    }
+
+    /// One [`GpuRow`] per GPU case, in the CPU table's order; empty without a GPU run.
+    pub fn gpu_rows(&self) -> Vec<GpuRow> {
+        let Some(gpu) = &self.gpu else {
+            return Vec::new();
+        };
+        let mut rows = Vec::new();
+        for cpu in self.cases_in_table_order() {
+            for case in gpu.cases.iter().filter(|g| g.cpu_id == cpu.id) {
+                let cpu_ms = cpu
+                    .blas_ms
+                    .map_or(cpu.default_ms, |b| b.min(cpu.default_ms));
+                let label = match cpu.group.as_str() {
+                    "sdpa" => format!(
+                        "attention, fused kernel, {}, n = {}",
+                        if cpu.causal { "causal" } else { "full" },
+                        cpu.seq
+                    ),
+                    _ => cpu.label(),
+                };
+                rows.push(GpuRow {
+                    label,
+                    gpu_ms: case.ms,
+                    gpu_gflops: gflops(cpu.flops, case.ms),
+                    cpu_ms,
+                    torch_ms: cpu.torch_ms,
+                    over_cpu: case.ms / cpu_ms,
+                    over_torch: case.ms / cpu.torch_ms,
+                });
+            }
+        }
+        rows
     }
 
     /// The `"sdpa"` cases of one kernel (`"plain"`, `"memory_efficient"`), with or without a
@@ -367,6 +460,37 @@ mod tests {
         assert!(json.contains("this crate + OpenBLAS, full"));
         assert!(!json.contains("OpenBLAS, causal"));
         assert!(json.contains("\"type\":\"log\""));
+    }
+
+    #[test]
+    fn gpu_rows_follow_the_cpu_table_and_name_a_missing_cpu_case() {
+        let gpu = r#""gpu": {"adapter": "llvmpipe", "cases": [
+            {"id": "gpu/multi_head/batch/8", "cpu_id": "multi_head/batch/8", "ms": 365.6},
+            {"id": "gpu/sdpa/full/512", "cpu_id": "sdpa/plain/full/512", "ms": 40.0}]},
+          "cases": ["#;
+        let r = BenchResults::from_json(&JSON.replace("\"cases\": [", gpu)).unwrap();
+        let rows = r.gpu_rows();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].label, "attention, fused kernel, full, n = 512");
+        // Against the faster CPU build (blas, 4 ms) and PyTorch (5 ms).
+        assert_eq!(
+            (rows[0].cpu_ms, rows[0].over_cpu, rows[0].over_torch),
+            (4.0, 10.0, 8.0)
+        );
+        assert!((rows[0].gpu_gflops - 13.42).abs() < 0.01); // 536870912 / 40 ms / 10⁶
+        assert_eq!(rows[1].over_cpu, 2.0); // 365.6 / 182.8
+        assert!(BenchResults::from_json(JSON).unwrap().gpu_rows().is_empty());
+        let orphan = gpu.replace(
+            "\"cpu_id\": \"sdpa/plain/full/512\"",
+            "\"cpu_id\": \"nope\"",
+        );
+        let msg = BenchResults::from_json(&JSON.replace("\"cases\": [", &orphan))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("gpu/sdpa/full/512") && msg.contains("nope"),
+            "{msg}"
+        );
     }
 
     #[test]

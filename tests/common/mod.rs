@@ -130,3 +130,20 @@ pub fn assert_close<D: Dimension>(
     );
     max_diff
 }
+
+/// The GPU for the `gpu` tests, or `None` to skip them: only when there is no adapter and
+/// `REQUIRE_GPU` is unset. CI sets `REQUIRE_GPU=1`, so there a missing adapter fails the test
+/// instead of skipping it silently.
+#[cfg(feature = "gpu")]
+pub fn gpu_or_skip(test: &str) -> Option<&'static attention::gpu::Gpu> {
+    match attention::gpu::Gpu::get() {
+        Ok(gpu) => Some(gpu),
+        Err(e) if std::env::var_os("REQUIRE_GPU").is_some() => {
+            panic!("{test}: REQUIRE_GPU is set but {e}")
+        }
+        Err(e) => {
+            eprintln!("{test}: SKIPPED (set REQUIRE_GPU=1 to fail instead): {e}");
+            None
+        }
+    }
+}

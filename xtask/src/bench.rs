@@ -1,8 +1,11 @@
-//! `cargo xtask bench-torch [--quick]`: this crate against PyTorch, same shapes, same run.
+//! `cargo xtask bench-torch [--quick] [--gpu]`: this crate against PyTorch, same shapes,
+//! same run.
 //!
 //! 1. PyTorch (`benches/torch_baseline.py` in the venv `$TORCH_VENV`, default `.venv-torch/`);
 //! 2. `cargo bench --bench attention` with the default features, then with `blas`;
-//! 3. `examples/long_attention.rs` (memory-efficient attention at seq 16384, peak memory).
+//! 3. with `--gpu`, the `gpu/...` benchmarks with `--features gpu`, on the adapter wgpu finds
+//!    (on a machine without a GPU, Mesa's software Vulkan: slow, but the same kernels);
+//! 4. `examples/long_attention.rs` (memory-efficient attention at seq 16384, peak memory).
 //!
 //! Prints the ratio table (this crate / PyTorch) and writes `benches/results.json`, which
 //! chapter 8 and its notebook read. Not part of CI: timings need a quiet machine.
@@ -18,6 +21,7 @@ use crate::util::{cargo, output, root};
 
 pub fn main(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
+    let with_gpu = args.iter().any(|a| a == "--gpu");
     let python = torch_python()?;
     let threads = 2;
     let cpu = Cpu::read();
@@ -34,10 +38,17 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let mut rust = serde_json::Map::new();
     for (label, features) in [("default", None), ("blas", Some("blas"))] {
         println!("==> cargo bench ({label})");
-        let (name, times) = criterion_run(features, quick, &cpu)?;
+        let (name, times) = criterion_run(features, None, quick, &cpu)?;
         backends.insert(label.into(), name.into());
         rust.insert(label.into(), times);
     }
+    let gpu = if with_gpu {
+        println!("==> cargo bench (gpu)");
+        let (adapter, times) = criterion_run(Some("gpu"), Some("gpu/"), quick, &cpu)?;
+        Some(gpu_run(&adapter, &times)?)
+    } else {
+        None
+    };
 
     println!("==> memory-efficient attention at seq 16384");
     let long: Value = serde_json::from_str(&output(cargo().args([
@@ -68,6 +79,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
         "backends": backends,
         "cases": cases,
         "long_sequence": long,
+        "gpu": gpu,
     });
     let mut text = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
     text.push('\n');
@@ -96,10 +108,12 @@ fn torch_python() -> Result<PathBuf, String> {
     }
 }
 
-/// Runs the criterion benchmarks with `features`; returns the matmul backend's name and
+/// Runs the criterion benchmarks with `features` (only those whose id contains `filter`);
+/// returns the matmul backend's name (the GPU adapter's for the `gpu/` cases) and
 /// `{id: {"ms": median, "flops": n}}`.
 fn criterion_run(
     features: Option<&str>,
+    filter: Option<&str>,
     quick: bool,
     cpu: &Cpu,
 ) -> Result<(String, Value), String> {
@@ -112,16 +126,22 @@ fn criterion_run(
     }
     cmd.args(["--", "--warm-up-time", "1", "--measurement-time"]);
     cmd.arg(if quick { "1" } else { "4" });
+    cmd.args(filter);
     if features == Some("blas") && std::env::var_os("OPENBLAS_CORETYPE").is_none() {
         // Debian's OpenBLAS 0.3.21 does not recognise recent CPUs and falls back to slow
         // generic kernels ("Prescott"); name the right family.
         cmd.env("OPENBLAS_CORETYPE", cpu.openblas_coretype());
     }
     let text = output(&mut cmd)?;
+    let prefix = if filter == Some("gpu/") {
+        "GPU adapter: "
+    } else {
+        "matrix products: "
+    };
     let name = text
         .lines()
-        .find_map(|l| l.strip_prefix("matrix products: "))
-        .unwrap_or("?")
+        .find_map(|l| l.strip_prefix(prefix))
+        .ok_or_else(|| format!("cargo bench printed no \"{prefix}\" line"))?
         .to_string();
     println!("    {name}");
     let mut times = serde_json::Map::new();
@@ -178,6 +198,27 @@ fn case_entry(id: &str, torch_ms: &Value, default: &Value, blas: &Value) -> Resu
     }))
 }
 
+/// The `"gpu"` entry of the results: each `gpu/...` time with the CPU case of its shape
+/// (the fused kernel is the tiled, memory-efficient one).
+fn gpu_run(adapter: &str, times: &Value) -> Result<Value, String> {
+    let mut cases = Vec::new();
+    for (id, time) in times.as_object().ok_or("no GPU times")? {
+        let Some(rest) = id.strip_prefix("gpu/") else {
+            continue;
+        };
+        let cpu_id = match rest.strip_prefix("sdpa/") {
+            Some(shape) => format!("sdpa/memory_efficient/{shape}"),
+            None => rest.to_string(),
+        };
+        let ms = round(time["ms"].as_f64().ok_or("GPU time")?);
+        cases.push(json!({"id": id, "cpu_id": cpu_id, "ms": ms}));
+    }
+    if cases.is_empty() {
+        return Err("the gpu build ran no `gpu/` benchmarks (no adapter?)".into());
+    }
+    Ok(json!({"adapter": adapter, "cases": cases}))
+}
+
 fn round(ms: f64) -> f64 {
     (ms * 100.0).round() / 100.0
 }
@@ -194,6 +235,17 @@ fn print_table(results: &BenchResults) {
             "| {} | {:.1} | {:.1} ({:.2}×) | {blas} | {:.0} |",
             row.label, row.torch_ms, row.default_ms, row.default_ratio, row.best_gflops
         );
+    }
+    if let Some(gpu) = &results.gpu {
+        println!("\nGPU: {}", gpu.adapter);
+        println!("| case | GPU ms | GFLOP/s | × CPU (faster build) | × PyTorch |");
+        println!("|---|---:|---:|---:|---:|");
+        for row in results.gpu_rows() {
+            println!(
+                "| {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                row.label, row.gpu_ms, row.gpu_gflops, row.over_cpu, row.over_torch
+            );
+        }
     }
     if let Some(long) = &results.long_sequence {
         println!(

@@ -19,7 +19,7 @@ commands:
   notebooks [NAME] [--bless]   execute notebooks headless and check their outputs
   book [--check]               generate the book's numbers and figures, build it
   exercises [--hint N]         list the exercises, your progress and the next hint
-  bench-torch [--quick]        benchmarks against PyTorch in the same run (needs .venv-torch)";
+  bench-torch [--quick] [--gpu] benchmarks against PyTorch in the same run (needs .venv-torch)";
 
 fn main() -> ExitCode {
     util::add_cargo_bin_to_path();
@@ -63,15 +63,40 @@ fn test() -> Result<(), String> {
             "--",
             "-D",
             "warnings",
+        ]))?;
+        // The optional backends' code (cfg'd out above) gets the same lints.
+        run(cargo().args([
+            "clippy",
+            "--package",
+            "attention",
+            "--all-targets",
+            "--features",
+            "blas,gpu",
+            "--",
+            "-D",
+            "warnings",
         ]))
     })?;
     stage("test", || run(cargo().args(["test", "--workspace"])))?;
     stage("test (blas)", || {
         run(cargo().args(["test", "--package", "attention", "--features", "blas"]))
     })?;
+    // The GPU kernels on whatever adapter wgpu finds: in CI, Mesa's software Vulkan
+    // (llvmpipe). REQUIRE_GPU turns "no adapter" from a skip into a failure.
+    stage("test (gpu)", || {
+        run(cargo()
+            .args(["test", "--package", "attention", "--features", "gpu"])
+            .env("REQUIRE_GPU", "1"))
+    })?;
     stage("doc", || {
         run(cargo()
-            .args(["doc", "--no-deps", "--workspace"])
+            .args([
+                "doc",
+                "--no-deps",
+                "--workspace",
+                "--features",
+                "attention/gpu",
+            ])
             .env("RUSTDOCFLAGS", "-D warnings"))
     })?;
     stage("exercises", exercises::check)?;

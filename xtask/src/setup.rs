@@ -17,8 +17,15 @@ const CARGO_TOOLS: &[(&str, &str, &str)] = &[
 ];
 
 /// Debian packages the checks need: headless Chromium renders the book for its checks and
-/// the README screenshots; OpenBLAS (found through pkg-config) backs the `blas` feature.
-const DEBIAN_PACKAGES: &[&str] = &["chromium", "libopenblas-dev", "pkg-config"];
+/// the README screenshots; OpenBLAS (found through pkg-config) backs the `blas` feature;
+/// Mesa's software Vulkan driver (adapter "llvmpipe") runs the `gpu` feature's kernels on
+/// machines without a GPU.
+const DEBIAN_PACKAGES: &[&str] = &[
+    "chromium",
+    "libopenblas-dev",
+    "pkg-config",
+    "mesa-vulkan-drivers",
+];
 
 /// The Python virtual environment with Jupyter (git-ignored).
 pub fn venv() -> PathBuf {
