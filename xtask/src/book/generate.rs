@@ -57,6 +57,7 @@ pub fn numbers() -> Result<Vec<(String, String)>, String> {
         ("ch08-online.md", ch08_online()),
         ("ch08-results.md", ch08_results(&bench_results()?)),
         ("ch08-long.md", ch08_long(&bench_results()?)?),
+        ("ch08-gpu.md", ch08_gpu(&bench_results()?)),
     ];
     Ok(files
         .into_iter()
@@ -929,6 +930,32 @@ fn ch08_results(results: &BenchResults) -> String {
             md,
             "\nIn this run, this crate's faster build took {}.",
             parts.join(", and ")
+        )
+        .unwrap();
+    }
+    md
+}
+
+/// The GPU run of `bench-torch --gpu`: each case against the CPU and PyTorch.
+fn ch08_gpu(results: &BenchResults) -> String {
+    let Some(gpu) = &results.gpu else {
+        return format!(
+            "No GPU run is recorded in `{RESULTS_PATH}`: `cargo xtask bench-torch --gpu` adds one.\n"
+        );
+    };
+    let mut md = format!(
+        "Measured in the same run on adapter **{}**. A ratio above 1 means the GPU took longer \
+         than this crate's faster CPU build (or than PyTorch on the CPU); GPU times include \
+         copying the inputs to the GPU and the output back.\n\n\
+         | case | GPU ms | GFLOP/s | CPU ms | GPU ÷ CPU | GPU ÷ PyTorch |\n\
+         |---|---:|---:|---:|---:|---:|\n",
+        gpu.adapter
+    );
+    for r in results.gpu_rows() {
+        writeln!(
+            md,
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            r.label, r.gpu_ms, r.gpu_gflops, r.cpu_ms, r.over_cpu, r.over_torch
         )
         .unwrap();
     }
