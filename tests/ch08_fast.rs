@@ -50,7 +50,7 @@ proptest! {
         let plain = scaled_dot_product_attention(&q, &k, &v, mask.as_ref()).unwrap().output;
         let fast = flash_attention(&q, &k, &v, causal).unwrap();
         let out_scale = plain.iter().fold(1.0_f32, |m, x| m.max(x.abs()));
-        let max_diff = (&plain - &fast).iter().fold(0.0_f32, |m, x| m.max(x.abs()));
+        let max_diff = common::max_abs_diff(&plain, &fast);
         prop_assert!(max_diff <= 1e-5 * out_scale, "max diff {max_diff}");
     }
 }
@@ -113,7 +113,7 @@ proptest! {
                 let plain = scaled_dot_product_attention(&q.slice(at), &k.slice(at), &v.slice(at), mask.as_ref())
                     .unwrap()
                     .output;
-                let max_diff = (&plain - &fast.slice(at)).iter().fold(0.0_f32, |m, x| m.max(x.abs()));
+                let max_diff = common::max_abs_diff(&plain, &fast.slice(at));
                 prop_assert!(max_diff <= 1e-5, "batch {b} head {h}: max diff {max_diff}");
             }
         }

@@ -12,17 +12,8 @@ use attention::ndarray::{Array2, Array4, Ix4, s};
 use attention::nn::init::uniform;
 use attention::nn::seeded_rng;
 use attention::{Error, fmt_shape};
-use common::{assert_close, fixture, gpu_or_skip};
+use common::{assert_close, fixture, gpu_or_skip, max_abs_diff};
 use proptest::prelude::*;
-
-/// Largest |a − b|, asserting equal shapes.
-fn max_diff<D: attention::ndarray::Dimension>(
-    a: &attention::ndarray::Array<f32, D>,
-    b: &attention::ndarray::Array<f32, D>,
-) -> f32 {
-    assert_eq!(a.shape(), b.shape(), "shapes differ");
-    a.iter().zip(b).fold(0.0, |m, (x, y)| m.max((x - y).abs()))
-}
 
 #[test]
 fn adapter_has_a_name() {
@@ -67,18 +58,18 @@ fn matmul_matches_cpu() {
         let bt = b.t().as_standard_layout().to_owned(); // (n, k)
         let expected = backend::matmul(&a, &b);
         let got = gpu::matmul(&a, &b).unwrap();
-        let diff = max_diff(&got, &expected);
+        let diff = max_abs_diff(&got, &expected);
         assert!(diff <= 1e-5, "({m}, {k}) · ({k}, {n}): max diff {diff}");
         let via_transpose = gpu::matmul(&a, &bt.t()).unwrap();
         assert!(
-            max_diff(&via_transpose, &expected) <= 1e-5,
+            max_abs_diff(&via_transpose, &expected) <= 1e-5,
             "transposed view"
         );
     }
     let a: Array2<f32> = uniform((40, 30), 1.0, &mut rng);
     let b: Array2<f32> = uniform((15, 9), 1.0, &mut rng);
     let (a_view, b_view) = (a.slice(s![..;2, ..;2]), b.slice(s![.., 1..8]));
-    let diff = max_diff(
+    let diff = max_abs_diff(
         &gpu::matmul(&a_view, &b_view).unwrap(),
         &backend::matmul(&a_view, &b_view),
     );
@@ -141,7 +132,7 @@ proptest! {
         let mut rng = seeded_rng(seed);
         let a: Array2<f32> = uniform((m, k), 1.0, &mut rng);
         let b: Array2<f32> = uniform((k, n), 1.0, &mut rng);
-        let diff = max_diff(&gpu::matmul(&a, &b).unwrap(), &backend::matmul(&a, &b));
+        let diff = max_abs_diff(&gpu::matmul(&a, &b).unwrap(), &backend::matmul(&a, &b));
         prop_assert!(diff <= 1e-5, "max diff {diff}");
     }
 
@@ -161,7 +152,7 @@ proptest! {
         let v: Array4<f32> = uniform((batch, heads, src, d_v), 1.0, &mut rng);
         let cpu = attention_heads(&q, &k, &v, causal, Kernel::Plain).unwrap();
         let gpu = attention_heads(&q, &k, &v, causal, Kernel::Gpu).unwrap();
-        let diff = max_diff(&gpu, &cpu);
+        let diff = max_abs_diff(&gpu, &cpu);
         prop_assert!(diff <= 1e-5, "max diff {diff}");
     }
 }

@@ -194,6 +194,12 @@ pub fn gflops(flops: u64, ms: f64) -> f64 {
 }
 
 impl BenchCase {
+    /// The faster of this crate's CPU builds, ms: `blas_ms` when measured and smaller.
+    pub fn best_ms(&self) -> f64 {
+        self.blas_ms
+            .map_or(self.default_ms, |b| b.min(self.default_ms))
+    }
+
     /// The case in words, e.g. `"attention, plain, causal, n = 1024"`,
     /// `"MultiHeadAttention, batch 8, n = 512"`, `"encoder layer, n = 512"`.
     pub fn label(&self) -> String {
@@ -298,7 +304,7 @@ impl BenchResults {
         self.cases_in_table_order()
             .into_iter()
             .map(|c| {
-                let best_ms = c.blas_ms.map_or(c.default_ms, |b| b.min(c.default_ms));
+                let best_ms = c.best_ms();
                 let best_gflops = gflops(c.flops, best_ms);
                 RatioRow {
                     label: c.label(),
@@ -323,9 +329,7 @@ impl BenchResults {
         let mut rows = Vec::new();
         for cpu in self.cases_in_table_order() {
             for case in gpu.cases.iter().filter(|g| g.cpu_id == cpu.id) {
-                let cpu_ms = cpu
-                    .blas_ms
-                    .map_or(cpu.default_ms, |b| b.min(cpu.default_ms));
+                let cpu_ms = cpu.best_ms();
                 let label = match cpu.group.as_str() {
                     "sdpa" => format!(
                         "attention, fused kernel, {}, n = {}",

@@ -47,15 +47,9 @@ pub fn attention_heads(
         }
     }
     let gpu = Gpu::get()?;
-    let input = |name, x: &ArrayRef4<f32>| {
-        let x = x.as_standard_layout(); // the kernel reads row-major data
-        gpu.input(name, x.as_slice().expect("standard layout"))
-    };
-    let (q, k, v) = (
-        input("queries", queries)?,
-        input("keys", keys)?,
-        input("values", values)?,
-    );
+    let q = gpu.input("queries", queries)?;
+    let k = gpu.input("keys", keys)?;
+    let v = gpu.input("values", values)?;
     let len = batch * heads * tgt_len * d_v;
     let output = gpu.output("output", len)?;
     let params = gpu.uniform(&Params {

@@ -34,15 +34,7 @@ pub fn matmul(a: &ArrayRef2<f32>, b: &ArrayRef2<f32>) -> Result<Array2<f32>> {
         return Ok(Array2::zeros((m, n))); // nothing for the GPU to do
     }
     let gpu = Gpu::get()?;
-    // The kernel reads row-major data: copy transposed or strided views into that layout.
-    let a = gpu.input(
-        "a",
-        a.as_standard_layout().as_slice().expect("standard layout"),
-    )?;
-    let b = gpu.input(
-        "b",
-        b.as_standard_layout().as_slice().expect("standard layout"),
-    )?;
+    let (a, b) = (gpu.input("a", a)?, gpu.input("b", b)?);
     let c = gpu.output("c", m * n)?;
     let dims = Dims {
         m: m as u32,

@@ -25,6 +25,7 @@ pub use wgpu;
 use std::sync::OnceLock;
 use std::sync::mpsc;
 
+use ndarray::{ArrayRef, Dimension};
 use wgpu::util::DeviceExt;
 
 use crate::error::{Error, Result};
@@ -99,9 +100,13 @@ impl Gpu {
         format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
     }
 
-    /// A read-only storage buffer holding `data`, checked against the adapter's size limit.
-    fn input(&self, name: &str, data: &[f32]) -> Result<wgpu::Buffer> {
-        self.check_size(name, data.len())?;
+    /// A read-only storage buffer holding `x` in row-major order (the layout the kernels
+    /// read; transposed or strided views are copied into it), checked against the adapter's
+    /// size limit.
+    fn input<D: Dimension>(&self, name: &str, x: &ArrayRef<f32, D>) -> Result<wgpu::Buffer> {
+        self.check_size(name, x.len())?;
+        let x = x.as_standard_layout();
+        let data = x.as_slice().expect("standard layout");
         Ok(self
             .device
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {

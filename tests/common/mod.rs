@@ -1,7 +1,7 @@
 //! Shared helpers for the integration tests: loading PyTorch fixtures and comparing arrays.
 #![allow(dead_code)] // each test binary uses a different subset
 
-use attention::ndarray::{Array, Array2, ArrayD, Dimension};
+use attention::ndarray::{Array, Array2, ArrayD, ArrayRef, Dimension};
 use attention::transformer::{NormPosition, TransformerConfig};
 use attention::weights::NamedTensors;
 
@@ -107,6 +107,12 @@ impl Fixture {
             self.name
         );
     }
+}
+
+/// The largest `|a − b|` element-wise (panics if the shapes differ).
+pub fn max_abs_diff<D: Dimension>(a: &ArrayRef<f32, D>, b: &ArrayRef<f32, D>) -> f32 {
+    assert_eq!(a.shape(), b.shape(), "shapes differ");
+    a.iter().zip(b).fold(0.0, |m, (x, y)| m.max((x - y).abs()))
 }
 
 /// Asserts `|actual − expected| ≤ TOL` element-wise; prints and returns the max absolute
