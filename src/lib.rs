@@ -91,7 +91,30 @@ pub use ndarray;
 pub use plotly;
 
 /// Everything a chapter or notebook usually needs, in one `use attention::prelude::*;`.
+///
+/// It brings [`Error`] but not the crate's one-parameter [`Result`] alias: a glob import of
+/// that alias would shadow the standard `Result<T, E>` in the importing scope, and code that
+/// others generate there breaks. The notebooks' Rust kernel (evcxr) wraps every cell in a
+/// function returning `Result<(), EvcxrUserCodeError>`, which then fails to compile with
+/// "type alias takes 1 generic argument but 2 generic arguments were supplied". Write
+/// `attention::Result<T>` where you want the alias.
+///
+/// ```
+/// use attention::prelude::*;
+///
+/// // The standard two-parameter Result is still the one in scope.
+/// fn parse(s: &str) -> Result<usize, std::num::ParseIntError> {
+///     s.parse()
+/// }
+/// fn first_id(vocab: &Vocab) -> attention::Result<usize> {
+///     Ok(vocab.encode("pizza")[0])
+/// }
+/// assert_eq!(parse("3"), Ok(3));
+/// assert_eq!(first_id(&Vocab::from_sentences(TOY_SENTENCES))?, 5);
+/// # Ok::<(), Error>(())
+/// ```
 pub mod prelude {
+    pub use crate::Error;
     pub use crate::cross::CrossAttention;
     pub use crate::embedding::{
         BOS_ID, EOS_ID, Embedding, PAD_ID, TOY_SENTENCES, TOY_TRANSLATIONS, UNK_ID, Vocab,
@@ -109,6 +132,5 @@ pub mod prelude {
         Seq2SeqTransformer, Transformer, TransformerConfig, greedy_decode,
     };
     pub use crate::weights::NamedTensors;
-    pub use crate::{Error, Result};
     pub use ndarray::{Array1, Array2, Array3, Array4, Axis, array, s};
 }

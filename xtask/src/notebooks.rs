@@ -1,12 +1,20 @@
 //! `cargo xtask notebooks [NAME] [--bless]`: execute notebooks headless and check them.
 //!
 //! A notebook passes when, run from a clean kernel:
+//! - every top-level `let` names one variable with its type (see [`check_sources`]);
 //! - no cell has a compile error or any other error output;
 //! - no output contains a Rust panic ("panicked at"), which evcxr does not always report as
 //!   an error;
 //! - it draws at least one figure (plotly's JSON mimetype);
 //! - every cell's text output equals the output stored in the committed notebook, so the
 //!   stored outputs never lie. `--bless` rewrites the stored outputs on purpose instead.
+//!
+//! evcxr compiles notebook code in a crate of its own (in [`evcxr_tmpdir`]) and would resolve
+//! that crate's dependencies to whatever crates.io serves today; `notebooks/lock/` pins them to
+//! `Cargo.lock` (see [`crate::notebook_lock`]), and after each notebook the check fails if
+//! evcxr's build used a version the lock does not pin. `--cold` (and the notebooks stage of
+//! `cargo xtask test`) first empties evcxr's build folder, so the check sees what a
+//! newcomer's first run sees.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,6 +34,7 @@ const PLOTLY_JS_OMITTED: &str = "<!-- plotly.js is loaded here when the notebook
 /// `cargo xtask notebooks [NAME] [--bless]`.
 pub fn main(args: &[String]) -> Result<(), String> {
     let bless = args.iter().any(|a| a == "--bless");
+    let cold = args.iter().any(|a| a == "--cold");
     let filter = args.iter().find(|a| !a.starts_with("--"));
     let notebooks: Vec<PathBuf> = all_notebooks()?
         .into_iter()
@@ -35,11 +44,15 @@ pub fn main(args: &[String]) -> Result<(), String> {
         return Err(format!("no notebook matches {filter:?}"));
     }
     require_jupyter()?;
+    prepare_evcxr_dir(cold)?;
+    let all = std::time::Instant::now();
     for path in &notebooks {
         print!("  {} ... ", stem(path));
         let t = std::time::Instant::now();
+        check_sources(&read_notebook(path)?).map_err(|e| format!("{}: {e}", stem(path)))?;
         let executed = execute(path)?;
         check_executed(&executed).map_err(|e| format!("{}: {e}", stem(path)))?;
+        crate::notebook_lock::check_evcxr_lock().map_err(|e| format!("{}: {e}", stem(path)))?;
         if bless {
             write_notebook(path, &strip_for_storage(executed))?;
             println!("blessed ({:.0} s)", t.elapsed().as_secs_f64());
@@ -55,6 +68,16 @@ pub fn main(args: &[String]) -> Result<(), String> {
             println!("ok ({:.0} s)", t.elapsed().as_secs_f64());
         }
     }
+    println!(
+        "  {} notebook(s) in {:.0} s ({}), dependencies as in Cargo.lock",
+        notebooks.len(),
+        all.elapsed().as_secs_f64(),
+        if cold {
+            "cold: empty evcxr build folder"
+        } else {
+            "warm"
+        }
+    );
     Ok(())
 }
 
@@ -62,7 +85,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
 /// or panicking cell fails the check (ignored tests of this crate, run here because they need
 /// the Jupyter kernel installed by setup).
 pub fn check() -> Result<(), String> {
-    main(&[])?;
+    main(&["--cold".to_string()])?;
     run(crate::util::cargo().args([
         "test",
         "--package",
@@ -119,6 +142,18 @@ pub fn evcxr_tmpdir() -> PathBuf {
     root().join("target").join("evcxr")
 }
 
+/// Readies evcxr's build folder before a kernel starts: emptied first when `cold` (what a
+/// newcomer's first run sees), and the notebooks' pin crate brought in line with `Cargo.lock`
+/// (see [`crate::notebook_lock`]).
+pub fn prepare_evcxr_dir(cold: bool) -> Result<(), String> {
+    let dir = evcxr_tmpdir();
+    if cold && dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    crate::notebook_lock::write_if_stale()
+}
+
 /// Runs every cell of `path` in a fresh `rust` kernel (from the notebook's folder, so
 /// `:dep attention = { path = ".." }` resolves) and returns the executed notebook.
 pub fn execute(path: &Path) -> Result<Value, String> {
@@ -159,6 +194,37 @@ pub fn execute(path: &Path) -> Result<Value, String> {
     let executed = read_notebook(&out_dir.join(&name));
     let _ = std::fs::remove_dir_all(&out_dir);
     executed
+}
+
+/// Every top-level `let` of a code cell binds one plain name with an explicit type
+/// (`let name: Type = …`).
+///
+/// evcxr keeps a top-level variable for later cells only when it knows its type. It reads it
+/// from the annotation of a plain `let name: Type`; for anything else (no annotation, or a
+/// pattern such as `let (a, b): (A, B)`, whose annotation it ignores) it asks rust-analyzer,
+/// which needs the standard library's source (rustup's `rust-src`, not installable on every
+/// machine). Without it the cell fails, and evcxr's fallback check then reports an unrelated
+/// compile error. This rule keeps the notebooks independent of rust-src.
+pub fn check_sources(notebook: &Value) -> Result<(), String> {
+    for (i, cell) in code_cells(notebook).enumerate() {
+        for line in text_of(&cell["source"]).lines() {
+            let Some(rest) = line.strip_prefix("let ") else {
+                continue; // indented lines are inside a block: not kept between cells
+            };
+            let rest = rest.strip_prefix("mut ").unwrap_or(rest).trim_start();
+            let name_len = rest
+                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            if name_len == 0 || !rest[name_len..].trim_start().starts_with(':') {
+                return Err(format!(
+                    "code cell {i}: `{line}`: a top-level `let` must bind one name with its \
+                     type (`let name: Type = …`), or the cell needs rust-analyzer and \
+                     rust-src to run (one `let` per variable instead of a tuple pattern)"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Checks an executed notebook: no error output, no panic, at least one figure.
@@ -345,6 +411,31 @@ mod tests {
         let path = notebook_with_cell("nofigure", "println!(\"{}\", 1 + 1);");
         let err = execute_and_check(&path).unwrap_err();
         assert!(err.contains("no figure"), "{err}");
+    }
+
+    #[test]
+    fn top_level_lets_need_one_name_and_a_type() {
+        let nb = |source: &str| serde_json::json!({"cells": [{"cell_type": "code", "source": source, "outputs": []}]});
+        for good in [
+            "let x: Array2<f32> = f();",
+            "let mut vocab: Vocab = Vocab::new();",
+            "{\n    let (a, b) = pair(); // inside a block\n}",
+            "println!(\"let me\");",
+        ] {
+            assert!(check_sources(&nb(good)).is_ok(), "{good}");
+        }
+        for bad in [
+            "let x = f();",
+            "let (words, points): (Vec<String>, Array2<f32>) = worked::toy_embeddings();",
+            "let mut y = 3;",
+        ] {
+            let err = check_sources(&nb(bad)).unwrap_err();
+            assert!(err.contains("code cell 0") && err.contains(bad), "{err}");
+        }
+        // The committed notebooks follow the rule.
+        for path in all_notebooks().unwrap() {
+            check_sources(&read_notebook(&path).unwrap()).unwrap();
+        }
     }
 
     #[test]
