@@ -25,7 +25,7 @@ use crate::error::Result;
 use crate::masked::Mask;
 use crate::nn::Linear;
 use crate::nn::init::SeededRng;
-use crate::self_attention::{Attention, SelfAttention, project_and_attend};
+use crate::self_attention::{AttentionOutput, SelfAttention, project_and_attend};
 use crate::weights::{NamedTensors, Scope};
 
 // ANCHOR: cross_attention
@@ -50,7 +50,7 @@ impl CrossAttention {
         decoder_states: &ArrayRef2<f32>,
         encoder_output: &ArrayRef2<f32>,
         mask: Option<&Mask>,
-    ) -> Result<Attention> {
+    ) -> Result<AttentionOutput> {
         let SelfAttention { w_q, w_k, w_v } = &self.head;
         project_and_attend(
             &[w_q, w_k, w_v],

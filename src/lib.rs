@@ -65,6 +65,7 @@ pub mod exercises;
 pub mod fast;
 #[cfg(feature = "gpu")]
 pub mod gpu;
+pub mod kernels;
 pub mod masked;
 pub mod multi_head;
 pub mod nn;
@@ -126,7 +127,7 @@ pub mod prelude {
     pub use crate::positional::{
         LearnedPositionalEmbedding, SinusoidalEncoding, sinusoidal_encoding,
     };
-    pub use crate::self_attention::{Attention, SelfAttention, scaled_dot_product_attention};
+    pub use crate::self_attention::{AttentionOutput, SelfAttention, scaled_dot_product_attention};
     pub use crate::transformer::{
         Decoder, DecoderLayer, Encoder, EncoderLayer, NormPosition, Seq2SeqConfig,
         Seq2SeqTransformer, Transformer, TransformerConfig, greedy_decode,

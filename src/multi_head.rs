@@ -32,7 +32,7 @@
 use ndarray::{Array1, Array3, Array4, ArrayRef3, ArrayRef4, Axis, concatenate, s};
 
 use crate::error::{Dim, Error, Result, check_shape};
-use crate::fast::map_heads_in_parallel;
+use crate::kernels::map_heads_in_parallel;
 use crate::masked::Mask;
 use crate::nn::Linear;
 use crate::nn::init::{self, SeededRng};
@@ -111,30 +111,16 @@ impl MultiHeadAttention {
         value: &ArrayRef3<f32>,
         mask: Option<&Mask>,
     ) -> Result<MultiHeadOutput> {
-        let (batch, tgt_len, src_len) = self.check_inputs(query, key, value, mask)?;
+        self.check_inputs(query, key, value, mask)?;
         let h = self.num_heads;
         let q = split_heads(&self.w_q.forward(query)?, h)?; // (batch, heads, tgt_len, d_k)
         let k = split_heads(&self.w_k.forward(key)?, h)?; // (batch, heads, src_len, d_k)
         let v = split_heads(&self.w_v.forward(value)?, h)?; // (batch, heads, src_len, d_k)
 
-        // Every (batch item, head) is an independent attention: run them in parallel.
-        let allowed: Vec<_> = (0..batch)
-            .map(|b| mask.map(|m| m.for_sequence(b, tgt_len))) // (tgt_len, src_len)
-            .collect();
-        let attentions = map_heads_in_parallel(batch, h, |b, head| {
-            let at = s![b, head, .., ..];
-            let allowed = allowed[b].as_ref().map(|a| a.view());
-            attend(&q.slice(at), &k.slice(at), &v.slice(at), allowed)
-        });
-        let mut heads = Array4::zeros(q.raw_dim()); // (batch, heads, tgt_len, d_k)
-        let mut weights = Array4::zeros((batch, h, tgt_len, src_len));
-        for ((b, head), attn) in attentions {
-            let at = s![b, head, .., ..];
-            heads.slice_mut(at).assign(&attn.output); // (tgt_len, d_k)
-            weights.slice_mut(at).assign(&attn.weights); // (tgt_len, src_len)
-        }
-        let concat = merge_heads(&heads); // (batch, tgt_len, d_model)
+        let heads = attend_each_head(&q, &k, &v, mask); // chapter 3's attention in every head
+        let concat = merge_heads(&heads.output); // (batch, tgt_len, d_model)
         let output = self.out_proj.forward(&concat)?; // (batch, tgt_len, d_model)
+        let weights = heads.weights; // (batch, heads, tgt_len, src_len)
         Ok(MultiHeadOutput { output, weights })
     }
     // ANCHOR_END: mha_forward
@@ -269,6 +255,46 @@ impl MultiHeadAttention {
         out.insert(join(prefix, "in_proj_bias"), packed_b);
         self.out_proj.save(&join(prefix, "out_proj"), out);
     }
+}
+
+/// Scaled dot-product attention in every head of every batch item:
+/// `q (batch, heads, tgt_len, d_k)`, `k`, `v (batch, heads, src_len, d_k)` → output
+/// `(batch, heads, tgt_len, d_k)` and weights `(batch, heads, tgt_len, src_len)`. Shapes are
+/// checked by the caller.
+///
+/// The heads are independent, so they run in parallel, one per core (the kernels floor's
+/// [`map_heads_in_parallel`]); each is chapter 3's attention.
+fn attend_each_head(
+    q: &Array4<f32>,
+    k: &Array4<f32>,
+    v: &Array4<f32>,
+    mask: Option<&Mask>,
+) -> HeadsOutput {
+    let (batch, h, tgt_len, _) = q.dim();
+    let allowed: Vec<_> = (0..batch)
+        .map(|b| mask.map(|m| m.for_sequence(b, tgt_len))) // (tgt_len, src_len)
+        .collect();
+    let attentions = map_heads_in_parallel(batch, h, |b, head| {
+        let at = s![b, head, .., ..];
+        let allowed = allowed[b].as_ref().map(|a| a.view());
+        attend(&q.slice(at), &k.slice(at), &v.slice(at), allowed)
+    });
+    let mut output = Array4::zeros(q.raw_dim()); // (batch, heads, tgt_len, d_k)
+    let mut weights = Array4::zeros((batch, h, tgt_len, k.dim().2)); // (…, tgt_len, src_len)
+    for ((b, head), attn) in attentions {
+        let at = s![b, head, .., ..];
+        output.slice_mut(at).assign(&attn.output); // (tgt_len, d_k)
+        weights.slice_mut(at).assign(&attn.weights); // (tgt_len, src_len)
+    }
+    HeadsOutput { output, weights }
+}
+
+/// Every head's attention output and weights, before the heads are merged.
+struct HeadsOutput {
+    /// `(batch, heads, tgt_len, d_k)`.
+    output: Array4<f32>,
+    /// `(batch, heads, tgt_len, src_len)`.
+    weights: Array4<f32>,
 }
 
 /// Errors unless `num_heads` ≥ 1 divides `d_model`.

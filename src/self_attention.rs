@@ -32,7 +32,7 @@ use crate::weights::{NamedTensors, Scope, join};
 
 /// What attention returns: the new token vectors and who attended to whom.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Attention {
+pub struct AttentionOutput {
     /// `(tgt_len, d_v)`: one output vector per query.
     pub output: Array2<f32>,
     /// `(tgt_len, src_len)`: row i is query i's softmax over the keys (sums to 1, or is all
@@ -53,7 +53,7 @@ pub fn scaled_dot_product_attention(
     keys: &ArrayRef2<f32>,
     values: &ArrayRef2<f32>,
     mask: Option<&Mask>,
-) -> Result<Attention> {
+) -> Result<AttentionOutput> {
     let (tgt_len, src_len) = check_qkv(queries, keys, values)?;
     if let Some(mask) = mask {
         mask.check("mask", 1, tgt_len, src_len)?;
@@ -74,7 +74,7 @@ pub(crate) fn attend(
     keys: &ArrayRef2<f32>,
     values: &ArrayRef2<f32>,
     allowed: Option<ArrayView2<bool>>,
-) -> Attention {
+) -> AttentionOutput {
     let d_k = queries.ncols() as f32;
     let mut scores = matmul(queries, &keys.t()) / d_k.sqrt(); // (tgt_len, src_len)
     if let Some(allowed) = allowed {
@@ -82,7 +82,7 @@ pub(crate) fn attend(
     }
     let weights = softmax(&scores); // (tgt_len, src_len), rows sum to 1
     let output = matmul(&weights, values); // (tgt_len, d_v)
-    Attention { output, weights }
+    AttentionOutput { output, weights }
 }
 // ANCHOR_END: sdpa
 
@@ -134,7 +134,7 @@ pub struct SelfAttention {
 
 impl SelfAttention {
     /// Self-attention over `x`: `(seq, d_model) → output (seq, d_k)`, weights `(seq, seq)`.
-    pub fn forward(&self, x: &ArrayRef2<f32>, mask: Option<&Mask>) -> Result<Attention> {
+    pub fn forward(&self, x: &ArrayRef2<f32>, mask: Option<&Mask>) -> Result<AttentionOutput> {
         project_and_attend(&self.projections(), ("x", x), ("x", x), mask)
     }
     // ANCHOR_END: self_attention
@@ -198,7 +198,7 @@ pub(crate) fn project_and_attend(
     (q_name, queries_from): (&str, &ArrayRef2<f32>),
     (kv_name, keys_values_from): (&str, &ArrayRef2<f32>),
     mask: Option<&Mask>,
-) -> Result<Attention> {
+) -> Result<AttentionOutput> {
     let d_model = w_q.in_features();
     let note = format!("d_model = {d_model}");
     let expected = [Dim::Any("seq"), Dim::Is(d_model)];

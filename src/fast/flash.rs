@@ -10,7 +10,7 @@ use ndarray::{Array1, Array2, ArrayRef2, Axis, s};
 
 use crate::backend::matmul;
 use crate::error::Result;
-use crate::fast::exp::exp_in_place;
+use crate::kernels::exp_in_place;
 use crate::self_attention::check_qkv;
 
 /// Keys per block: the block's scores `(block_q, KEY_BLOCK)` stay in cache.

@@ -10,11 +10,11 @@
 //! - [`Kernel::Gpu`]: one fused GPU kernel for all heads at once (feature `gpu`).
 
 use ndarray::{Array2, Array4, ArrayRef2, ArrayRef4, Axis, s};
-use rayon::prelude::*;
 
 use crate::backend::matmul;
-use crate::error::{Dim, Result, check_shape};
+use crate::error::Result;
 use crate::fast::flash::flash_attention;
+use crate::kernels::{check_batched_heads, map_heads_in_parallel};
 use crate::nn::softmax_in_place;
 
 /// Query rows per score block in [`Kernel::Plain`].
@@ -45,7 +45,7 @@ pub fn attention_heads(
     causal: bool,
     kernel: Kernel,
 ) -> Result<Array4<f32>> {
-    let (batch, heads, tgt_len, _) = check_heads(queries, keys, values)?;
+    let (batch, heads, tgt_len, _) = check_batched_heads(queries, keys, values)?;
     if kernel == Kernel::Gpu {
         return gpu_attention_heads(queries, keys, values, causal);
     }
@@ -54,7 +54,7 @@ pub fn attention_heads(
         let at = s![b, h, .., ..];
         let (q, k, v) = (queries.slice(at), keys.slice(at), values.slice(at));
         match kernel {
-            Kernel::Plain => Ok(blocked_attention(&q, &k, &v, causal)),
+            Kernel::Plain => Ok(plain_attention(&q, &k, &v, causal)),
             Kernel::MemoryEfficient => flash_attention(&q, &k, &v, causal),
             Kernel::Gpu => unreachable!("handled above"),
         }
@@ -80,28 +80,10 @@ fn gpu_attention_heads(
     Err(crate::Error::gpu_not_built())
 }
 
-/// Calls `attention(b, head)` for every batch item `b` and head, each as its own rayon
-/// task (one per core at a time), and returns `((b, head), result)` in (batch, head) order.
-///
-/// Heads and batch items are independent attentions: the easy parallelism. Shared by
-/// [`attention_heads`] and [`crate::multi_head::MultiHeadAttention::forward`].
-pub(crate) fn map_heads_in_parallel<T: Send>(
-    batch: usize,
-    heads: usize,
-    attention: impl Fn(usize, usize) -> T + Sync,
-) -> Vec<((usize, usize), T)> {
-    (0..batch * heads)
-        .into_par_iter()
-        .map(|i| {
-            let (b, head) = (i / heads, i % heads);
-            ((b, head), attention(b, head))
-        })
-        .collect()
-}
-
-// ANCHOR: blocked_attention
-/// One head, exact, [`ROW_BLOCK`] query rows at a time. Shapes already checked.
-fn blocked_attention(
+// ANCHOR: plain_attention
+/// [`Kernel::Plain`]: one head, exact softmax over whole rows, [`ROW_BLOCK`] query rows at a
+/// time. Shapes already checked.
+fn plain_attention(
     queries: &ArrayRef2<f32>,
     keys: &ArrayRef2<f32>,
     values: &ArrayRef2<f32>,
@@ -136,46 +118,4 @@ fn blocked_attention(
     }
     output
 }
-// ANCHOR_END: blocked_attention
-
-/// Checks the three 4-D inputs; returns `(batch, heads, tgt_len, src_len)`.
-pub(crate) fn check_heads(
-    queries: &ArrayRef4<f32>,
-    keys: &ArrayRef4<f32>,
-    values: &ArrayRef4<f32>,
-) -> Result<(usize, usize, usize, usize)> {
-    let q = queries.shape();
-    let any = [
-        Dim::Any("batch"),
-        Dim::Any("heads"),
-        Dim::Any("tgt_len"),
-        Dim::Any("d_k"),
-    ];
-    check_shape("queries", q, &any, "")?;
-    let k_dims = [
-        Dim::Is(q[0]),
-        Dim::Is(q[1]),
-        Dim::Any("src_len"),
-        Dim::Is(q[3]),
-    ];
-    check_shape(
-        "keys",
-        keys.shape(),
-        &k_dims,
-        "batch, heads and d_k from `queries`",
-    )?;
-    let src_len = keys.shape()[2];
-    let v_dims = [
-        Dim::Is(q[0]),
-        Dim::Is(q[1]),
-        Dim::Is(src_len),
-        Dim::Any("d_v"),
-    ];
-    check_shape(
-        "values",
-        values.shape(),
-        &v_dims,
-        "batch, heads from `queries`, src_len from `keys`",
-    )?;
-    Ok((q[0], q[1], q[2], src_len))
-}
+// ANCHOR_END: plain_attention

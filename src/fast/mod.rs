@@ -24,17 +24,14 @@
 //! ```
 
 mod cost;
-mod exp;
 mod flash;
 mod heads;
 mod results;
 
+/// The vectorised `exp` this chapter builds lives in the kernels floor, below the layers.
+pub use crate::kernels::exp_in_place;
 pub use cost::{attention_flops, input_output_bytes, score_matrix_bytes};
-pub use exp::exp_in_place;
 pub use flash::{KEY_BLOCK, OnlineSoftmax, QUERY_BLOCK, flash_attention};
-#[cfg(feature = "gpu")]
-pub(crate) use heads::check_heads;
-pub(crate) use heads::map_heads_in_parallel;
 pub use heads::{Kernel, ROW_BLOCK, attention_heads};
 pub use results::{
     Backends, BenchCase, BenchResults, GpuCase, GpuRow, GpuRun, LongSequence, RESULTS_PATH,

@@ -4,7 +4,7 @@ use ndarray::{Array4, ArrayRef4};
 
 use super::{Gpu, groups};
 use crate::error::{Error, Result};
-use crate::fast::check_heads;
+use crate::kernels::check_batched_heads;
 
 /// Query rows per workgroup; must equal `ROWS` in `attention.wgsl`.
 const ROWS: usize = 64;
@@ -38,7 +38,7 @@ pub fn attention_heads(
     values: &ArrayRef4<f32>,
     causal: bool,
 ) -> Result<Array4<f32>> {
-    let (batch, heads, tgt_len, src_len) = check_heads(queries, keys, values)?;
+    let (batch, heads, tgt_len, src_len) = check_batched_heads(queries, keys, values)?;
     let (d_k, d_v) = (queries.shape()[3], values.shape()[3]);
     for (arg, d) in [("queries", d_k), ("values", d_v)] {
         if d > MAX_HEAD_DIM {

@@ -2,7 +2,7 @@
 
 use ndarray::{Array, ArrayRef, ArrayRef1, Axis, Dimension};
 
-use crate::fast::exp_in_place;
+use crate::kernels::exp_in_place;
 
 /// Softmax over the last axis, numerically stable.
 ///
@@ -42,7 +42,7 @@ pub fn softmax_in_place(row: &mut ArrayRef1<f32>) {
         return;
     }
     row.mapv_inplace(|v| v - max);
-    exp_in_place(row); // eᵛ for every entry, 8 at a time (chapter 8)
+    exp_in_place(row); // eᵛ for every entry
     let sum = row.sum(); // ≥ 1, because the max entry gives exp(0) = 1
     row.mapv_inplace(|v| v / sum);
 }

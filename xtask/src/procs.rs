@@ -155,7 +155,12 @@ mod tests {
         assert_eq!(listeners(port), [me]);
         let mut child = Command::new("sleep").arg("30").spawn().unwrap();
         assert!(descendants(me).contains(&child.id()));
-        assert!(cmdline(child.id()).starts_with("sleep 30"));
+        // Between fork and exec the child still shows this test's command line: wait for exec.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !cmdline(child.id()).starts_with("sleep 30") && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(cmdline(child.id()), "sleep 30");
         signal("TERM", &child.id().to_string());
         child.wait().unwrap();
         assert!(!alive(child.id()));

@@ -267,7 +267,7 @@ pub fn figures() -> Result<Vec<(String, String, Plot)>, String> {
 
 /// The cross-attention example of chapter 5: the StatQuest head, queries from `<bos> vamos`,
 /// keys and values from `let's go <eos>`.
-fn statquest_cross() -> attention::Result<attention::prelude::Attention> {
+fn statquest_cross() -> attention::Result<attention::prelude::AttentionOutput> {
     let cross = attention::prelude::CrossAttention {
         head: worked::statquest_head(),
     };

@@ -75,7 +75,7 @@ fn exp_slice_avx512(xs: &mut [f32]) {
 /// Replaces every entry `x` of `xs` by eˣ (−∞ gives 0), vectorised.
 ///
 /// ```
-/// use attention::fast::exp_in_place;
+/// use attention::kernels::exp_in_place;
 /// use attention::ndarray::array;
 ///
 /// let mut x = array![0.0_f32, 1.0, -2.5, f32::NEG_INFINITY];

@@ -1,0 +1,19 @@
+//! The floor under every layer: small, fast, chapter-free building blocks.
+//!
+//! The chapters' layers (`nn`, self-attention, multi-head attention, …) read as plain
+//! math; what makes them fast lives here, below them, and imports nothing from a chapter:
+//! - [`exp_in_place`]: a vectorised `exp` (softmax computes one per score), chosen at run time
+//!   for the CPU (AVX-512, AVX2 or plain);
+//! - [`map_heads_in_parallel`]: every (batch item, head) pair of a batched attention as its own
+//!   task on rayon's threads;
+//! - [`check_batched_heads`]: the shape check of batched per-head inputs
+//!   `(batch, heads, seq, d)`, shared by the CPU and GPU kernels.
+//!
+//! The matrix product, the other hot spot, is [`crate::backend::matmul`], beside this module.
+//! Chapter 8 ("Making attention fast") explains all of them.
+
+mod exp;
+mod heads;
+
+pub use exp::exp_in_place;
+pub use heads::{check_batched_heads, map_heads_in_parallel};
