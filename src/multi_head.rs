@@ -133,6 +133,7 @@ impl MultiHeadAttention {
         value: &ArrayRef3<f32>,
         mask: Option<&Mask>,
     ) -> Result<(usize, usize, usize)> {
+        self.check_parameters()?;
         let e = self.d_model();
         let note = format!("d_model = {e}");
         let any = [Dim::Any("batch"), Dim::Any("tgt_len"), Dim::Is(e)];
@@ -163,13 +164,27 @@ impl MultiHeadAttention {
         w_v: Linear,
         out_proj: Linear,
     ) -> Result<Self> {
-        let e = w_q.in_features();
-        check_heads(e, num_heads)?;
+        let layer = MultiHeadAttention {
+            num_heads,
+            w_q,
+            w_k,
+            w_v,
+            out_proj,
+        };
+        layer.check_parameters()?;
+        Ok(layer)
+    }
+
+    /// Errors unless `num_heads` divides d_model and all four projections are `(d_model,
+    /// d_model)` with matching biases. The fields are public, so `forward` checks again.
+    fn check_parameters(&self) -> Result<()> {
+        let e = self.w_q.in_features();
+        check_heads(e, self.num_heads)?;
         for (name, w) in [
-            ("w_q", &w_q),
-            ("w_k", &w_k),
-            ("w_v", &w_v),
-            ("out_proj", &out_proj),
+            ("w_q", &self.w_q),
+            ("w_k", &self.w_k),
+            ("w_v", &self.w_v),
+            ("out_proj", &self.out_proj),
         ] {
             check_shape(
                 &format!("{name}.weight"),
@@ -177,14 +192,14 @@ impl MultiHeadAttention {
                 &[Dim::Is(e), Dim::Is(e)],
                 &format!("d_model = {e}"),
             )?;
+            if let Some(b) = &w.bias
+                && b.len() != e
+            {
+                let want = format!("({e},) with d_model = {e}");
+                return Err(Error::shape(format!("{name}.bias"), want, b.shape()));
+            }
         }
-        Ok(MultiHeadAttention {
-            num_heads,
-            w_q,
-            w_k,
-            w_v,
-            out_proj,
-        })
+        Ok(())
     }
 
     /// PyTorch's init: `in_proj_weight` Xavier-uniform over the packed `(3E, E)` matrix,

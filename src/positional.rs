@@ -35,6 +35,17 @@ pub fn sinusoidal_encoding(max_len: usize, d_model: usize) -> Result<Array2<f32>
         let got = format!("max_len = {max_len}, d_model = {d_model}");
         return Err(Error::value("max_len, d_model", "both ≥ 1", got));
     }
+    if max_len
+        .checked_mul(d_model)
+        .is_none_or(|n| n > isize::MAX as usize / 4)
+    {
+        let got = format!("max_len = {max_len}, d_model = {d_model}");
+        return Err(Error::value(
+            "max_len, d_model",
+            "a table that fits in memory",
+            got,
+        ));
+    }
     Ok(Array2::from_shape_fn((max_len, d_model), |(pos, j)| {
         let two_i = (j - j % 2) as f64; // 2i: the even column of this pair
         let angle = pos as f64 / 10000_f64.powf(two_i / d_model as f64);

@@ -48,6 +48,11 @@ pub struct AttentionOutput {
 ///   (see [`crate::masked`]).
 ///
 /// Returns the output `(tgt_len, d_v)` and the weights `(tgt_len, src_len)`.
+///
+/// **Supported range.** Everything is f32: a score |q·k|/√d_k must stay below f32's largest
+/// value, about 3.4e38 (for d_k = 64, entries of Q and K below ~1e18). A larger score
+/// overflows to ±∞; a row with a +∞ or NaN score gives NaN output (see
+/// [`crate::nn::softmax`]), never a plausible-looking wrong number.
 pub fn scaled_dot_product_attention(
     queries: &ArrayRef2<f32>,
     keys: &ArrayRef2<f32>,
@@ -199,6 +204,7 @@ pub(crate) fn project_and_attend(
     (kv_name, keys_values_from): (&str, &ArrayRef2<f32>),
     mask: Option<&Mask>,
 ) -> Result<AttentionOutput> {
+    check_projections(w_q, w_k, w_v)?; // the fields are public: checked on every call
     let d_model = w_q.in_features();
     let note = format!("d_model = {d_model}");
     let expected = [Dim::Any("seq"), Dim::Is(d_model)];

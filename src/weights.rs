@@ -22,11 +22,11 @@
 //! ```
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use ndarray::{Array, ArrayD, Dimension, IxDyn};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::error::{Error, Result, fmt_shape};
 
@@ -40,17 +40,83 @@ pub struct NamedTensors {
     read: RefCell<BTreeSet<String>>,
 }
 
-/// On-disk form of one tensor: its shape and its values in row-major order.
-#[derive(Debug, Serialize, Deserialize)]
+/// On-disk form of one tensor: its shape and its values in row-major order. Non-finite
+/// values are the strings `"NaN"`, `"Infinity"` and `"-Infinity"` (JSON has no number for
+/// them), so every f32 survives a save and load.
+#[derive(Debug, Deserialize)]
 struct JsonTensor {
     shape: Vec<usize>,
-    data: Vec<f32>,
+    data: Vec<JsonValue>,
+}
+
+/// One value of a JSON tensor: a number, or one of the three non-finite strings.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum JsonValue {
+    Number(f64),
+    Text(String),
+}
+
+impl JsonValue {
+    /// The f32 this value stands for, or why it cannot be one.
+    fn to_f32(&self) -> std::result::Result<f32, String> {
+        match self {
+            JsonValue::Number(x) => {
+                let v = *x as f32;
+                if v.is_infinite() {
+                    Err(format!("{x} is outside f32's range (±3.4028235e38)"))
+                } else {
+                    Ok(v)
+                }
+            }
+            JsonValue::Text(t) => match t.as_str() {
+                "NaN" => Ok(f32::NAN),
+                "Infinity" => Ok(f32::INFINITY),
+                "-Infinity" => Ok(f32::NEG_INFINITY),
+                other => Err(format!(
+                    "\"{other}\" is not a number (the only strings allowed are \"NaN\", \
+                     \"Infinity\" and \"-Infinity\")"
+                )),
+            },
+        }
+    }
+}
+
+/// The `tensors` object of a JSON file, in file order; a name that appears twice is an error
+/// (a JSON object would silently keep the last one).
+struct JsonTensorList(Vec<(String, JsonTensor)>);
+
+impl<'de> Deserialize<'de> for JsonTensorList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = JsonTensorList;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of named tensors")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<JsonTensorList, A::Error> {
+                let mut entries: Vec<(String, JsonTensor)> = Vec::new();
+                while let Some((name, tensor)) = map.next_entry::<String, JsonTensor>()? {
+                    if entries.iter().any(|(n, _)| *n == name) {
+                        let msg = format!("tensor `{name}` appears twice");
+                        return Err(serde::de::Error::custom(msg));
+                    }
+                    entries.push((name, tensor));
+                }
+                Ok(JsonTensorList(entries))
+            }
+        }
+        d.deserialize_map(Entries)
+    }
 }
 
 /// On-disk form of a file of tensors; other top-level keys (config, description) are ignored.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct JsonTensors {
-    tensors: HashMap<String, JsonTensor>,
+    tensors: JsonTensorList,
 }
 
 impl NamedTensors {
@@ -111,12 +177,24 @@ impl NamedTensors {
             reason: e.to_string(),
         })?;
         let mut out = NamedTensors::new();
-        for (name, t) in parsed.tensors {
-            let array =
-                ArrayD::from_shape_vec(IxDyn(&t.shape), t.data).map_err(|_| Error::Parse {
-                    what: format!("tensor `{name}`"),
-                    reason: format!("its data does not fill shape {}", fmt_shape(&t.shape)),
-                })?;
+        for (name, t) in parsed.tensors.0 {
+            let bad = |reason: String| Error::Parse {
+                what: format!("tensor `{name}`"),
+                reason,
+            };
+            let data = t
+                .data
+                .iter()
+                .enumerate()
+                .map(|(i, v)| v.to_f32().map_err(|e| bad(format!("value {i}: {e}"))))
+                .collect::<Result<Vec<f32>>>()?;
+            let array = ArrayD::from_shape_vec(IxDyn(&t.shape), data).map_err(|_| {
+                bad(format!(
+                    "its {} values do not fill shape {}",
+                    t.data.len(),
+                    fmt_shape(&t.shape)
+                ))
+            })?;
             out.tensors.insert(name, array);
         }
         Ok(out)
@@ -134,18 +212,27 @@ impl NamedTensors {
 
     /// Writes the tensors in the format [`NamedTensors::from_json_str`] reads.
     pub fn to_json_string(&self) -> String {
-        let tensors = self
+        let value = |v: f32| match v {
+            v if v.is_nan() => serde_json::Value::from("NaN"),
+            f32::INFINITY => serde_json::Value::from("Infinity"),
+            f32::NEG_INFINITY => serde_json::Value::from("-Infinity"),
+            // Through the shortest decimal that reads back as this f32 ("0.1", not
+            // "0.10000000149011612").
+            v => serde_json::from_str(&serde_json::to_string(&v).expect("finite"))
+                .expect("a JSON number"),
+        };
+        let tensors: serde_json::Map<String, serde_json::Value> = self
             .tensors
             .iter()
             .map(|(name, t)| {
-                let json = JsonTensor {
-                    shape: t.shape().to_vec(),
-                    data: t.iter().copied().collect(),
-                };
-                (name.clone(), json)
+                let data: Vec<serde_json::Value> = t.iter().map(|&v| value(v)).collect();
+                (
+                    name.clone(),
+                    serde_json::json!({"shape": t.shape(), "data": data}),
+                )
             })
             .collect();
-        serde_json::to_string(&JsonTensors { tensors }).expect("f32 tensors always serialise")
+        serde_json::json!({ "tensors": tensors }).to_string()
     }
 }
 
@@ -183,8 +270,9 @@ impl<'a> Scope<'a> {
         let Some(t) = self.tensors.get(&name) else {
             return Err(self.missing(&name));
         };
-        if t.shape() != shape {
-            return Err(Error::shape(&name, fmt_shape(shape), t.shape()));
+        if t.shape() != shape || t.is_empty() {
+            let want = format!("{}, every axis non-empty", fmt_shape(shape));
+            return Err(Error::shape(&name, want, t.shape()));
         }
         self.tensors.read.borrow_mut().insert(name);
         Ok(t.clone()

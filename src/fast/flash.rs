@@ -11,6 +11,7 @@ use ndarray::{Array1, Array2, ArrayRef2, Axis, s};
 use crate::backend::matmul;
 use crate::error::Result;
 use crate::kernels::exp_in_place;
+use crate::nn::softmax::row_max;
 use crate::self_attention::check_qkv;
 
 /// Keys per block: the block's scores `(block_q, KEY_BLOCK)` stay in cache.
@@ -108,8 +109,12 @@ pub fn flash_attention(
                 }
             }
             for (i, mut row) in scores.axis_iter_mut(Axis(0)).enumerate() {
-                let block_max = row.fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-                let new_max = max[i].max(block_max);
+                let block_max = row_max(&row); // NaN if the block holds a NaN score
+                let new_max = if block_max.is_nan() {
+                    f32::NAN
+                } else {
+                    max[i].max(block_max)
+                };
                 if new_max == f32::NEG_INFINITY {
                     row.fill(0.0); // every key so far is masked for this query
                     continue;
@@ -128,7 +133,9 @@ pub fn flash_attention(
             .axis_iter_mut(Axis(0))
             .enumerate()
         {
-            if sum[i] > 0.0 {
+            // sum = 0: every key masked, the output stays zero; NaN (a NaN or +∞ score)
+            // propagates, as in the plain kernel.
+            if sum[i] > 0.0 || sum[i].is_nan() {
                 out_row.assign(&(&acc.row(i) / sum[i]));
             }
         }

@@ -56,19 +56,42 @@ impl LayerNorm {
             let want = format!("(..., {d}) with normalized size d = {d}, no empty axis");
             return Err(Error::shape("x", want, x.shape()));
         }
+        self.check_parameters()?;
         let mut y = x.to_owned(); // (..., d)
         for mut row in y.lanes_mut(Axis(x.ndim() - 1)) {
-            let mean = row.sum() / d as f32;
-            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
-            let inv_std = 1.0 / (var + self.eps).sqrt();
+            // Mean and variance in f64: the squares of f32 entries above ~1.8e19 overflow f32
+            // (the output would silently be β); in f64 every finite f32 input works.
+            let mean = row.iter().map(|&v| v as f64).sum::<f64>() / d as f64;
+            let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / d as f64;
+            let inv_std = 1.0 / (var + self.eps as f64).sqrt();
             Zip::from(&mut row)
                 .and(&self.weight)
                 .and(&self.bias)
-                .for_each(|v, &gamma, &beta| *v = (*v - mean) * inv_std * gamma + beta);
+                .for_each(|v, &gamma, &beta| {
+                    *v = ((*v as f64 - mean) * inv_std) as f32 * gamma + beta;
+                });
         }
         Ok(y)
     }
     // ANCHOR_END: layer_norm
+
+    /// Errors unless γ (`weight`) and β (`bias`) have the same length and `eps` is a
+    /// positive number (the fields are public: checked on every forward).
+    fn check_parameters(&self) -> Result<()> {
+        let d = self.weight.len();
+        if self.bias.len() != d {
+            let want = format!("({d},), the length of `weight` (γ)");
+            return Err(Error::shape("bias", want, self.bias.shape()));
+        }
+        if !(self.eps > 0.0 && self.eps.is_finite()) {
+            return Err(Error::value(
+                "eps",
+                "a small positive number such as 1e-5",
+                self.eps,
+            ));
+        }
+        Ok(())
+    }
 
     /// Loads `weight` and `bias`, both `(d)`, from `scope` (e.g. `encoder.layers.0.norm1`).
     pub fn load(scope: &Scope, d: usize) -> Result<Self> {

@@ -84,6 +84,7 @@ impl Linear {
             let want = format!("(..., {d_in}) with in_features = {d_in}, no empty axis");
             return Err(Error::shape("x", want, x.shape()));
         }
+        self.check_bias()?;
         let rows = x.len() / d_in;
         let x2 = x.to_shape((rows, d_in)).expect("same number of elements"); // (rows, in)
         let mut y = matmul(&x2, &self.weight.t()); // (rows, out)
@@ -96,6 +97,17 @@ impl Linear {
             .expect("rows · out elements"))
     }
     // ANCHOR_END: linear_forward
+
+    /// Errors unless the bias (a public field) has `out_features` entries.
+    fn check_bias(&self) -> Result<()> {
+        match &self.bias {
+            Some(b) if b.len() != self.out_features() => {
+                let want = format!("({},) = (out_features,)", self.out_features());
+                Err(Error::shape("bias", want, b.shape()))
+            }
+            _ => Ok(()),
+        }
+    }
 
     /// Loads `weight (out_features, in_features)` and, when `bias` is true, `bias
     /// (out_features)` from `scope` (e.g. the scope `decoder.layers.0.linear1`).

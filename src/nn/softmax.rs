@@ -14,6 +14,10 @@ use crate::kernels::exp_in_place;
 /// vector for that query (the same choice as PyTorch's `_safe_softmax` in
 /// `scaled_dot_product_attention`).
 ///
+/// **NaN in, NaN out**: a row holding a NaN, or a +∞ (no finite distribution), becomes all
+/// NaN, so a bad value upstream shows instead of passing for a masked row. (−∞ is a masked
+/// score; the others of its row stay valid.)
+///
 /// ```
 /// use attention::nn::softmax;
 /// use attention::ndarray::array;
@@ -34,11 +38,16 @@ pub fn softmax<D: Dimension>(x: &ArrayRef<f32, D>) -> Array<f32, D> {
     out
 }
 
-/// Softmax of one row, in place: the body of [`softmax`]. A row of only −∞ becomes zeros.
+/// Softmax of one row, in place: the body of [`softmax`]. A row of only −∞ becomes zeros; a
+/// row with a NaN or +∞ becomes NaN.
 pub fn softmax_in_place(row: &mut ArrayRef1<f32>) {
-    let max = row.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let max = row_max(row);
     if max == f32::NEG_INFINITY {
         row.fill(0.0); // fully masked: no key to attend to
+        return;
+    }
+    if !max.is_finite() {
+        row.fill(f32::NAN); // a NaN or +∞ score: no distribution to give
         return;
     }
     row.mapv_inplace(|v| v - max);
@@ -47,3 +56,14 @@ pub fn softmax_in_place(row: &mut ArrayRef1<f32>) {
     row.mapv_inplace(|v| v / sum);
 }
 // ANCHOR_END: softmax
+
+/// The largest entry of `row`, or NaN if it holds one (`f32::max` alone would skip NaN).
+pub fn row_max(row: &ArrayRef1<f32>) -> f32 {
+    row.fold(f32::NEG_INFINITY, |m, &v| {
+        if v.is_nan() || m.is_nan() {
+            f32::NAN
+        } else {
+            m.max(v)
+        }
+    })
+}
