@@ -15,6 +15,7 @@ use attention::multi_head::MultiHeadAttention;
 use attention::ndarray::{Array3, Array4};
 use attention::nn::init::uniform;
 use attention::nn::seeded_rng;
+use attention::params::Params;
 use attention::transformer::{EncoderLayer, NormPosition, TransformerConfig};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -41,7 +42,7 @@ fn sdpa_flops(seq: usize, causal: bool) -> u64 {
 fn multi_head_inputs(batch: usize) -> (MultiHeadAttention, Array3<f32>, u64) {
     let seq = 512;
     let mut rng = seeded_rng(1);
-    let mha = MultiHeadAttention::random(D_MODEL, HEADS, &mut rng).unwrap();
+    let mha = MultiHeadAttention::from_params(&Params::init(&mut rng), D_MODEL, HEADS).unwrap();
     let x = uniform((batch, seq, D_MODEL), 1.0, &mut rng); // (batch, seq, d_model)
     let projections = 4 * 2 * seq * D_MODEL * D_MODEL; // W_q, W_k, W_v, out_proj
     let attention = 4 * seq * seq * D_MODEL;
@@ -60,7 +61,7 @@ fn encoder_layer_inputs() -> (EncoderLayer, Array3<f32>, u64) {
         norm_position: NormPosition::Post,
     };
     let mut rng = seeded_rng(2);
-    let layer = EncoderLayer::random(&config, &mut rng).unwrap();
+    let layer = EncoderLayer::from_params(&Params::init(&mut rng), &config).unwrap();
     let x = uniform((1, seq, D_MODEL), 1.0, &mut rng); // (batch, seq, d_model)
     let flops =
         4 * 2 * seq * D_MODEL * D_MODEL + 4 * seq * seq * D_MODEL + 2 * 2 * seq * D_MODEL * d_ff;

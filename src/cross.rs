@@ -9,9 +9,10 @@
 //! ```
 //! use attention::cross::CrossAttention;
 //! use attention::nn::seeded_rng;
+//! use attention::params::Params;
 //! use attention::ndarray::Array2;
 //!
-//! let cross = CrossAttention::random(4, 4, false, &mut seeded_rng(0));
+//! let cross = CrossAttention::from_params(&Params::init(&mut seeded_rng(0)), 4, 4, false)?;
 //! let decoder_states = Array2::<f32>::ones((2, 4)); // (target_len, d_model)
 //! let encoder_output = Array2::<f32>::ones((3, 4)); // (source_len, d_model)
 //! let attn = cross.forward(&decoder_states, &encoder_output, None)?;
@@ -24,9 +25,9 @@ use ndarray::ArrayRef2;
 use crate::error::Result;
 use crate::masked::Mask;
 use crate::nn::Linear;
-use crate::nn::init::SeededRng;
+use crate::params::{Module, Params};
 use crate::self_attention::{AttentionOutput, SelfAttention, project_and_attend};
-use crate::weights::{NamedTensors, Scope};
+use crate::weights::NamedTensors;
 
 // ANCHOR: cross_attention
 /// A single cross-attention head: W_q reads the decoder, W_k and W_v read the encoder.
@@ -70,22 +71,18 @@ impl CrossAttention {
         })
     }
 
-    /// Random projections with PyTorch's `nn.Linear` init.
-    pub fn random(d_model: usize, d_k: usize, bias: bool, rng: &mut SeededRng) -> Self {
-        CrossAttention {
-            head: SelfAttention::random(d_model, d_k, bias, rng),
-        }
-    }
-
-    /// Loads `W_q`, `W_k`, `W_v` from `scope` (see [`SelfAttention::load`]).
-    pub fn load(scope: &Scope, d_model: usize, d_k: usize, bias: bool) -> Result<Self> {
+    /// `W_q`, `W_k`, `W_v` (`d_model → d_k`) read from `p` or drawn (see
+    /// [`SelfAttention::from_params`]).
+    pub fn from_params(p: &Params, d_model: usize, d_k: usize, bias: bool) -> Result<Self> {
         Ok(CrossAttention {
-            head: SelfAttention::load(scope, d_model, d_k, bias)?,
+            head: SelfAttention::from_params(p, d_model, d_k, bias)?,
         })
     }
+}
 
-    /// Saves under the same names as [`SelfAttention::save`].
-    pub fn save(&self, prefix: &str, out: &mut NamedTensors) {
-        self.head.save(prefix, out);
+impl Module for CrossAttention {
+    /// The same names as [`SelfAttention`]'s.
+    fn parameters_into(&self, prefix: &str, out: &mut NamedTensors) {
+        self.head.parameters_into(prefix, out);
     }
 }

@@ -10,10 +10,11 @@
 //! ```
 //! use attention::embedding::{Embedding, Vocab, TOY_SENTENCES};
 //! use attention::nn::seeded_rng;
+//! use attention::params::Params;
 //!
 //! let vocab = Vocab::from_sentences(TOY_SENTENCES);
 //! let ids = vocab.encode("let's go");                      // (seq) = (2)
-//! let table = Embedding::random(vocab.len(), 4, &mut seeded_rng(0));
+//! let table = Embedding::from_params(&Params::init(&mut seeded_rng(0)), vocab.len(), 4)?;
 //! let vectors = table.forward(&ids)?;                      // (seq, d_model) = (2, 4)
 //! assert_eq!(vectors.shape(), &[2, 4]);
 //! # Ok::<(), attention::Error>(())
@@ -24,8 +25,8 @@ use std::collections::HashMap;
 use ndarray::{Array2, Array3, ArrayRef1, ArrayRef2, Axis};
 
 use crate::error::{Error, Result};
-use crate::nn::init::{self, SeededRng};
-use crate::weights::{NamedTensors, Scope, join};
+use crate::params::{Init, Module, Params};
+use crate::weights::{NamedTensors, join};
 
 /// The toy sentences the book and notebooks use (StatQuest's pizza sentence among them).
 pub const TOY_SENTENCES: &[&str] = &[
@@ -234,11 +235,9 @@ impl Embedding {
         Ok(Embedding { weight })
     }
 
-    /// PyTorch's init: entries from Normal(0, 1).
-    pub fn random(vocab_size: usize, d_model: usize, rng: &mut SeededRng) -> Self {
-        Embedding {
-            weight: init::normal((vocab_size, d_model), 1.0, rng),
-        }
+    /// `weight (vocab_size, d_model)` read from `p`, or drawn with PyTorch's init, Normal(0, 1).
+    pub fn from_params(p: &Params, vocab_size: usize, d_model: usize) -> Result<Self> {
+        Embedding::new(p.get("weight", &[vocab_size, d_model], Init::Normal(1.0))?)
     }
 
     /// Number of rows (tokens).
@@ -284,16 +283,11 @@ impl Embedding {
             None => Ok(()),
         }
     }
+}
 
-    /// Loads `weight (vocab_size, d_model)` from `scope` (e.g. `src_embedding`).
-    pub fn load(scope: &Scope, vocab_size: usize, d_model: usize) -> Result<Self> {
-        Ok(Embedding {
-            weight: scope.tensor("weight", &[vocab_size, d_model])?,
-        })
-    }
-
-    /// Saves as `{prefix}.weight`.
-    pub fn save(&self, prefix: &str, out: &mut NamedTensors) {
+impl Module for Embedding {
+    /// `{prefix}.weight`.
+    fn parameters_into(&self, prefix: &str, out: &mut NamedTensors) {
         out.insert(join(prefix, "weight"), self.weight.clone());
     }
 }

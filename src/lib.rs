@@ -14,8 +14,11 @@
 //! | 7 The Transformer | [`transformer`] |
 //! | 8 Making attention fast | [`fast`] |
 //!
-//! Shared layers with PyTorch's exact semantics live in [`nn`]; weights go in and out by
-//! PyTorch `state_dict` names through [`weights`]; every matrix product goes through
+//! Shared layers with PyTorch's exact semantics live in [`nn`]; every layer is built by one
+//! constructor, `from_params`, from a [`params::Params`] that either reads a checkpoint or
+//! draws PyTorch's init, and lists its parameters through [`params::Module`]; weights go in
+//! and out by PyTorch `state_dict` names (JSON or safetensors) through [`weights`]; every
+//! matrix product goes through
 //! [`backend::matmul`]. Figures for the book and notebooks come from [`plot`]; the small inputs
 //! every chapter follows are in [`worked`].
 //!
@@ -36,10 +39,10 @@
 //!
 //! let vocab = Vocab::from_sentences(TOY_SENTENCES);
 //! let mut rng = seeded_rng(0);
-//! let table = Embedding::random(vocab.len(), 4, &mut rng);
+//! let table = Embedding::from_params(&Params::init(&mut rng), vocab.len(), 4)?;
 //! let x = table.forward(&vocab.encode("the pizza came out of the oven"))?; // (7, 4)
 //! let x = SinusoidalEncoding::new(16, 4)?.forward(&x)?;                   // + positions
-//! let head = SelfAttention::random(4, 4, false, &mut rng);
+//! let head = SelfAttention::from_params(&Params::init(&mut rng), 4, 4, false)?;
 //! let attn = head.forward(&x, Some(&Mask::causal(7)?))?;
 //! assert_eq!(attn.weights.shape(), &[7, 7]);
 //! # Ok::<(), attention::Error>(())
@@ -69,6 +72,7 @@ pub mod kernels;
 pub mod masked;
 pub mod multi_head;
 pub mod nn;
+pub mod params;
 pub mod plot;
 pub mod positional;
 pub mod self_attention;
@@ -124,6 +128,7 @@ pub mod prelude {
     pub use crate::masked::Mask;
     pub use crate::multi_head::{MultiHeadAttention, MultiHeadOutput, merge_heads, split_heads};
     pub use crate::nn::{Dropout, FeedForward, LayerNorm, Linear, SeededRng, seeded_rng, softmax};
+    pub use crate::params::{Module, Params};
     pub use crate::positional::{
         LearnedPositionalEmbedding, SinusoidalEncoding, sinusoidal_encoding,
     };

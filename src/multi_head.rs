@@ -19,9 +19,10 @@
 //! ```
 //! use attention::multi_head::MultiHeadAttention;
 //! use attention::nn::seeded_rng;
+//! use attention::params::Params;
 //! use attention::ndarray::Array3;
 //!
-//! let mha = MultiHeadAttention::random(8, 2, &mut seeded_rng(0))?;
+//! let mha = MultiHeadAttention::from_params(&Params::init(&mut seeded_rng(0)), 8, 2)?;
 //! let x = Array3::<f32>::ones((1, 5, 8));          // (batch, seq, d_model)
 //! let out = mha.forward(&x, &x, &x, None)?;
 //! assert_eq!(out.output.shape(), &[1, 5, 8]);      // (batch, seq, d_model)
@@ -29,15 +30,15 @@
 //! # Ok::<(), attention::Error>(())
 //! ```
 
-use ndarray::{Array1, Array3, Array4, ArrayRef3, ArrayRef4, Axis, concatenate, s};
+use ndarray::{Array1, Array2, Array3, Array4, ArrayRef3, ArrayRef4, Axis, concatenate, s};
 
 use crate::error::{Dim, Error, Result, check_shape};
 use crate::kernels::map_heads_in_parallel;
 use crate::masked::Mask;
 use crate::nn::Linear;
-use crate::nn::init::{self, SeededRng};
+use crate::params::{Init, Module, Params};
 use crate::self_attention::attend;
-use crate::weights::{NamedTensors, Scope, join};
+use crate::weights::{NamedTensors, join};
 
 // ANCHOR: split_heads
 /// `(batch, seq, d_model) → (batch, heads, seq, d_k)` with d_k = d_model / num_heads.
@@ -202,25 +203,31 @@ impl MultiHeadAttention {
         Ok(())
     }
 
-    /// PyTorch's init: `in_proj_weight` Xavier-uniform over the packed `(3E, E)` matrix,
-    /// `in_proj_bias` and `out_proj.bias` zero, `out_proj.weight` uniform ±1/√E.
-    pub fn random(d_model: usize, num_heads: usize, rng: &mut SeededRng) -> Result<Self> {
+    /// PyTorch's packed parameters read from `p`: `in_proj_weight (3E, E)` (rows W_q, W_k,
+    /// W_v), `in_proj_bias (3E)`, `out_proj.weight (E, E)`, `out_proj.bias (E)`. Or drawn as
+    /// PyTorch does: `in_proj_weight` Xavier-uniform over the packed matrix, `in_proj_bias`
+    /// and `out_proj.bias` zero, `out_proj.weight` uniform ±1/√E. A checkpoint that saved
+    /// another `num_heads` is refused.
+    pub fn from_params(p: &Params, d_model: usize, num_heads: usize) -> Result<Self> {
         check_heads(d_model, num_heads)?;
-        let in_proj = init::xavier_uniform(3 * d_model, d_model, rng); // (3E, E)
-        let (out_w, _) = init::linear_default(d_model, d_model, rng);
-        let zero_bias = || Some(Array1::zeros(d_model));
-        let rows = |i: usize| {
-            in_proj
-                .slice(s![i * d_model..(i + 1) * d_model, ..])
-                .to_owned()
+        p.setting("num_heads", num_heads)?;
+        let e = d_model;
+        let in_proj_weight: Array2<f32> =
+            p.get("in_proj_weight", &[3 * e, e], Init::XavierUniform)?;
+        let in_proj_bias: Array1<f32> = p.get("in_proj_bias", &[3 * e], Init::Zeros)?;
+        let bound = 1.0 / (e as f32).sqrt();
+        let out = p.sub("out_proj");
+        let out_proj = Linear::new(
+            out.get("weight", &[e, e], Init::Uniform(bound))?,
+            Some(out.get("bias", &[e], Init::ZeroedAfterUniform(bound))?),
+        )?;
+        let part = |i: usize| {
+            let rows = i * e..(i + 1) * e;
+            let weight = in_proj_weight.slice(s![rows.clone(), ..]).to_owned(); // (E, E)
+            let bias = in_proj_bias.slice(s![rows]).to_owned(); // (E)
+            Linear::new(weight, Some(bias))
         };
-        Ok(MultiHeadAttention {
-            num_heads,
-            w_q: Linear::new(rows(0), zero_bias())?,
-            w_k: Linear::new(rows(1), zero_bias())?,
-            w_v: Linear::new(rows(2), zero_bias())?,
-            out_proj: Linear::new(out_w, zero_bias())?,
-        })
+        Self::new(num_heads, part(0)?, part(1)?, part(2)?, out_proj)
     }
 
     /// d_model (PyTorch's `embed_dim`).
@@ -232,31 +239,12 @@ impl MultiHeadAttention {
     pub fn d_k(&self) -> usize {
         self.d_model() / self.num_heads
     }
+}
 
-    /// Loads `in_proj_weight (3E, E)`, `in_proj_bias (3E)`, `out_proj.weight (E, E)` and
-    /// `out_proj.bias (E)` from `scope` (e.g. `encoder.layers.0.self_attn`).
-    pub fn load(scope: &Scope, d_model: usize, num_heads: usize) -> Result<Self> {
-        check_heads(d_model, num_heads)?;
-        let e = d_model;
-        let in_proj_weight: ndarray::Array2<f32> = scope.tensor("in_proj_weight", &[3 * e, e])?;
-        let in_proj_bias: Array1<f32> = scope.tensor("in_proj_bias", &[3 * e])?;
-        let part = |i: usize| {
-            let rows = i * e..(i + 1) * e;
-            let weight = in_proj_weight.slice(s![rows.clone(), ..]).to_owned(); // (E, E)
-            let bias = in_proj_bias.slice(s![rows]).to_owned(); // (E)
-            Linear::new(weight, Some(bias))
-        };
-        Self::new(
-            num_heads,
-            part(0)?,
-            part(1)?,
-            part(2)?,
-            Linear::load(&scope.sub("out_proj"), e, e, true)?,
-        )
-    }
-
-    /// Saves in PyTorch's packed layout under `prefix` (see [`MultiHeadAttention::load`]).
-    pub fn save(&self, prefix: &str, out: &mut NamedTensors) {
+impl Module for MultiHeadAttention {
+    /// PyTorch's packed layout under `prefix` (see [`MultiHeadAttention::from_params`]), and
+    /// the setting `{prefix}.num_heads`, which no shape tells.
+    fn parameters_into(&self, prefix: &str, out: &mut NamedTensors) {
         let projections = [&self.w_q, &self.w_k, &self.w_v];
         let weights: Vec<_> = projections.iter().map(|p| p.weight.view()).collect();
         let zeros = Array1::zeros(self.d_model());
@@ -268,7 +256,9 @@ impl MultiHeadAttention {
         let packed_b = concatenate(Axis(0), &biases).expect("same lengths"); // (3E)
         out.insert(join(prefix, "in_proj_weight"), packed_w);
         out.insert(join(prefix, "in_proj_bias"), packed_b);
-        self.out_proj.save(&join(prefix, "out_proj"), out);
+        self.out_proj
+            .parameters_into(&join(prefix, "out_proj"), out);
+        out.set_setting(join(prefix, "num_heads"), self.num_heads);
     }
 }
 

@@ -18,8 +18,8 @@
 use ndarray::{Array, Array2, ArrayRef, ArrayView2, Dimension, s};
 
 use crate::error::{Error, Result};
-use crate::nn::init::{self, SeededRng};
-use crate::weights::{NamedTensors, Scope, join};
+use crate::params::{Init, Module, Params};
+use crate::weights::{NamedTensors, join};
 
 /// The sinusoidal table of "Attention Is All You Need": `(max_len, d_model)`.
 ///
@@ -86,27 +86,23 @@ pub struct LearnedPositionalEmbedding {
 }
 
 impl LearnedPositionalEmbedding {
-    /// Random init from Normal(0, 0.02²), as in GPT-2 and nanoGPT.
-    pub fn random(max_len: usize, d_model: usize, rng: &mut SeededRng) -> Self {
-        LearnedPositionalEmbedding {
-            weight: init::normal((max_len, d_model), 0.02, rng),
-        }
+    /// `weight (max_len, d_model)` read from `p`, or drawn from Normal(0, 0.02²) as in GPT-2
+    /// and nanoGPT.
+    pub fn from_params(p: &Params, max_len: usize, d_model: usize) -> Result<Self> {
+        Ok(LearnedPositionalEmbedding {
+            weight: p.get("weight", &[max_len, d_model], Init::Normal(0.02))?,
+        })
     }
 
     /// `x + weight[..seq]` for `x` of shape `(seq, d_model)` or `(batch, seq, d_model)`.
     pub fn forward<D: Dimension>(&self, x: &ArrayRef<f32, D>) -> Result<Array<f32, D>> {
         add_positions(x, self.weight.view(), "max_len of the learned table")
     }
+}
 
-    /// Loads `weight (max_len, d_model)` from `scope`.
-    pub fn load(scope: &Scope, max_len: usize, d_model: usize) -> Result<Self> {
-        Ok(LearnedPositionalEmbedding {
-            weight: scope.tensor("weight", &[max_len, d_model])?,
-        })
-    }
-
-    /// Saves as `{prefix}.weight`.
-    pub fn save(&self, prefix: &str, out: &mut NamedTensors) {
+impl Module for LearnedPositionalEmbedding {
+    /// `{prefix}.weight`.
+    fn parameters_into(&self, prefix: &str, out: &mut NamedTensors) {
         out.insert(join(prefix, "weight"), self.weight.clone());
     }
 }

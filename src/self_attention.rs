@@ -26,9 +26,9 @@ use ndarray::{Array2, ArrayRef2, ArrayView2};
 use crate::backend::matmul;
 use crate::error::{Dim, Error, Result, check_shape};
 use crate::masked::{Mask, mask_in_place};
-use crate::nn::init::SeededRng;
 use crate::nn::{Linear, softmax};
-use crate::weights::{NamedTensors, Scope, join};
+use crate::params::{Module, Params};
+use crate::weights::{NamedTensors, join};
 
 /// What attention returns: the new token vectors and who attended to whom.
 #[derive(Debug, Clone, PartialEq)]
@@ -150,13 +150,12 @@ impl SelfAttention {
         Ok(SelfAttention { w_q, w_k, w_v })
     }
 
-    /// Random projections `d_model → d_k` with PyTorch's `nn.Linear` init.
-    pub fn random(d_model: usize, d_k: usize, bias: bool, rng: &mut SeededRng) -> Self {
-        SelfAttention {
-            w_q: Linear::random(d_model, d_k, bias, rng),
-            w_k: Linear::random(d_model, d_k, bias, rng),
-            w_v: Linear::random(d_model, d_k, bias, rng),
-        }
+    /// Three projections `d_model → d_k`, `W_q`, `W_k`, `W_v` (with `.bias` if `bias`), read
+    /// from `p` or drawn with PyTorch's `nn.Linear` init.
+    pub fn from_params(p: &Params, d_model: usize, d_k: usize, bias: bool) -> Result<Self> {
+        let [w_q, w_k, w_v] =
+            PROJECTION_NAMES.map(|name| Linear::from_params(&p.sub(name), d_model, d_k, bias));
+        SelfAttention::new(w_q?, w_k?, w_v?)
     }
 
     /// Input size.
@@ -172,22 +171,13 @@ impl SelfAttention {
     fn projections(&self) -> [&Linear; 3] {
         [&self.w_q, &self.w_k, &self.w_v]
     }
+}
 
-    /// Loads `W_q.weight`, `W_k.weight`, `W_v.weight` (and `.bias` if `bias`) from `scope`.
-    pub fn load(scope: &Scope, d_model: usize, d_k: usize, bias: bool) -> Result<Self> {
-        let [w_q, w_k, w_v] =
-            PROJECTION_NAMES.map(|name| Linear::load(&scope.sub(name), d_model, d_k, bias));
-        Ok(SelfAttention {
-            w_q: w_q?,
-            w_k: w_k?,
-            w_v: w_v?,
-        })
-    }
-
-    /// Saves as `{prefix}.W_q.weight` etc.
-    pub fn save(&self, prefix: &str, out: &mut NamedTensors) {
+impl Module for SelfAttention {
+    /// `{prefix}.W_q.weight` etc.
+    fn parameters_into(&self, prefix: &str, out: &mut NamedTensors) {
         for (name, linear) in PROJECTION_NAMES.iter().zip(self.projections()) {
-            linear.save(&join(prefix, name), out);
+            linear.parameters_into(&join(prefix, name), out);
         }
     }
 }

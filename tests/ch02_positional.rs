@@ -4,6 +4,7 @@ mod common;
 
 use attention::ndarray::{Array2, Array3, Ix2, s};
 use attention::nn::seeded_rng;
+use attention::params::{Module, Params};
 use attention::positional::{LearnedPositionalEmbedding, SinusoidalEncoding, sinusoidal_encoding};
 use attention::weights::NamedTensors;
 use common::{assert_close, fixture};
@@ -51,13 +52,14 @@ fn encodings_add_the_same_positions_to_every_sequence() {
         let expected = encoding.table.slice(s![..3, ..]).mapv(|v| v + 1.0);
         assert_eq!(y.slice(s![b, .., ..]), expected);
     }
-    let learned = LearnedPositionalEmbedding::random(8, 4, &mut seeded_rng(0));
+    let learned =
+        LearnedPositionalEmbedding::from_params(&Params::init(&mut seeded_rng(0)), 8, 4).unwrap();
     let y = learned.forward(&Array2::<f32>::zeros((5, 4))).unwrap();
     assert_eq!(y, learned.weight.slice(s![..5, ..]));
     let mut saved = NamedTensors::new();
-    learned.save("wpe", &mut saved);
+    learned.parameters_into("wpe", &mut saved);
     assert_eq!(
-        LearnedPositionalEmbedding::load(&saved.scope("wpe"), 8, 4).unwrap(),
+        LearnedPositionalEmbedding::from_params(&Params::load(&saved).sub("wpe"), 8, 4).unwrap(),
         learned
     );
 }

@@ -6,6 +6,7 @@ use attention::masked::Mask;
 use attention::ndarray::{Array1, Array2, Axis, Ix2, array};
 use attention::nn::init::uniform;
 use attention::nn::{Linear, seeded_rng};
+use attention::params::{Module, Params};
 use attention::self_attention::{SelfAttention, scaled_dot_product_attention, scaled_scores};
 use attention::weights::NamedTensors;
 use common::{assert_close, fixture};
@@ -102,7 +103,7 @@ proptest! {
         seq in 2usize..7, d_model in 1usize..6, seed in any::<u64>(), shuffle_seed in any::<u64>(),
     ) {
         let mut rng = seeded_rng(seed);
-        let head = SelfAttention::random(d_model, 3, true, &mut rng);
+        let head = SelfAttention::from_params(&Params::init(&mut rng), d_model, 3, true).unwrap();
         let x: Array2<f32> = uniform((seq, d_model), 2.0, &mut rng);
         let mut perm: Vec<usize> = (0..seq).collect();
         let keys: Array1<f32> = uniform(seq, 1.0, &mut seeded_rng(shuffle_seed));
@@ -119,9 +120,9 @@ proptest! {
 
 #[test]
 fn self_attention_saves_and_loads_the_course_names() {
-    let head = SelfAttention::random(4, 3, true, &mut seeded_rng(5));
+    let head = SelfAttention::from_params(&Params::init(&mut seeded_rng(5)), 4, 3, true).unwrap();
     let mut saved = NamedTensors::new();
-    head.save("", &mut saved);
+    head.parameters_into("", &mut saved);
     let names: Vec<&str> = saved.names().collect();
     assert_eq!(
         names,
@@ -136,7 +137,7 @@ fn self_attention_saves_and_loads_the_course_names() {
     );
     assert_eq!(saved.get("W_q.weight").unwrap().shape(), &[3, 4]);
     assert_eq!(
-        SelfAttention::load(&saved.scope(""), 4, 3, true).unwrap(),
+        SelfAttention::from_params(&Params::load(&saved), 4, 3, true).unwrap(),
         head
     );
 }
@@ -187,7 +188,7 @@ fn empty_sequence_is_a_clear_error() {
         msg.contains("`queries`") && msg.contains("non-empty") && msg.contains("(0, 4)"),
         "{msg}"
     );
-    let head = SelfAttention::random(4, 4, false, &mut seeded_rng(0));
+    let head = SelfAttention::from_params(&Params::init(&mut seeded_rng(0)), 4, 4, false).unwrap();
     let msg = head
         .forward(&Array2::<f32>::zeros((0, 4)), None)
         .unwrap_err()
@@ -197,7 +198,7 @@ fn empty_sequence_is_a_clear_error() {
 
 #[test]
 fn wrong_d_model_and_mask_shape_are_clear_errors() {
-    let head = SelfAttention::random(4, 4, false, &mut seeded_rng(0));
+    let head = SelfAttention::from_params(&Params::init(&mut seeded_rng(0)), 4, 4, false).unwrap();
     let msg = head
         .forward(&Array2::<f32>::zeros((3, 5)), None)
         .unwrap_err()
@@ -216,9 +217,9 @@ fn wrong_d_model_and_mask_shape_are_clear_errors() {
         "{msg}"
     );
     let bad = SelfAttention::new(
-        Linear::random(4, 3, false, &mut seeded_rng(0)),
-        Linear::random(4, 2, false, &mut seeded_rng(0)),
-        Linear::random(4, 3, false, &mut seeded_rng(0)),
+        Linear::from_params(&Params::init(&mut seeded_rng(0)), 4, 3, false).unwrap(),
+        Linear::from_params(&Params::init(&mut seeded_rng(0)), 4, 2, false).unwrap(),
+        Linear::from_params(&Params::init(&mut seeded_rng(0)), 4, 3, false).unwrap(),
     );
     assert!(bad.unwrap_err().to_string().contains("`w_k.weight`"));
 }

@@ -6,6 +6,7 @@ use attention::masked::{Mask, apply_mask};
 use attention::ndarray::{Array2, Array3, Ix2, array, s};
 use attention::nn::init::uniform;
 use attention::nn::seeded_rng;
+use attention::params::Params;
 use attention::self_attention::{SelfAttention, scaled_dot_product_attention};
 use common::{assert_close, fixture};
 use proptest::prelude::*;
@@ -128,7 +129,7 @@ proptest! {
     ) {
         let t = ((seq - 1) as f64 * t_frac) as usize; // 0 ≤ t < seq
         let mut rng = seeded_rng(seed);
-        let head = SelfAttention::random(4, 4, true, &mut rng);
+        let head = SelfAttention::from_params(&Params::init(&mut rng), 4, 4, true).unwrap();
         let x: Array2<f32> = uniform((seq, 4), 2.0, &mut rng);
         let mut changed = x.clone();
         let future: Array2<f32> = uniform((seq - t - 1, 4), 5.0, &mut seeded_rng(seed2));

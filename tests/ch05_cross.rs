@@ -7,12 +7,13 @@ use attention::masked::Mask;
 use attention::ndarray::{Array2, s};
 use attention::nn::init::uniform;
 use attention::nn::seeded_rng;
+use attention::params::Params;
 use attention::self_attention::SelfAttention;
 use proptest::prelude::*;
 
 #[test]
 fn weights_are_target_by_source() {
-    let cross = CrossAttention::random(4, 3, true, &mut seeded_rng(0));
+    let cross = CrossAttention::from_params(&Params::init(&mut seeded_rng(0)), 4, 3, true).unwrap();
     let decoder_states: Array2<f32> = uniform((2, 4), 1.0, &mut seeded_rng(1));
     let encoder_output: Array2<f32> = uniform((5, 4), 1.0, &mut seeded_rng(2));
     let attn = cross
@@ -29,7 +30,7 @@ fn weights_are_target_by_source() {
 fn queries_come_from_the_decoder_keys_and_values_from_the_encoder() {
     // With one source token, every target token must copy that token's value exactly
     // (softmax over a single key is 1), whatever the decoder states are.
-    let cross = CrossAttention::random(4, 4, true, &mut seeded_rng(3));
+    let cross = CrossAttention::from_params(&Params::init(&mut seeded_rng(3)), 4, 4, true).unwrap();
     let decoder_states: Array2<f32> = uniform((3, 4), 1.0, &mut seeded_rng(4));
     let encoder_output: Array2<f32> = uniform((1, 4), 1.0, &mut seeded_rng(5));
     let attn = cross
@@ -48,7 +49,7 @@ proptest! {
         seq in 1usize..6, d_model in 1usize..6, seed in any::<u64>(),
     ) {
         let mut rng = seeded_rng(seed);
-        let head = SelfAttention::random(d_model, 3, true, &mut rng);
+        let head = SelfAttention::from_params(&Params::init(&mut rng), d_model, 3, true).unwrap();
         let x: Array2<f32> = uniform((seq, d_model), 2.0, &mut rng);
         let cross = CrossAttention { head: head.clone() };
         prop_assert_eq!(cross.forward(&x, &x, None).unwrap(), head.forward(&x, None).unwrap());
@@ -58,7 +59,7 @@ proptest! {
     #[test]
     fn source_padding_is_ignored(src_len in 1usize..5, pad in 1usize..4, seed in any::<u64>()) {
         let mut rng = seeded_rng(seed);
-        let cross = CrossAttention::random(4, 4, true, &mut rng);
+        let cross = CrossAttention::from_params(&Params::init(&mut rng), 4, 4, true).unwrap();
         let decoder_states: Array2<f32> = uniform((3, 4), 1.0, &mut rng);
         let mut encoder_output: Array2<f32> = uniform((src_len + pad, 4), 1.0, &mut rng);
         let mask = Mask::padding(&[src_len], src_len + pad).unwrap();
@@ -72,7 +73,8 @@ proptest! {
 
 #[test]
 fn mismatched_d_model_names_the_side() {
-    let cross = CrossAttention::random(4, 4, false, &mut seeded_rng(0));
+    let cross =
+        CrossAttention::from_params(&Params::init(&mut seeded_rng(0)), 4, 4, false).unwrap();
     let good = Array2::<f32>::zeros((2, 4));
     let bad = Array2::<f32>::zeros((3, 6));
     let msg = cross.forward(&good, &bad, None).unwrap_err().to_string();

@@ -7,14 +7,15 @@ use attention::multi_head::{MultiHeadAttention, merge_heads, split_heads};
 use attention::ndarray::{Array1, Array2, Array3, Ix2, Ix3, Ix4, array, s};
 use attention::nn::init::uniform;
 use attention::nn::{Linear, seeded_rng};
+use attention::params::{Module, Params};
 use attention::self_attention::SelfAttention;
 use attention::weights::NamedTensors;
 use common::{Fixture, assert_close, fixture};
 use proptest::prelude::*;
 
 fn load_mha(f: &Fixture) -> MultiHeadAttention {
-    let mha = MultiHeadAttention::load(
-        &f.tensors.scope(""),
+    let mha = MultiHeadAttention::from_params(
+        &Params::load(&f.tensors),
         f.usize("embed_dim"),
         f.usize("num_heads"),
     )
@@ -104,7 +105,7 @@ proptest! {
     #[test]
     fn one_head_equals_single_head_attention(seq in 1usize..6, d_model in 1usize..6, seed in any::<u64>()) {
         let mut rng = seeded_rng(seed);
-        let head = SelfAttention::random(d_model, d_model, true, &mut rng);
+        let head = SelfAttention::from_params(&Params::init(&mut rng), d_model, d_model, true).unwrap();
         let identity = Linear::new(Array2::eye(d_model), Some(Array1::zeros(d_model))).unwrap();
         let mha = MultiHeadAttention::new(1, head.w_q.clone(), head.w_k.clone(), head.w_v.clone(), identity).unwrap();
         let x: Array2<f32> = uniform((seq, d_model), 2.0, &mut rng);
@@ -118,9 +119,9 @@ proptest! {
 
 #[test]
 fn saves_pytorch_packed_layout_and_loads_it_back() {
-    let mha = MultiHeadAttention::random(8, 2, &mut seeded_rng(9)).unwrap();
+    let mha = MultiHeadAttention::from_params(&Params::init(&mut seeded_rng(9)), 8, 2).unwrap();
     let mut saved = NamedTensors::new();
-    mha.save("self_attn", &mut saved);
+    mha.parameters_into("self_attn", &mut saved);
     let names: Vec<&str> = saved.names().collect();
     let expected = [
         "self_attn.in_proj_bias",
@@ -140,14 +141,14 @@ fn saves_pytorch_packed_layout_and_loads_it_back() {
         mha.w_k.weight
     );
     assert_eq!(
-        MultiHeadAttention::load(&saved.scope("self_attn"), 8, 2).unwrap(),
+        MultiHeadAttention::from_params(&Params::load(&saved).sub("self_attn"), 8, 2).unwrap(),
         mha
     );
 }
 
 #[test]
 fn heads_not_dividing_d_model_is_a_clear_error() {
-    let msg = MultiHeadAttention::random(8, 3, &mut seeded_rng(0))
+    let msg = MultiHeadAttention::from_params(&Params::init(&mut seeded_rng(0)), 8, 3)
         .unwrap_err()
         .to_string();
     assert!(
@@ -155,12 +156,12 @@ fn heads_not_dividing_d_model_is_a_clear_error() {
         "{msg}"
     );
     assert!(split_heads(&Array3::<f32>::zeros((1, 2, 8)), 3).is_err());
-    assert!(MultiHeadAttention::random(8, 0, &mut seeded_rng(0)).is_err());
+    assert!(MultiHeadAttention::from_params(&Params::init(&mut seeded_rng(0)), 8, 0).is_err());
 }
 
 #[test]
 fn mismatched_inputs_are_clear_errors() {
-    let mha = MultiHeadAttention::random(8, 2, &mut seeded_rng(0)).unwrap();
+    let mha = MultiHeadAttention::from_params(&Params::init(&mut seeded_rng(0)), 8, 2).unwrap();
     let q = Array3::<f32>::zeros((2, 3, 8));
     let k = Array3::<f32>::zeros((2, 4, 8));
     let wrong_width = Array3::<f32>::zeros((2, 4, 6));

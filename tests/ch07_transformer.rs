@@ -7,6 +7,7 @@ use attention::masked::Mask;
 use attention::ndarray::{Array2, Array3, Ix2, Ix3, array, s};
 use attention::nn::init::uniform;
 use attention::nn::seeded_rng;
+use attention::params::{Module, Params};
 use attention::transformer::{
     DecoderLayer, EncoderLayer, NormPosition, Seq2SeqConfig, Seq2SeqTransformer, Transformer,
     TransformerConfig, greedy_decode,
@@ -25,7 +26,8 @@ fn torch_padding(f: &Fixture, name: &str) -> Mask {
 
 fn check_encoder_layer(name: &str) {
     let f = fixture(name);
-    let layer = EncoderLayer::load(&f.tensors.scope(""), &f.transformer_config()).unwrap();
+    let layer =
+        EncoderLayer::from_params(&Params::load(&f.tensors), &f.transformer_config()).unwrap();
     f.assert_all_parameters_used();
     let mask = torch_padding(&f, "src_key_padding_mask");
     let out = layer.forward(&f.input::<Ix3>("src"), Some(&mask)).unwrap();
@@ -44,7 +46,8 @@ fn encoder_layer_matches_pytorch_pre_ln() {
 
 fn check_decoder_layer(name: &str) {
     let f = fixture(name);
-    let layer = DecoderLayer::load(&f.tensors.scope(""), &f.transformer_config()).unwrap();
+    let layer =
+        DecoderLayer::from_params(&Params::load(&f.tensors), &f.transformer_config()).unwrap();
     f.assert_all_parameters_used();
     let (tgt_mask, memory_mask) = (
         torch_mask(&f, "tgt_mask"),
@@ -69,7 +72,8 @@ fn decoder_layer_matches_pytorch_pre_ln() {
 
 fn check_transformer(name: &str) {
     let f = fixture(name);
-    let model = Transformer::load(&f.tensors.scope(""), f.transformer_config()).unwrap();
+    let model =
+        Transformer::from_params(&Params::load(&f.tensors), f.transformer_config()).unwrap();
     f.assert_all_parameters_used();
     let src_mask = torch_padding(&f, "src_key_padding_mask");
     let tgt_mask = torch_mask(&f, "tgt_mask");
@@ -101,7 +105,7 @@ fn seq2seq_fixture() -> (Fixture, Seq2SeqTransformer) {
         max_len: f.usize("pe_max_len"),
         pad_id: f.usize("pad_id"),
     };
-    let model = Seq2SeqTransformer::load(&f.tensors.scope(""), config).unwrap();
+    let model = Seq2SeqTransformer::from_params(&Params::load(&f.tensors), config).unwrap();
     f.assert_all_parameters_used();
     (f, model)
 }
@@ -146,17 +150,20 @@ fn small_config(norm_position: NormPosition) -> Seq2SeqConfig {
 
 #[test]
 fn a_random_model_survives_save_json_and_load() {
-    let model =
-        Seq2SeqTransformer::random(small_config(NormPosition::Pre), &mut seeded_rng(4)).unwrap();
+    let model = Seq2SeqTransformer::from_params(
+        &Params::init(&mut seeded_rng(4)),
+        small_config(NormPosition::Pre),
+    )
+    .unwrap();
     let mut saved = NamedTensors::new();
-    model.save("", &mut saved);
+    model.parameters_into("", &mut saved);
     assert!(
         saved
             .get("transformer.decoder.layers.1.multihead_attn.in_proj_weight")
             .is_some()
     );
     let loaded = NamedTensors::from_json_str(&saved.to_json_string()).unwrap();
-    let back = Seq2SeqTransformer::load(&loaded.scope(""), model.config).unwrap();
+    let back = Seq2SeqTransformer::from_params(&Params::load(&loaded), model.config).unwrap();
     assert!(loaded.unused().is_empty(), "unused: {:?}", loaded.unused());
     assert_eq!(back, model);
 }
@@ -167,7 +174,7 @@ proptest! {
     fn padding_does_not_change_unpadded_outputs(len in 1usize..5, pad in 1usize..4, seed in any::<u64>(), pre_ln in any::<bool>()) {
         let norm_position = if pre_ln { NormPosition::Pre } else { NormPosition::Post };
         let mut rng = seeded_rng(seed);
-        let layer = EncoderLayer::random(&small_config(norm_position).transformer, &mut rng).unwrap();
+        let layer = EncoderLayer::from_params(&Params::init(&mut rng), &small_config(norm_position).transformer).unwrap();
         let x: Array3<f32> = uniform((1, len, 8), 1.0, &mut rng);
         let junk: Array3<f32> = uniform((1, pad, 8), 9.0, &mut rng);
         let padded = attention::ndarray::concatenate(attention::ndarray::Axis(1), &[x.view(), junk.view()]).unwrap();
@@ -180,7 +187,7 @@ proptest! {
     /// The decoder is causal: logits at position t ignore target tokens after t.
     #[test]
     fn decoder_logits_ignore_future_target_tokens(t in 0usize..4, seed in any::<u64>(), tok in 4usize..10) {
-        let model = Seq2SeqTransformer::random(small_config(NormPosition::Post), &mut seeded_rng(seed)).unwrap();
+        let model = Seq2SeqTransformer::from_params(&Params::init(&mut seeded_rng(seed)), small_config(NormPosition::Post)).unwrap();
         let src = array![[2, 5, 6, 7, 3]];
         let tgt = array![[2, 4, 5, 6, 7]];
         let mut changed = tgt.clone();
@@ -195,7 +202,7 @@ proptest! {
 fn bad_config_is_a_clear_error() {
     let mut config = small_config(NormPosition::Post);
     config.transformer.num_heads = 3;
-    let msg = Seq2SeqTransformer::random(config, &mut seeded_rng(0))
+    let msg = Seq2SeqTransformer::from_params(&Params::init(&mut seeded_rng(0)), config)
         .unwrap_err()
         .to_string();
     assert!(
@@ -204,7 +211,7 @@ fn bad_config_is_a_clear_error() {
     );
     config.transformer.num_heads = 2;
     config.tgt_vocab_size = 0;
-    let msg = Seq2SeqTransformer::random(config, &mut seeded_rng(0))
+    let msg = Seq2SeqTransformer::from_params(&Params::init(&mut seeded_rng(0)), config)
         .unwrap_err()
         .to_string();
     assert!(msg.contains("`tgt_vocab_size`"), "{msg}");
@@ -212,8 +219,11 @@ fn bad_config_is_a_clear_error() {
 
 #[test]
 fn token_out_of_vocabulary_and_too_long_input_are_clear_errors() {
-    let model =
-        Seq2SeqTransformer::random(small_config(NormPosition::Post), &mut seeded_rng(0)).unwrap();
+    let model = Seq2SeqTransformer::from_params(
+        &Params::init(&mut seeded_rng(0)),
+        small_config(NormPosition::Post),
+    )
+    .unwrap();
     let msg = model
         .forward(&array![[2, 12, 3]], &array![[2]])
         .unwrap_err()
@@ -242,14 +252,15 @@ fn missing_or_misshapen_weights_are_clear_errors() {
     {
         tensors.insert(name, f.tensors.get(name).unwrap().clone());
     }
-    let err = Transformer::load(&tensors.scope(""), f.transformer_config()).unwrap_err();
+    let err =
+        Transformer::from_params(&Params::load(&tensors), f.transformer_config()).unwrap_err();
     assert!(
         matches!(&err, Error::MissingTensor { name, .. } if name == "decoder.layers.1.norm2.bias"),
         "{err}"
     );
 
     tensors.insert("decoder.layers.1.norm2.bias", Array2::<f32>::zeros((1, 8)));
-    let msg = Transformer::load(&tensors.scope(""), f.transformer_config())
+    let msg = Transformer::from_params(&Params::load(&tensors), f.transformer_config())
         .unwrap_err()
         .to_string();
     assert!(
@@ -263,7 +274,7 @@ fn missing_or_misshapen_weights_are_clear_errors() {
 #[test]
 fn memory_of_the_wrong_width_is_a_clear_error() {
     let config = small_config(NormPosition::Post).transformer;
-    let layer = DecoderLayer::random(&config, &mut seeded_rng(0)).unwrap();
+    let layer = DecoderLayer::from_params(&Params::init(&mut seeded_rng(0)), &config).unwrap();
     let x = Array3::<f32>::zeros((2, 3, 8));
     let msg = layer
         .forward(&x, &Array3::zeros((2, 4, 6)), None, None)

@@ -9,6 +9,7 @@ use attention::backend::{self, Device};
 use attention::masked::Mask;
 use attention::multi_head::MultiHeadAttention;
 use attention::ndarray::{Ix2, Ix3};
+use attention::params::Params;
 use attention::transformer::Transformer;
 use common::{assert_close, fixture, gpu_or_skip};
 
@@ -24,8 +25,8 @@ fn chapter_layers_run_on_the_gpu_and_match_pytorch() {
 
     // Chapter 6: nn.MultiheadAttention, causal.
     let f = fixture("mha_self_causal");
-    let mha = MultiHeadAttention::load(
-        &f.tensors.scope(""),
+    let mha = MultiHeadAttention::from_params(
+        &Params::load(&f.tensors),
         f.usize("embed_dim"),
         f.usize("num_heads"),
     )
@@ -37,7 +38,8 @@ fn chapter_layers_run_on_the_gpu_and_match_pytorch() {
 
     // Chapter 7: the whole nn.Transformer, encoder and decoder.
     let f = fixture("transformer");
-    let model = Transformer::load(&f.tensors.scope(""), f.transformer_config()).unwrap();
+    let model =
+        Transformer::from_params(&Params::load(&f.tensors), f.transformer_config()).unwrap();
     let src_mask = Mask::from_torch_key_padding_mask(&f.bool_input::<Ix2>("src_key_padding_mask"));
     let tgt_mask = Mask::from_torch_attn_mask(&f.bool_input::<Ix2>("tgt_mask"));
     let (src, tgt) = (f.input::<Ix3>("src"), f.input::<Ix3>("tgt"));

@@ -6,6 +6,7 @@ use attention::Error;
 use attention::ndarray::{Array1, Array2, Array3, Ix3, array};
 use attention::nn::init::{StableNormal, StableUniform, seeded_rng, uniform};
 use attention::nn::{Dropout, LayerNorm, Linear, softmax};
+use attention::params::Params;
 use attention::weights::NamedTensors;
 use common::{assert_close, fixture};
 use ndarray_rand::rand::distr::Distribution;
@@ -15,7 +16,7 @@ use proptest::prelude::*;
 fn linear_matches_pytorch() {
     let f = fixture("linear");
     let (d_in, d_out) = (f.usize("in_features"), f.usize("out_features"));
-    let linear = Linear::load(&f.tensors.scope(""), d_in, d_out, true).unwrap();
+    let linear = Linear::from_params(&Params::load(&f.tensors), d_in, d_out, true).unwrap();
     f.assert_all_parameters_used();
     let y = linear.forward(&f.input::<Ix3>("x")).unwrap();
     assert_close("linear", &y, &f.output("y"));
@@ -35,7 +36,8 @@ fn linear_by_hand_uses_the_transpose() {
 #[test]
 fn layer_norm_matches_pytorch() {
     let f = fixture("layer_norm");
-    let norm = LayerNorm::load(&f.tensors.scope(""), f.usize("normalized_shape")).unwrap();
+    let norm =
+        LayerNorm::from_params(&Params::load(&f.tensors), f.usize("normalized_shape")).unwrap();
     f.assert_all_parameters_used();
     let y = norm.forward(&f.input::<Ix3>("x")).unwrap();
     assert_close("layer_norm", &y, &f.output("y"));
@@ -150,7 +152,7 @@ fn named_tensors_round_trip_through_json() {
     let back = NamedTensors::from_json_str(&tensors.to_json_string()).unwrap();
     assert_eq!(back.names().collect::<Vec<_>>(), ["a.bias", "a.weight"]);
     assert_eq!(back.get("a.weight"), tensors.get("a.weight"));
-    let linear = Linear::load(&back.scope("a"), 2, 2, true).unwrap();
+    let linear = Linear::from_params(&Params::load(&back).sub("a"), 2, 2, true).unwrap();
     assert_eq!(linear.bias.unwrap(), array![0.125, -0.5]);
 }
 
@@ -158,7 +160,7 @@ fn named_tensors_round_trip_through_json() {
 fn loading_a_missing_tensor_names_it() {
     let mut tensors = NamedTensors::new();
     tensors.insert("proj.weight", Array2::<f32>::zeros((3, 2)));
-    let err = Linear::load(&tensors.scope("proj"), 2, 3, true).unwrap_err();
+    let err = Linear::from_params(&Params::load(&tensors).sub("proj"), 2, 3, true).unwrap_err();
     assert!(matches!(&err, Error::MissingTensor { name, .. } if name == "proj.bias"));
     let msg = err.to_string();
     assert!(
@@ -171,7 +173,7 @@ fn loading_a_missing_tensor_names_it() {
 fn loading_a_wrong_shape_names_tensor_and_both_shapes() {
     let mut tensors = NamedTensors::new();
     tensors.insert("proj.weight", Array2::<f32>::zeros((2, 3)));
-    let msg = Linear::load(&tensors.scope("proj"), 2, 3, false)
+    let msg = Linear::from_params(&Params::load(&tensors).sub("proj"), 2, 3, false)
         .unwrap_err()
         .to_string();
     assert!(
@@ -193,7 +195,7 @@ fn bad_json_is_a_parse_error() {
 
 #[test]
 fn linear_rejects_wrong_input_width() {
-    let linear = Linear::random(4, 3, true, &mut seeded_rng(0));
+    let linear = Linear::from_params(&Params::init(&mut seeded_rng(0)), 4, 3, true).unwrap();
     let msg = linear
         .forward(&Array2::<f32>::zeros((2, 5)))
         .unwrap_err()

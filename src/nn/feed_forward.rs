@@ -4,8 +4,8 @@ use ndarray::{Array, ArrayRef, Dimension};
 
 use crate::error::Result;
 use crate::nn::Linear;
-use crate::nn::init::SeededRng;
-use crate::weights::{NamedTensors, Scope, join};
+use crate::params::{Module, Params};
+use crate::weights::{NamedTensors, join};
 
 /// FFN(x) = ReLU(x·W₁ᵀ + b₁)·W₂ᵀ + b₂, applied to each position independently.
 ///
@@ -20,12 +20,14 @@ pub struct FeedForward {
 }
 
 impl FeedForward {
-    /// Random layers with PyTorch's `nn.Linear` init.
-    pub fn random(d_model: usize, d_ff: usize, rng: &mut SeededRng) -> Self {
-        FeedForward {
-            linear1: Linear::random(d_model, d_ff, true, rng),
-            linear2: Linear::random(d_ff, d_model, true, rng),
-        }
+    /// `linear1 (d_ff, d_model)` and `linear2 (d_model, d_ff)` read from `p` (directly in
+    /// the encoder or decoder layer's scope, as PyTorch names them), or drawn with
+    /// `nn.Linear`'s init.
+    pub fn from_params(p: &Params, d_model: usize, d_ff: usize) -> Result<Self> {
+        Ok(FeedForward {
+            linear1: Linear::from_params(&p.sub("linear1"), d_model, d_ff, true)?,
+            linear2: Linear::from_params(&p.sub("linear2"), d_ff, d_model, true)?,
+        })
     }
 
     /// `(..., d_model) → (..., d_model)`.
@@ -35,19 +37,13 @@ impl FeedForward {
         self.linear2.forward(&hidden) // (..., d_model)
     }
     // ANCHOR_END: feed_forward
+}
 
-    /// Loads `linear1.*` and `linear2.*` from `scope` (the enclosing layer's scope).
-    pub fn load(scope: &Scope, d_model: usize, d_ff: usize) -> Result<Self> {
-        Ok(FeedForward {
-            linear1: Linear::load(&scope.sub("linear1"), d_model, d_ff, true)?,
-            linear2: Linear::load(&scope.sub("linear2"), d_ff, d_model, true)?,
-        })
-    }
-
-    /// Saves as `{prefix}.linear1.*` and `{prefix}.linear2.*`.
-    pub fn save(&self, prefix: &str, out: &mut NamedTensors) {
-        self.linear1.save(&join(prefix, "linear1"), out);
-        self.linear2.save(&join(prefix, "linear2"), out);
+impl Module for FeedForward {
+    /// `{prefix}.linear1.*` and `{prefix}.linear2.*`.
+    fn parameters_into(&self, prefix: &str, out: &mut NamedTensors) {
+        self.linear1.parameters_into(&join(prefix, "linear1"), out);
+        self.linear2.parameters_into(&join(prefix, "linear2"), out);
     }
 }
 

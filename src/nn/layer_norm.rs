@@ -3,7 +3,8 @@
 use ndarray::{Array, Array1, ArrayRef, Axis, Dimension, Zip};
 
 use crate::error::{Error, Result};
-use crate::weights::{NamedTensors, Scope, join};
+use crate::params::{Init, Module, Params};
+use crate::weights::{NamedTensors, join};
 
 /// PyTorch's default `eps` for `nn.LayerNorm`.
 pub const LAYER_NORM_EPS: f32 = 1e-5;
@@ -93,17 +94,19 @@ impl LayerNorm {
         Ok(())
     }
 
-    /// Loads `weight` and `bias`, both `(d)`, from `scope` (e.g. `encoder.layers.0.norm1`).
-    pub fn load(scope: &Scope, d: usize) -> Result<Self> {
+    /// `weight` (γ) and `bias` (β), both `(d)`, read from `p`, or PyTorch's init γ = 1, β = 0.
+    pub fn from_params(p: &Params, d: usize) -> Result<Self> {
         Ok(LayerNorm {
-            weight: scope.tensor("weight", &[d])?,
-            bias: scope.tensor("bias", &[d])?,
+            weight: p.get("weight", &[d], Init::Ones)?,
+            bias: p.get("bias", &[d], Init::Zeros)?,
             eps: LAYER_NORM_EPS,
         })
     }
+}
 
-    /// Saves as `{prefix}.weight` and `{prefix}.bias`.
-    pub fn save(&self, prefix: &str, out: &mut NamedTensors) {
+impl Module for LayerNorm {
+    /// `{prefix}.weight` and `{prefix}.bias`.
+    fn parameters_into(&self, prefix: &str, out: &mut NamedTensors) {
         out.insert(join(prefix, "weight"), self.weight.clone());
         out.insert(join(prefix, "bias"), self.bias.clone());
     }

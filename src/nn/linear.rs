@@ -4,8 +4,8 @@ use ndarray::{Array, Array1, Array2, ArrayRef, Dimension};
 
 use crate::backend::matmul;
 use crate::error::{Error, Result};
-use crate::nn::init::{self, SeededRng};
-use crate::weights::{NamedTensors, Scope, join};
+use crate::params::{Init, Module, Params};
+use crate::weights::{NamedTensors, join};
 
 /// A fully connected layer, exactly PyTorch's `nn.Linear`.
 ///
@@ -41,18 +41,21 @@ impl Linear {
         Ok(Linear { weight, bias })
     }
 
-    /// PyTorch's default init: weight and bias uniform in ±1/√in_features.
-    pub fn random(
+    /// `in_features → out_features`: `weight` and (when `bias`) `bias` read from `p`, or
+    /// drawn with PyTorch's default init, uniform in ±1/√in_features.
+    pub fn from_params(
+        p: &Params,
         in_features: usize,
         out_features: usize,
         bias: bool,
-        rng: &mut SeededRng,
-    ) -> Self {
-        let (weight, b) = init::linear_default(out_features, in_features, rng);
-        Linear {
-            weight,
-            bias: bias.then_some(b),
-        }
+    ) -> Result<Self> {
+        let init = Init::Uniform(1.0 / (in_features as f32).sqrt());
+        let weight = p.get("weight", &[out_features, in_features], init)?;
+        let bias = match bias {
+            true => Some(p.get("bias", &[out_features], init)?),
+            false => None,
+        };
+        Linear::new(weight, bias)
     }
 
     /// Size of each input vector.
@@ -108,26 +111,11 @@ impl Linear {
             _ => Ok(()),
         }
     }
+}
 
-    /// Loads `weight (out_features, in_features)` and, when `bias` is true, `bias
-    /// (out_features)` from `scope` (e.g. the scope `decoder.layers.0.linear1`).
-    pub fn load(
-        scope: &Scope,
-        in_features: usize,
-        out_features: usize,
-        bias: bool,
-    ) -> Result<Self> {
-        let weight = scope.tensor("weight", &[out_features, in_features])?;
-        let bias = if bias {
-            Some(scope.tensor("bias", &[out_features])?)
-        } else {
-            None
-        };
-        Ok(Linear { weight, bias })
-    }
-
-    /// Saves as `{prefix}.weight` and `{prefix}.bias`.
-    pub fn save(&self, prefix: &str, out: &mut NamedTensors) {
+impl Module for Linear {
+    /// `{prefix}.weight` and `{prefix}.bias`.
+    fn parameters_into(&self, prefix: &str, out: &mut NamedTensors) {
         out.insert(join(prefix, "weight"), self.weight.clone());
         if let Some(b) = &self.bias {
             out.insert(join(prefix, "bias"), b.clone());

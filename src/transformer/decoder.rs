@@ -2,13 +2,14 @@
 
 use ndarray::{Array3, ArrayRef3};
 
+use super::stack::{Stack, StackLayer};
 use super::{NormPosition, TransformerConfig};
 use crate::error::{Dim, Result, check_shape};
 use crate::masked::Mask;
 use crate::multi_head::MultiHeadAttention;
-use crate::nn::init::SeededRng;
 use crate::nn::{FeedForward, LayerNorm};
-use crate::weights::{NamedTensors, Scope, join};
+use crate::params::{Module, Params};
+use crate::weights::{NamedTensors, join};
 
 /// One decoder layer, PyTorch's `nn.TransformerDecoderLayer` (ReLU, eval mode).
 ///
@@ -68,45 +69,47 @@ impl DecoderLayer {
         }
     }
     // ANCHOR_END: decoder_layer
+}
 
-    /// A layer with PyTorch's default init.
-    pub fn random(config: &TransformerConfig, rng: &mut SeededRng) -> Result<Self> {
+impl DecoderLayer {
+    /// `self_attn.*`, `multihead_attn.*` (the cross-attention), `linear1.*`, `linear2.*`,
+    /// `norm1.*` … `norm3.*` read from `p` (e.g. `decoder.layers.1`) or drawn with PyTorch's
+    /// default init. A checkpoint saved with another `num_heads` or norm position is refused.
+    pub fn from_params(p: &Params, config: &TransformerConfig) -> Result<Self> {
         config.validate()?;
+        p.setting("norm_first", config.norm_position == NormPosition::Pre)?;
         let (d, heads) = (config.d_model, config.num_heads);
         Ok(DecoderLayer {
-            self_attn: MultiHeadAttention::random(d, heads, rng)?,
-            cross_attn: MultiHeadAttention::random(d, heads, rng)?,
-            feed_forward: FeedForward::random(d, config.d_ff, rng),
-            norm1: LayerNorm::new(d),
-            norm2: LayerNorm::new(d),
-            norm3: LayerNorm::new(d),
+            self_attn: MultiHeadAttention::from_params(&p.sub("self_attn"), d, heads)?,
+            cross_attn: MultiHeadAttention::from_params(&p.sub("multihead_attn"), d, heads)?,
+            feed_forward: FeedForward::from_params(p, d, config.d_ff)?,
+            norm1: LayerNorm::from_params(&p.sub("norm1"), d)?,
+            norm2: LayerNorm::from_params(&p.sub("norm2"), d)?,
+            norm3: LayerNorm::from_params(&p.sub("norm3"), d)?,
             norm_position: config.norm_position,
         })
     }
+}
 
-    /// Loads from `scope` (e.g. `decoder.layers.1`).
-    pub fn load(scope: &Scope, config: &TransformerConfig) -> Result<Self> {
-        config.validate()?;
-        let (d, heads) = (config.d_model, config.num_heads);
-        Ok(DecoderLayer {
-            self_attn: MultiHeadAttention::load(&scope.sub("self_attn"), d, heads)?,
-            cross_attn: MultiHeadAttention::load(&scope.sub("multihead_attn"), d, heads)?,
-            feed_forward: FeedForward::load(scope, d, config.d_ff)?,
-            norm1: LayerNorm::load(&scope.sub("norm1"), d)?,
-            norm2: LayerNorm::load(&scope.sub("norm2"), d)?,
-            norm3: LayerNorm::load(&scope.sub("norm3"), d)?,
-            norm_position: config.norm_position,
-        })
+impl StackLayer for DecoderLayer {
+    fn from_params(p: &Params, config: &TransformerConfig) -> Result<Self> {
+        DecoderLayer::from_params(p, config)
     }
+}
 
-    /// Saves under PyTorch's names below `prefix`.
-    pub fn save(&self, prefix: &str, out: &mut NamedTensors) {
-        self.self_attn.save(&join(prefix, "self_attn"), out);
-        self.cross_attn.save(&join(prefix, "multihead_attn"), out);
-        self.feed_forward.save(prefix, out);
-        self.norm1.save(&join(prefix, "norm1"), out);
-        self.norm2.save(&join(prefix, "norm2"), out);
-        self.norm3.save(&join(prefix, "norm3"), out);
+impl Module for DecoderLayer {
+    /// PyTorch's names below `prefix`, and the setting `norm_first`.
+    fn parameters_into(&self, prefix: &str, out: &mut NamedTensors) {
+        self.self_attn
+            .parameters_into(&join(prefix, "self_attn"), out);
+        self.cross_attn
+            .parameters_into(&join(prefix, "multihead_attn"), out);
+        self.feed_forward.parameters_into(prefix, out);
+        self.norm1.parameters_into(&join(prefix, "norm1"), out);
+        self.norm2.parameters_into(&join(prefix, "norm2"), out);
+        self.norm3.parameters_into(&join(prefix, "norm3"), out);
+        let norm_first = self.norm_position == NormPosition::Pre;
+        out.set_setting(join(prefix, "norm_first"), norm_first);
     }
 }
 
@@ -118,15 +121,9 @@ fn check_memory(x: &ArrayRef3<f32>, memory: &ArrayRef3<f32>) -> Result<()> {
     check_shape("memory", memory.shape(), &want, &note)
 }
 
-/// A stack of decoder layers and an optional final LayerNorm, PyTorch's
-/// `nn.TransformerDecoder` (names `layers.{i}.*`, `norm.*`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Decoder {
-    /// The layers, applied in order.
-    pub layers: Vec<DecoderLayer>,
-    /// Final LayerNorm (`nn.Transformer` always has one).
-    pub norm: Option<LayerNorm>,
-}
+/// A stack of decoder layers and a final LayerNorm, PyTorch's `nn.TransformerDecoder`
+/// (names `layers.{i}.*`, `norm.*`).
+pub type Decoder = Stack<DecoderLayer>;
 
 impl Decoder {
     /// `(batch, tgt_len, d_model)` reading `memory (batch, src_len, d_model)` →
@@ -142,41 +139,6 @@ impl Decoder {
         for layer in &self.layers {
             x = layer.forward(&x, memory, self_mask, memory_mask)?; // (batch, tgt_len, d_model)
         }
-        match &self.norm {
-            Some(norm) => norm.forward(&x),
-            None => Ok(x),
-        }
-    }
-
-    /// `config.num_decoder_layers` random layers and a final LayerNorm.
-    pub fn random(config: &TransformerConfig, rng: &mut SeededRng) -> Result<Self> {
-        let layers = (0..config.num_decoder_layers)
-            .map(|_| DecoderLayer::random(config, rng))
-            .collect::<Result<_>>()?;
-        Ok(Decoder {
-            layers,
-            norm: Some(LayerNorm::new(config.d_model)),
-        })
-    }
-
-    /// Loads `layers.{i}.*` and `norm.*` from `scope` (e.g. `decoder`).
-    pub fn load(scope: &Scope, config: &TransformerConfig) -> Result<Self> {
-        let layers = (0..config.num_decoder_layers)
-            .map(|i| DecoderLayer::load(&scope.sub(&format!("layers.{i}")), config))
-            .collect::<Result<_>>()?;
-        Ok(Decoder {
-            layers,
-            norm: Some(LayerNorm::load(&scope.sub("norm"), config.d_model)?),
-        })
-    }
-
-    /// Saves under PyTorch's names below `prefix`.
-    pub fn save(&self, prefix: &str, out: &mut NamedTensors) {
-        for (i, layer) in self.layers.iter().enumerate() {
-            layer.save(&join(prefix, &format!("layers.{i}")), out);
-        }
-        if let Some(norm) = &self.norm {
-            norm.save(&join(prefix, "norm"), out);
-        }
+        self.final_norm(x)
     }
 }

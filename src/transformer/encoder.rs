@@ -2,13 +2,14 @@
 
 use ndarray::{Array3, ArrayRef3};
 
+use super::stack::{Stack, StackLayer};
 use super::{NormPosition, TransformerConfig};
 use crate::error::Result;
 use crate::masked::Mask;
 use crate::multi_head::MultiHeadAttention;
-use crate::nn::init::SeededRng;
 use crate::nn::{FeedForward, LayerNorm};
-use crate::weights::{NamedTensors, Scope, join};
+use crate::params::{Module, Params};
+use crate::weights::{NamedTensors, join};
 
 /// One encoder layer, PyTorch's `nn.TransformerEncoderLayer` (ReLU, eval mode).
 ///
@@ -45,50 +46,48 @@ impl EncoderLayer {
         }
     }
     // ANCHOR_END: encoder_layer
+}
 
-    /// A layer with PyTorch's default init.
-    pub fn random(config: &TransformerConfig, rng: &mut SeededRng) -> Result<Self> {
+impl EncoderLayer {
+    /// `self_attn.*`, `linear1.*`, `linear2.*`, `norm1.*`, `norm2.*` read from `p` (e.g. the
+    /// scope `encoder.layers.0`) or drawn with PyTorch's default init. A checkpoint saved
+    /// with another `num_heads` or norm position is refused.
+    pub fn from_params(p: &Params, config: &TransformerConfig) -> Result<Self> {
         config.validate()?;
-        Ok(EncoderLayer {
-            self_attn: MultiHeadAttention::random(config.d_model, config.num_heads, rng)?,
-            feed_forward: FeedForward::random(config.d_model, config.d_ff, rng),
-            norm1: LayerNorm::new(config.d_model),
-            norm2: LayerNorm::new(config.d_model),
-            norm_position: config.norm_position,
-        })
-    }
-
-    /// Loads from `scope` (e.g. `encoder.layers.0`).
-    pub fn load(scope: &Scope, config: &TransformerConfig) -> Result<Self> {
-        config.validate()?;
+        p.setting("norm_first", config.norm_position == NormPosition::Pre)?;
         let d = config.d_model;
         Ok(EncoderLayer {
-            self_attn: MultiHeadAttention::load(&scope.sub("self_attn"), d, config.num_heads)?,
-            feed_forward: FeedForward::load(scope, d, config.d_ff)?,
-            norm1: LayerNorm::load(&scope.sub("norm1"), d)?,
-            norm2: LayerNorm::load(&scope.sub("norm2"), d)?,
+            self_attn: MultiHeadAttention::from_params(&p.sub("self_attn"), d, config.num_heads)?,
+            feed_forward: FeedForward::from_params(p, d, config.d_ff)?,
+            norm1: LayerNorm::from_params(&p.sub("norm1"), d)?,
+            norm2: LayerNorm::from_params(&p.sub("norm2"), d)?,
             norm_position: config.norm_position,
         })
     }
+}
 
-    /// Saves under PyTorch's names below `prefix`.
-    pub fn save(&self, prefix: &str, out: &mut NamedTensors) {
-        self.self_attn.save(&join(prefix, "self_attn"), out);
-        self.feed_forward.save(prefix, out);
-        self.norm1.save(&join(prefix, "norm1"), out);
-        self.norm2.save(&join(prefix, "norm2"), out);
+impl StackLayer for EncoderLayer {
+    fn from_params(p: &Params, config: &TransformerConfig) -> Result<Self> {
+        EncoderLayer::from_params(p, config)
     }
 }
 
-/// A stack of encoder layers and an optional final LayerNorm, PyTorch's
-/// `nn.TransformerEncoder` (names `layers.{i}.*`, `norm.*`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Encoder {
-    /// The layers, applied in order.
-    pub layers: Vec<EncoderLayer>,
-    /// Final LayerNorm (`nn.Transformer` always has one).
-    pub norm: Option<LayerNorm>,
+impl Module for EncoderLayer {
+    /// PyTorch's names below `prefix`, and the setting `norm_first`.
+    fn parameters_into(&self, prefix: &str, out: &mut NamedTensors) {
+        self.self_attn
+            .parameters_into(&join(prefix, "self_attn"), out);
+        self.feed_forward.parameters_into(prefix, out);
+        self.norm1.parameters_into(&join(prefix, "norm1"), out);
+        self.norm2.parameters_into(&join(prefix, "norm2"), out);
+        let norm_first = self.norm_position == NormPosition::Pre;
+        out.set_setting(join(prefix, "norm_first"), norm_first);
+    }
 }
+
+/// A stack of encoder layers and a final LayerNorm, PyTorch's `nn.TransformerEncoder`
+/// (names `layers.{i}.*`, `norm.*`).
+pub type Encoder = Stack<EncoderLayer>;
 
 impl Encoder {
     /// `(batch, src_len, d_model) → (batch, src_len, d_model)`, the "memory" the decoder reads.
@@ -97,41 +96,6 @@ impl Encoder {
         for layer in &self.layers {
             x = layer.forward(&x, mask)?; // (batch, src_len, d_model)
         }
-        match &self.norm {
-            Some(norm) => norm.forward(&x),
-            None => Ok(x),
-        }
-    }
-
-    /// `config.num_encoder_layers` random layers and a final LayerNorm.
-    pub fn random(config: &TransformerConfig, rng: &mut SeededRng) -> Result<Self> {
-        let layers = (0..config.num_encoder_layers)
-            .map(|_| EncoderLayer::random(config, rng))
-            .collect::<Result<_>>()?;
-        Ok(Encoder {
-            layers,
-            norm: Some(LayerNorm::new(config.d_model)),
-        })
-    }
-
-    /// Loads `layers.{i}.*` and `norm.*` from `scope` (e.g. `encoder`).
-    pub fn load(scope: &Scope, config: &TransformerConfig) -> Result<Self> {
-        let layers = (0..config.num_encoder_layers)
-            .map(|i| EncoderLayer::load(&scope.sub(&format!("layers.{i}")), config))
-            .collect::<Result<_>>()?;
-        Ok(Encoder {
-            layers,
-            norm: Some(LayerNorm::load(&scope.sub("norm"), config.d_model)?),
-        })
-    }
-
-    /// Saves under PyTorch's names below `prefix`.
-    pub fn save(&self, prefix: &str, out: &mut NamedTensors) {
-        for (i, layer) in self.layers.iter().enumerate() {
-            layer.save(&join(prefix, &format!("layers.{i}")), out);
-        }
-        if let Some(norm) = &self.norm {
-            norm.save(&join(prefix, "norm"), out);
-        }
+        self.final_norm(x)
     }
 }

@@ -26,7 +26,7 @@
 //!     },
 //!     src_vocab_size: 12, tgt_vocab_size: 10, max_len: 32, pad_id: PAD_ID,
 //! };
-//! let model = Seq2SeqTransformer::random(config, &mut seeded_rng(0))?;
+//! let model = Seq2SeqTransformer::from_params(&Params::init(&mut seeded_rng(0)), config)?;
 //! let logits = model.forward(&array![[BOS_ID, 5, 6, EOS_ID]], &array![[BOS_ID, 4]])?;
 //! assert_eq!(logits.shape(), &[1, 2, 10]);           // (batch, tgt_len, tgt_vocab_size)
 //! let tokens = greedy_decode(&model, &[BOS_ID, 5, 6, EOS_ID], BOS_ID, EOS_ID, 5)?;
@@ -38,11 +38,13 @@ mod decode;
 mod decoder;
 mod encoder;
 mod model;
+mod stack;
 
 pub use decode::greedy_decode;
 pub use decoder::{Decoder, DecoderLayer};
 pub use encoder::{Encoder, EncoderLayer};
 pub use model::{Seq2SeqConfig, Seq2SeqTransformer, Transformer};
+pub use stack::{Stack, StackLayer};
 
 use crate::error::{Error, Result};
 

@@ -2,14 +2,14 @@
 
 use ndarray::{Array3, ArrayRef2, ArrayRef3};
 
-use super::{Decoder, Encoder, TransformerConfig};
+use super::{Decoder, Encoder, NormPosition, TransformerConfig};
 use crate::embedding::Embedding;
 use crate::error::{Error, Result};
 use crate::masked::Mask;
 use crate::nn::Linear;
-use crate::nn::init::SeededRng;
+use crate::params::{Module, Params, setting_number, shape_of};
 use crate::positional::SinusoidalEncoding;
-use crate::weights::{NamedTensors, Scope, join};
+use crate::weights::{NamedTensors, join};
 
 /// Encoder and decoder stacks, each with its final LayerNorm: PyTorch's `nn.Transformer`
 /// (with `batch_first=True`). Names: `encoder.*`, `decoder.*`.
@@ -41,32 +41,81 @@ impl Transformer {
         self.decoder.forward(tgt, &memory, tgt_mask, src_mask) // (batch, tgt_len, d_model)
     }
 
-    /// Random layers with each layer's PyTorch default init.
+    /// The encoder output ("memory") `(batch, src_len, d_model)` that the decoder's
+    /// cross-attention reads, for `src (batch, src_len, d_model)`.
+    pub fn encode(&self, src: &ArrayRef3<f32>, src_mask: Option<&Mask>) -> Result<Array3<f32>> {
+        self.encoder.forward(src, src_mask)
+    }
+
+    /// `encoder.*` and `decoder.*` read from `p` (the root of an `nn.Transformer`
+    /// `state_dict`, or e.g. `p.sub("transformer")` inside a larger model), or drawn with
+    /// each layer's PyTorch default init.
     ///
     /// (`nn.Transformer` additionally re-draws every weight matrix with Xavier-uniform; the
     /// scale is similar and nothing here depends on it.)
-    pub fn random(config: TransformerConfig, rng: &mut SeededRng) -> Result<Self> {
+    pub fn from_params(p: &Params, config: TransformerConfig) -> Result<Self> {
         Ok(Transformer {
-            encoder: Encoder::random(&config, rng)?,
-            decoder: Decoder::random(&config, rng)?,
+            encoder: Encoder::from_params(&p.sub("encoder"), &config, config.num_encoder_layers)?,
+            decoder: Decoder::from_params(&p.sub("decoder"), &config, config.num_decoder_layers)?,
             config,
         })
     }
 
-    /// Loads `encoder.*` and `decoder.*` from `scope` (the root of an `nn.Transformer`
-    /// `state_dict`, or e.g. `transformer` inside a larger model).
-    pub fn load(scope: &Scope, config: TransformerConfig) -> Result<Self> {
-        Ok(Transformer {
-            encoder: Encoder::load(&scope.sub("encoder"), &config)?,
-            decoder: Decoder::load(&scope.sub("decoder"), &config)?,
-            config,
-        })
+    /// A Transformer saved by this crate, its sizes read from the tensors' shapes and the
+    /// saved settings (nothing to repeat). A PyTorch `state_dict` has no settings for
+    /// `num_heads` and `norm_first`: load it with [`Transformer::from_params`] and its config.
+    pub fn from_tensors(tensors: &NamedTensors) -> Result<Self> {
+        let config = TransformerConfig::from_tensors(tensors)?;
+        Transformer::from_params(&Params::load(tensors), config)
     }
+}
 
-    /// Saves under PyTorch's names below `prefix`.
-    pub fn save(&self, prefix: &str, out: &mut NamedTensors) {
-        self.encoder.save(&join(prefix, "encoder"), out);
-        self.decoder.save(&join(prefix, "decoder"), out);
+impl Module for Transformer {
+    /// `encoder.*` and `decoder.*` below `prefix`.
+    fn parameters_into(&self, prefix: &str, out: &mut NamedTensors) {
+        self.encoder.parameters_into(&join(prefix, "encoder"), out);
+        self.decoder.parameters_into(&join(prefix, "decoder"), out);
+    }
+}
+
+impl TransformerConfig {
+    /// The sizes of a Transformer saved by this crate: d_model, d_ff and the layer counts from
+    /// the tensors' shapes and names, `num_heads` and the norm position from its settings.
+    pub fn from_tensors(tensors: &NamedTensors) -> Result<Self> {
+        let layers = |stack: &str| {
+            (0..)
+                .take_while(|i| {
+                    tensors
+                        .get(&format!("{stack}.layers.{i}.norm1.weight"))
+                        .is_some()
+                })
+                .count()
+        };
+        let first = "encoder.layers.0";
+        let d_model = shape_of(tensors, &format!("{first}.norm1.weight"), 1)?[0];
+        let d_ff = shape_of(tensors, &format!("{first}.linear1.weight"), 2)?[0];
+        let why = "PyTorch's state_dict does not store it: pass a TransformerConfig";
+        let num_heads = setting_number(tensors, &format!("{first}.self_attn.num_heads"), why)?;
+        let norm_first = tensors.setting(&format!("{first}.norm_first"));
+        let norm_position = match norm_first {
+            Some("true") => NormPosition::Pre,
+            Some("false") => NormPosition::Post,
+            other => {
+                let name = format!("{first}.norm_first");
+                let got = other.unwrap_or("no such setting");
+                return Err(Error::value(name, format!("true or false ({why})"), got));
+            }
+        };
+        let config = TransformerConfig {
+            d_model,
+            num_heads,
+            d_ff,
+            num_encoder_layers: layers("encoder"),
+            num_decoder_layers: layers("decoder"),
+            norm_position,
+        };
+        config.validate()?;
+        Ok(config)
     }
 }
 
@@ -157,40 +206,45 @@ impl Seq2SeqTransformer {
     }
     // ANCHOR_END: seq2seq_forward
 
-    /// A random model.
-    pub fn random(config: Seq2SeqConfig, rng: &mut SeededRng) -> Result<Self> {
+    /// The embeddings, the Transformer and the generator read from `p` (names in the struct
+    /// docs) or drawn with PyTorch's default init.
+    pub fn from_params(p: &Params, config: Seq2SeqConfig) -> Result<Self> {
         let d = config.transformer.d_model;
         check_vocab(&config)?;
+        p.setting("max_len", config.max_len)?;
+        p.setting("pad_id", config.pad_id)?;
         Ok(Seq2SeqTransformer {
-            src_embedding: Embedding::random(config.src_vocab_size, d, rng),
-            tgt_embedding: Embedding::random(config.tgt_vocab_size, d, rng),
+            src_embedding: Embedding::from_params(
+                &p.sub("src_embedding"),
+                config.src_vocab_size,
+                d,
+            )?,
+            tgt_embedding: Embedding::from_params(
+                &p.sub("tgt_embedding"),
+                config.tgt_vocab_size,
+                d,
+            )?,
             positional: SinusoidalEncoding::new(config.max_len, d)?,
-            transformer: Transformer::random(config.transformer, rng)?,
-            generator: Linear::random(d, config.tgt_vocab_size, true, rng),
+            transformer: Transformer::from_params(&p.sub("transformer"), config.transformer)?,
+            generator: Linear::from_params(&p.sub("generator"), d, config.tgt_vocab_size, true)?,
             config,
         })
     }
+}
 
-    /// Loads from `scope` (see the struct docs for the names).
-    pub fn load(scope: &Scope, config: Seq2SeqConfig) -> Result<Self> {
-        let d = config.transformer.d_model;
-        check_vocab(&config)?;
-        Ok(Seq2SeqTransformer {
-            src_embedding: Embedding::load(&scope.sub("src_embedding"), config.src_vocab_size, d)?,
-            tgt_embedding: Embedding::load(&scope.sub("tgt_embedding"), config.tgt_vocab_size, d)?,
-            positional: SinusoidalEncoding::new(config.max_len, d)?,
-            transformer: Transformer::load(&scope.sub("transformer"), config.transformer)?,
-            generator: Linear::load(&scope.sub("generator"), d, config.tgt_vocab_size, true)?,
-            config,
-        })
-    }
-
-    /// Saves under the names in the struct docs, below `prefix`.
-    pub fn save(&self, prefix: &str, out: &mut NamedTensors) {
-        self.src_embedding.save(&join(prefix, "src_embedding"), out);
-        self.tgt_embedding.save(&join(prefix, "tgt_embedding"), out);
-        self.transformer.save(&join(prefix, "transformer"), out);
-        self.generator.save(&join(prefix, "generator"), out);
+impl Module for Seq2SeqTransformer {
+    /// The names in the struct docs below `prefix`, and the settings `max_len` and `pad_id`.
+    fn parameters_into(&self, prefix: &str, out: &mut NamedTensors) {
+        self.src_embedding
+            .parameters_into(&join(prefix, "src_embedding"), out);
+        self.tgt_embedding
+            .parameters_into(&join(prefix, "tgt_embedding"), out);
+        self.transformer
+            .parameters_into(&join(prefix, "transformer"), out);
+        self.generator
+            .parameters_into(&join(prefix, "generator"), out);
+        out.set_setting(join(prefix, "max_len"), self.config.max_len);
+        out.set_setting(join(prefix, "pad_id"), self.config.pad_id);
     }
 }
 

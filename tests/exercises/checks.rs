@@ -24,6 +24,7 @@ use attention::ndarray::{
     Array, Array1, Array2, Array3, Array4, Dimension, Ix1, Ix2, Ix3, Ix4, array, s,
 };
 use attention::nn::Linear;
+use attention::params::{Module, Params};
 use attention::transformer::{DecoderLayer, EncoderLayer, Seq2SeqConfig, Seq2SeqTransformer};
 
 use crate::common::{Fixture, fixture};
@@ -950,8 +951,8 @@ pub fn ch06_merge_heads(f: impl Fn(&Array4<f32>) -> Array3<f32>) -> Check {
 }
 
 fn load_mha(fx: &Fixture) -> MultiHeadAttention {
-    MultiHeadAttention::load(
-        &fx.tensors.scope(""),
+    MultiHeadAttention::from_params(
+        &Params::load(&fx.tensors),
         fx.usize("embed_dim"),
         fx.usize("num_heads"),
     )
@@ -1108,7 +1109,8 @@ pub fn ch07_encoder_layer(
         ),
     ] {
         let fx = fixture(name);
-        let layer = EncoderLayer::load(&fx.tensors.scope(""), &fx.transformer_config()).unwrap();
+        let layer = EncoderLayer::from_params(&Params::load(&fx.tensors), &fx.transformer_config())
+            .unwrap();
         let mask = Mask::from_torch_key_padding_mask(&fx.bool_input::<Ix2>("src_key_padding_mask"))
             .unwrap();
         let x: Array3<f32> = fx.input("src");
@@ -1144,7 +1146,8 @@ pub fn ch07_decoder_layer(
         ),
     ] {
         let fx = fixture(name);
-        let layer = DecoderLayer::load(&fx.tensors.scope(""), &fx.transformer_config()).unwrap();
+        let layer = DecoderLayer::from_params(&Params::load(&fx.tensors), &fx.transformer_config())
+            .unwrap();
         let self_mask = Mask::from_torch_attn_mask(&fx.bool_input::<Ix2>("tgt_mask")).unwrap();
         let memory_mask =
             Mask::from_torch_key_padding_mask(&fx.bool_input::<Ix2>("memory_key_padding_mask"))
@@ -1178,7 +1181,7 @@ pub fn ch07_greedy_step(f: impl Fn(&Seq2SeqTransformer, &[usize], &[usize]) -> u
         max_len: fx.usize("pe_max_len"),
         pad_id: fx.usize("pad_id"),
     };
-    let model = Seq2SeqTransformer::load(&fx.tensors.scope(""), config).unwrap();
+    let model = Seq2SeqTransformer::from_params(&Params::load(&fx.tensors), config).unwrap();
     let src = fx.ids("src");
     let pad = fx.usize("pad_id");
 

@@ -15,6 +15,7 @@ use attention::fast::{
 use attention::masked::{Mask, apply_mask};
 use attention::ndarray::{Array2, ArrayRef2, ArrayView1, Axis, array, s};
 use attention::nn::{LayerNorm, init, seeded_rng, softmax};
+use attention::params::{Module, Params};
 use attention::plot;
 use attention::plotly::Plot;
 use attention::positional::sinusoidal_encoding;
@@ -75,7 +76,9 @@ pub fn figures() -> Result<Vec<(String, String, Plot)>, String> {
 
     // Introduction and chapter 3: the pizza sentence through one random head.
     let (tokens, x) = worked::pizza_sentence(8, PIZZA_SEED).map_err(e)?;
-    let head = SelfAttention::random(8, 8, false, &mut seeded_rng(PIZZA_SEED + 1));
+    let head =
+        SelfAttention::from_params(&Params::init(&mut seeded_rng(PIZZA_SEED + 1)), 8, 8, false)
+            .map_err(e)?;
     let attn = head.forward(&x, None).map_err(e)?;
     let title = "One (untrained) attention head on the pizza sentence";
     add(
@@ -201,7 +204,8 @@ pub fn figures() -> Result<Vec<(String, String, Plot)>, String> {
     );
 
     // Chapter 6.
-    let mha = MultiHeadAttention::random(8, 4, &mut seeded_rng(PIZZA_SEED + 2)).map_err(e)?;
+    let mha = MultiHeadAttention::from_params(&Params::init(&mut seeded_rng(PIZZA_SEED + 2)), 8, 4)
+        .map_err(e)?;
     let batch = x.clone().insert_axis(Axis(0)); // (1, seq, d_model)
     let mh = mha.forward(&batch, &batch, &batch, None).map_err(e)?;
     let title = "Four heads, four patterns (untrained weights)";
@@ -577,7 +581,8 @@ fn ch06_worked() -> Result<String, String> {
 fn ch06_shapes() -> Result<String, String> {
     let e = |e: attention::Error| e.to_string();
     let (tokens, x) = worked::pizza_sentence(8, PIZZA_SEED).map_err(e)?;
-    let mha = MultiHeadAttention::random(8, 4, &mut seeded_rng(PIZZA_SEED + 2)).map_err(e)?;
+    let mha = MultiHeadAttention::from_params(&Params::init(&mut seeded_rng(PIZZA_SEED + 2)), 8, 4)
+        .map_err(e)?;
     let batch = x.insert_axis(Axis(0));
     let q = mha.w_q.forward(&batch).map_err(e)?;
     let heads = split_heads(&q, 4).map_err(e)?;
@@ -632,7 +637,7 @@ fn ch07_translate() -> Result<String, String> {
     for norm in [NormPosition::Post, NormPosition::Pre] {
         let model = worked::toy_translation_model(norm, 0).map_err(e)?;
         let mut tensors = NamedTensors::new();
-        model.save("", &mut tensors);
+        model.parameters_into("", &mut tensors);
         let count: usize = tensors
             .names()
             .map(|n| tensors.get(n).map_or(0, |t| t.len()))

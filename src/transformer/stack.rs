@@ -1,0 +1,63 @@
+//! The shape both stacks share: `num_layers` identical layers, then an optional final
+//! LayerNorm. PyTorch's `nn.TransformerEncoder` and `nn.TransformerDecoder` (names
+//! `layers.{i}.*`, `norm.*`); [`super::Encoder`] and [`super::Decoder`] are this with
+//! encoder and decoder layers, each adding its own `forward`.
+
+use ndarray::{Array, Dimension};
+
+use super::TransformerConfig;
+use crate::error::Result;
+use crate::nn::LayerNorm;
+use crate::params::{Module, Params};
+use crate::weights::{NamedTensors, join};
+
+/// A layer that a [`Stack`] repeats: built from its parameters and the shared sizes.
+pub trait StackLayer: Module + Sized {
+    /// One layer from `p` (e.g. the scope `encoder.layers.3`).
+    fn from_params(p: &Params, config: &TransformerConfig) -> Result<Self>;
+}
+
+/// Layers applied in order, then an optional final LayerNorm.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stack<L> {
+    /// The layers, applied in order.
+    pub layers: Vec<L>,
+    /// Final LayerNorm (`nn.Transformer` always has one).
+    pub norm: Option<LayerNorm>,
+}
+
+impl<L: StackLayer> Stack<L> {
+    /// `num_layers` layers (`layers.{i}`) and the final LayerNorm (`norm`), read from `p` or
+    /// drawn, layer by layer in order.
+    pub fn from_params(p: &Params, config: &TransformerConfig, num_layers: usize) -> Result<Self> {
+        let layers = (0..num_layers)
+            .map(|i| L::from_params(&p.sub(&format!("layers.{i}")), config))
+            .collect::<Result<_>>()?;
+        Ok(Stack {
+            layers,
+            norm: Some(LayerNorm::from_params(&p.sub("norm"), config.d_model)?),
+        })
+    }
+}
+
+impl<L> Stack<L> {
+    /// The final LayerNorm, if there is one, applied to the last layer's output.
+    pub(crate) fn final_norm<D: Dimension>(&self, x: Array<f32, D>) -> Result<Array<f32, D>> {
+        match &self.norm {
+            Some(norm) => norm.forward(&x),
+            None => Ok(x),
+        }
+    }
+}
+
+impl<L: Module> Module for Stack<L> {
+    /// `{prefix}.layers.{i}.*` and `{prefix}.norm.*`.
+    fn parameters_into(&self, prefix: &str, out: &mut NamedTensors) {
+        for (i, layer) in self.layers.iter().enumerate() {
+            layer.parameters_into(&join(prefix, &format!("layers.{i}")), out);
+        }
+        if let Some(norm) = &self.norm {
+            norm.parameters_into(&join(prefix, "norm"), out);
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Named tensors: how weights go in and out of every layer.
+//!
+//! A model's weights are a map from names to arrays, exactly like a PyTorch `state_dict`:
+//! `encoder.layers.1.self_attn.in_proj_weight → (24, 8)`. Every layer reads its parameters
+//! through a [`crate::params::Params`] (a view of the map under a prefix such as
+//! `encoder.layers.1`, or a seeded generator) and lists them into a [`NamedTensors`] under the
+//! same names ([`crate::params::Module`]). Two file formats: JSON (the PyTorch fixtures,
+//! readable by eye) and safetensors (checkpoints, Hugging Face's format). The test fixtures
+//! recorded from PyTorch, and later real pretrained weights, all enter through this one door.
+//!
+//! ```
+//! use attention::weights::NamedTensors;
+//! use attention::nn::Linear;
+//! use attention::params::Params;
+//!
+//! let json = r#"{"tensors": {
+//!     "proj.weight": {"shape": [1, 2], "data": [1.0, 2.0]},
+//!     "proj.bias":   {"shape": [1],    "data": [0.5]}
+//! }}"#;
+//! let weights = NamedTensors::from_json_str(json)?;
+//! let linear = Linear::from_params(&Params::load(&weights).sub("proj"), 2, 1, true)?;
+//! assert_eq!(linear.weight.shape(), &[1, 2]);
+//! assert!(weights.unused().is_empty());
+//! # Ok::<(), attention::Error>(())
+//! ```
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+
+use ndarray::{Array, ArrayD, Dimension};
+
+use crate::error::{Error, Result, fmt_shape};
+
+mod json;
+mod safetensors;
+
+/// A collection of named `f32` tensors (a PyTorch `state_dict`).
+///
+/// It remembers which names were read, so a loader can report tensors that no layer used
+/// (usually a naming mistake): see [`NamedTensors::unused`].
+#[derive(Debug, Clone, Default)]
+pub struct NamedTensors {
+    tensors: BTreeMap<String, ArrayD<f32>>,
+    /// Settings no shape can tell, e.g. `encoder.layers.0.self_attn.num_heads = "2"`.
+    settings: BTreeMap<String, String>,
+    read: RefCell<BTreeSet<String>>,
+}
+
+impl NamedTensors {
+    /// An empty collection.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) a tensor.
+    pub fn insert<D: Dimension>(&mut self, name: impl Into<String>, tensor: Array<f32, D>) {
+        self.tensors.insert(name.into(), tensor.into_dyn());
+    }
+
+    /// The tensor called `name`, if present (does not mark it as read).
+    pub fn get(&self, name: &str) -> Option<&ArrayD<f32>> {
+        self.tensors.get(name)
+    }
+
+    /// All names, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tensors.keys().map(String::as_str)
+    }
+
+    /// Number of tensors.
+    pub fn len(&self) -> usize {
+        self.tensors.len()
+    }
+
+    /// True when there are no tensors.
+    pub fn is_empty(&self) -> bool {
+        self.tensors.is_empty()
+    }
+
+    /// A setting saved with the tensors (see [`crate::params::Params::setting`]).
+    pub fn setting(&self, name: &str) -> Option<&str> {
+        self.settings.get(name).map(String::as_str)
+    }
+
+    /// Records a setting, e.g. `("encoder.layers.0.self_attn.num_heads", 2)`.
+    pub fn set_setting(&mut self, name: impl Into<String>, value: impl std::fmt::Display) {
+        self.settings.insert(name.into(), value.to_string());
+    }
+
+    /// Every setting, sorted by name.
+    pub fn settings(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.settings.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The tensors under `prefix` (e.g. `"encoder.layers.0"`); `""` is the root.
+    pub fn scope(&self, prefix: &str) -> Scope<'_> {
+        Scope {
+            tensors: self,
+            prefix: prefix.to_string(),
+        }
+    }
+
+    /// Names that no layer has read yet: after loading a whole model this should be empty.
+    pub fn unused(&self) -> Vec<String> {
+        let read = self.read.borrow();
+        self.tensors
+            .keys()
+            .filter(|name| !read.contains(*name))
+            .cloned()
+            .collect()
+    }
+}
+
+/// The tensors of a [`NamedTensors`] under one prefix, as one layer sees them.
+#[derive(Debug, Clone)]
+pub struct Scope<'a> {
+    tensors: &'a NamedTensors,
+    prefix: String,
+}
+
+impl<'a> Scope<'a> {
+    /// The scope one level down: `scope("encoder").sub("layers.0")` is `encoder.layers.0`.
+    pub fn sub(&self, name: &str) -> Scope<'a> {
+        Scope {
+            tensors: self.tensors,
+            prefix: self.name(name),
+        }
+    }
+
+    /// The full name of `leaf` in this scope, e.g. `encoder.layers.0.norm1.weight`.
+    pub fn name(&self, leaf: &str) -> String {
+        join(&self.prefix, leaf)
+    }
+
+    /// True when a tensor called `leaf` exists in this scope.
+    pub fn contains(&self, leaf: &str) -> bool {
+        self.tensors.get(&self.name(leaf)).is_some()
+    }
+
+    /// The tensor `leaf`, checked to have exactly `shape`, as an array of dimension `D`.
+    ///
+    /// Errors name the full tensor name and both shapes; marks the tensor as read.
+    pub fn tensor<D: Dimension>(&self, leaf: &str, shape: &[usize]) -> Result<Array<f32, D>> {
+        let name = self.name(leaf);
+        let Some(t) = self.tensors.get(&name) else {
+            return Err(self.missing(&name));
+        };
+        if t.shape() != shape || t.is_empty() {
+            let want = format!("{}, every axis non-empty", fmt_shape(shape));
+            return Err(Error::shape(&name, want, t.shape()));
+        }
+        self.tensors.read.borrow_mut().insert(name);
+        Ok(t.clone()
+            .into_dimensionality::<D>()
+            .expect("shape was checked above"))
+    }
+
+    fn missing(&self, name: &str) -> Error {
+        // Suggest the names that share the longest prefix with the one asked for.
+        let prefix_len = |other: &str| {
+            name.chars()
+                .zip(other.chars())
+                .take_while(|(a, b)| a == b)
+                .count()
+        };
+        let best = self.tensors.names().map(prefix_len).max().unwrap_or(0);
+        let close: Vec<&str> = self
+            .tensors
+            .names()
+            .filter(|n| best > 0 && prefix_len(n) == best)
+            .take(3)
+            .collect();
+        let hint = if close.is_empty() {
+            String::new()
+        } else {
+            format!("; closest: {}", close.join(", "))
+        };
+        Error::MissingTensor {
+            name: name.to_string(),
+            available: self.tensors.len(),
+            hint,
+        }
+    }
+}
+
+/// Joins a prefix and a name with a dot, PyTorch style (`""` + `a` is `a`).
+pub fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
