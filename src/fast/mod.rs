@@ -5,7 +5,6 @@
 //!   of the O(seq²) score matrix.
 //! - [`attention_heads`]: every (batch item, head) in parallel, with either kernel.
 //! - [`attention_flops`], [`score_matrix_bytes`]: where the time and the memory go.
-//! - [`BenchResults`]: the measured times (this crate vs PyTorch) the chapter shows.
 //!
 //! ```
 //! use attention::fast::flash_attention;
@@ -27,7 +26,6 @@ mod cost;
 mod exp;
 mod flash;
 mod heads;
-mod results;
 
 pub use cost::{attention_flops, input_output_bytes, score_matrix_bytes};
 pub use exp::exp_in_place;
@@ -36,7 +34,3 @@ pub use flash::{KEY_BLOCK, OnlineSoftmax, QUERY_BLOCK, flash_attention};
 pub(crate) use heads::check_heads;
 pub(crate) use heads::map_heads_in_parallel;
 pub use heads::{Kernel, ROW_BLOCK, attention_heads};
-pub use results::{
-    Backends, BenchCase, BenchResults, GpuCase, GpuRow, GpuRun, LongSequence, RESULTS_PATH,
-    RatioRow, gflops,
-};

@@ -5,10 +5,8 @@
 
 use std::fmt::Write as _;
 
-use attention::fast::{
-    BenchCase, BenchResults, OnlineSoftmax, RESULTS_PATH, RatioRow, attention_flops,
-    input_output_bytes, score_matrix_bytes,
-};
+use attention::bench_results::{BenchCase, BenchResults, RESULTS_PATH, RatioRow};
+use attention::fast::{OnlineSoftmax, attention_flops, input_output_bytes, score_matrix_bytes};
 use attention::ndarray::array;
 use attention::plot;
 use attention::plotly::Plot;
