@@ -20,7 +20,8 @@
 //! and out by PyTorch `state_dict` names (JSON or safetensors) through [`weights`]; every
 //! matrix product goes through
 //! [`backend::matmul`]. Figures for the book and notebooks come from [`plot`]; the small inputs
-//! every chapter follows are in [`worked`].
+//! every chapter follows are in [`worked`]. The measured speeds chapter 8 shows (this crate
+//! against PyTorch, `benches/results.json`) are read by [`bench_results`].
 //!
 //! ## Conventions
 //! - `f32` everywhere, like PyTorch.
@@ -56,6 +57,7 @@
 extern crate blas_src;
 
 pub mod backend;
+pub mod bench_results;
 pub mod cross;
 pub mod embedding;
 mod error;

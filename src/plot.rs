@@ -22,8 +22,8 @@ use plotly::common::{ColorScale, ColorScalePalette, DashType, Line, Mode, Positi
 use plotly::layout::{Axis, AxisType, GridPattern, Layout, LayoutGrid};
 use plotly::{HeatMap, Plot, Scatter};
 
+use crate::bench_results::BenchResults;
 use crate::error::{Error, Result};
-use crate::fast::BenchResults;
 
 /// Labels and title of a heatmap's axes.
 struct Axes<'a> {

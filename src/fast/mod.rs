@@ -5,7 +5,6 @@
 //!   of the O(seq²) score matrix.
 //! - [`attention_heads`]: every (batch item, head) in parallel, with either kernel.
 //! - [`attention_flops`], [`score_matrix_bytes`]: where the time and the memory go.
-//! - [`BenchResults`]: the measured times (this crate vs PyTorch) the chapter shows.
 //!
 //! ```
 //! use attention::fast::flash_attention;
@@ -26,14 +25,9 @@
 mod cost;
 mod flash;
 mod heads;
-mod results;
 
 /// The vectorised `exp` this chapter builds lives in the kernels floor, below the layers.
 pub use crate::kernels::exp_in_place;
 pub use cost::{attention_flops, input_output_bytes, score_matrix_bytes};
 pub use flash::{KEY_BLOCK, OnlineSoftmax, QUERY_BLOCK, flash_attention};
 pub use heads::{Kernel, ROW_BLOCK, attention_heads};
-pub use results::{
-    Backends, BenchCase, BenchResults, GpuCase, GpuRow, GpuRun, LongSequence, RESULTS_PATH,
-    RatioRow, gflops,
-};

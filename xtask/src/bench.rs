@@ -15,7 +15,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use attention::fast::{BenchResults, RESULTS_PATH};
+use attention::bench_results::{BenchResults, RESULTS_PATH};
 
 use crate::util::{cargo, output, root};
 

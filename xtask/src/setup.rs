@@ -14,6 +14,8 @@ const CARGO_TOOLS: &[(&str, &str, &str)] = &[
     ("evcxr_jupyter", "0.22.0", "evcxr_jupyter"),
     ("mdbook", "0.5.4", "mdbook"),
     ("mdbook-katex", "0.10.0", "mdbook-katex"),
+    // The built book's link checker (offline, fragments included; ~1 min to compile).
+    ("hyperlink", "0.3.2", "hyperlink"),
 ];
 
 /// Debian packages the checks need: headless Chromium renders the book for its checks and

@@ -1,0 +1,64 @@
+//! Chapter 1, word embeddings: the toy vectors, the dot products and cosines of some pairs,
+//! and the scatter and cosine-similarity figures.
+
+use std::fmt::Write as _;
+
+use attention::embedding::{cosine_similarity, cosine_similarity_matrix};
+use attention::ndarray::ArrayView1;
+use attention::plot;
+use attention::worked;
+
+use super::{Figure, Numbers, err, figure, num};
+
+pub fn numbers() -> Result<Numbers, String> {
+    Ok(vec![
+        ("ch01-vectors.md", vectors()),
+        ("ch01-pairs.md", pairs()?),
+    ])
+}
+
+pub fn figures() -> Result<Vec<Figure>, String> {
+    let (words, vectors) = worked::toy_embeddings();
+    let cos = cosine_similarity_matrix(&vectors).map_err(err)?;
+    Ok(vec![
+        figure("ch01-scatter", "Toy 2-D word embeddings", |t| {
+            plot::embedding_scatter(&vectors, &words, t)
+        })?,
+        figure("ch01-cosine", "Cosine similarity of every pair", |t| {
+            plot::heatmap(&cos, &words, &words, t, Some((-1.0, 1.0)))
+        })?,
+    ])
+}
+
+/// The toy embedding table.
+fn vectors() -> String {
+    let (words, v) = worked::toy_embeddings();
+    let mut md = String::from("| word | dimension 0 | dimension 1 |\n|---|---:|---:|\n");
+    for (w, row) in words.iter().zip(v.rows()) {
+        writeln!(md, "| {w} | {:.2} | {:.2} |", row[0], row[1]).unwrap();
+    }
+    md
+}
+
+/// Dot product, lengths and cosine of some pairs, and of one vector doubled.
+fn pairs() -> Result<String, String> {
+    let (words, v) = worked::toy_embeddings();
+    let mut md = String::from("| pair | a · b | ‖a‖ | ‖b‖ | cosine |\n|---|---:|---:|---:|---:|\n");
+    let mut row = |name: String, a: ArrayView1<f32>, b: ArrayView1<f32>| -> Result<(), String> {
+        let cos = cosine_similarity(&a, &b).map_err(err)?;
+        let cells = [a.dot(&b), a.dot(&a).sqrt(), b.dot(&b).sqrt(), cos].map(num);
+        writeln!(md, "| {name} | {} |", cells.join(" | ")).unwrap();
+        Ok(())
+    };
+    for (i, j) in [(0, 1), (0, 2), (3, 4), (0, 3), (0, 5), (5, 6)] {
+        row(format!("{} · {}", words[i], words[j]), v.row(i), v.row(j))?;
+    }
+    // The same direction, twice as long: the dot product doubles, the cosine does not move.
+    let double = v.row(1).mapv(|x| 2.0 * x);
+    row(
+        format!("{} · (2 × {})", words[0], words[1]),
+        v.row(0),
+        double.view(),
+    )?;
+    Ok(md)
+}

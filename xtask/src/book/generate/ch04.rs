@@ -1,0 +1,80 @@
+//! Chapter 4, masked self-attention: the causal mask on the StatQuest example, a query that
+//! may attend to nothing, and the masked heatmaps.
+
+use attention::masked::{Mask, apply_mask};
+use attention::ndarray::{Axis, array};
+use attention::plot;
+use attention::self_attention::scaled_scores;
+use attention::worked;
+
+use super::{Figure, Numbers, bmatrix, bmatrix_dp, err, figure, pizza};
+
+pub fn numbers() -> Result<Numbers, String> {
+    Ok(vec![
+        ("ch04-masked.md", masked()?),
+        ("ch04-fully-masked.md", fully_masked()?),
+    ])
+}
+
+pub fn figures() -> Result<Vec<Figure>, String> {
+    let tokens = worked::statquest_tokens();
+    let masked = worked::statquest_head()
+        .forward(
+            &worked::statquest_encodings(),
+            Some(&Mask::causal(3).map_err(err)?),
+        )
+        .map_err(err)?;
+    let p = pizza()?;
+    let causal = Mask::causal(p.tokens.len()).map_err(err)?;
+    let pizza_causal = p.head.forward(&p.x, Some(&causal)).map_err(err)?;
+    Ok(vec![
+        figure(
+            "ch04-statquest-masked",
+            "Masked self-attention weights of “let's go <eos>”",
+            |t| plot::attention_heatmap(&masked.weights, &tokens, &tokens, t),
+        )?,
+        figure(
+            "ch04-pizza-causal",
+            "The introduction's head on the pizza sentence, now causal",
+            |t| plot::attention_heatmap(&pizza_causal.weights, &p.tokens, &p.tokens, t),
+        )?,
+    ])
+}
+
+/// The causal mask, the masked scores, the weights and the output.
+fn masked() -> Result<String, String> {
+    let (head, x) = (worked::statquest_head(), worked::statquest_encodings());
+    let mask = Mask::causal(3).map_err(err)?;
+    let q = head.w_q.forward(&x).map_err(err)?;
+    let k = head.w_k.forward(&x).map_err(err)?;
+    let scaled = scaled_scores(&q, &k).map_err(err)?;
+    let masked = apply_mask(&scaled, &mask).map_err(err)?;
+    let attn = head.forward(&x, Some(&mask)).map_err(err)?;
+    let m = mask.additive().index_axis(Axis(0), 0).to_owned();
+    Ok(format!(
+        "$$\nM = {} \\qquad \\frac{{QK^\\top}}{{\\sqrt{{2}}}} + M = {}\n$$\n\n$$\nA = {} \\qquad \\text{{output}} = A V = {}\n$$\n",
+        bmatrix_dp(&m, 0),
+        bmatrix(&masked),
+        bmatrix(&attn.weights),
+        bmatrix(&attn.output)
+    ))
+}
+
+/// A mask that leaves query 1 ("go") nothing to attend to: its row of weights is all zero.
+fn fully_masked() -> Result<String, String> {
+    let (head, x) = (worked::statquest_head(), worked::statquest_encodings());
+    let allowed = array![
+        [true, false, false],
+        [false, false, false],
+        [true, true, true]
+    ];
+    let mask = Mask::new(allowed).map_err(err)?;
+    let attn = head.forward(&x, Some(&mask)).map_err(err)?;
+    let m = mask.additive().index_axis(Axis(0), 0).to_owned();
+    Ok(format!(
+        "$$\nM = {} \\qquad A = {} \\qquad \\text{{output}} = {}\n$$\n",
+        bmatrix_dp(&m, 0),
+        bmatrix(&attn.weights),
+        bmatrix(&attn.output)
+    ))
+}

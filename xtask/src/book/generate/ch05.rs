@@ -1,0 +1,66 @@
+//! Chapter 5, cross-attention: the StatQuest head with queries from the decoder's
+//! `<bos> vamos` and keys and values from the encoder's `let's go <eos>`.
+
+use attention::plot;
+use attention::prelude::{AttentionOutput, CrossAttention};
+use attention::self_attention::scaled_scores;
+use attention::worked;
+
+use super::{Figure, Numbers, bmatrix, bmatrix_dp, err, figure};
+
+pub fn numbers() -> Result<Numbers, String> {
+    Ok(vec![("ch05-cross.md", cross()?)])
+}
+
+pub fn figures() -> Result<Vec<Figure>, String> {
+    let attn = statquest_cross().map_err(err)?;
+    Ok(vec![figure(
+        "ch05-cross",
+        "Cross-attention: target tokens (rows) attend to source tokens (columns)",
+        |t| {
+            plot::attention_heatmap(
+                &attn.weights,
+                &worked::statquest_decoder_tokens(),
+                &worked::statquest_tokens(),
+                t,
+            )
+        },
+    )?])
+}
+
+/// The chapter's example: the StatQuest head, queries from `<bos> vamos`, keys and values
+/// from `let's go <eos>`.
+fn statquest_cross() -> attention::Result<AttentionOutput> {
+    let cross = CrossAttention {
+        head: worked::statquest_head(),
+    };
+    cross.forward(
+        &worked::statquest_decoder_encodings(),
+        &worked::statquest_encodings(),
+        None,
+    )
+}
+
+/// Every step: decoder inputs, Q, K, V, scores, weights and output.
+fn cross() -> Result<String, String> {
+    let head = worked::statquest_head();
+    let (dec, enc) = (
+        worked::statquest_decoder_encodings(),
+        worked::statquest_encodings(),
+    );
+    let q = head.w_q.forward(&dec).map_err(err)?;
+    let k = head.w_k.forward(&enc).map_err(err)?;
+    let v = head.w_v.forward(&enc).map_err(err)?;
+    let scaled = scaled_scores(&q, &k).map_err(err)?;
+    let attn = statquest_cross().map_err(err)?;
+    Ok(format!(
+        "$$\nX_{{\\text{{dec}}}} = {} \\qquad Q = X_{{\\text{{dec}}}} W_q^\\top = {}\n$$\n\n$$\nK = X_{{\\text{{enc}}}} W_k^\\top = {} \\qquad V = X_{{\\text{{enc}}}} W_v^\\top = {}\n$$\n\n$$\n\\frac{{QK^\\top}}{{\\sqrt{{2}}}} = {} \\qquad A = \\operatorname{{softmax}}\\!\\left(\\frac{{QK^\\top}}{{\\sqrt{{2}}}}\\right) = {}\n$$\n\n$$\n\\text{{output}} = A V = {}\n$$\n",
+        bmatrix_dp(&dec, 2),
+        bmatrix_dp(&q, 2),
+        bmatrix_dp(&k, 2),
+        bmatrix_dp(&v, 2),
+        bmatrix(&scaled),
+        bmatrix(&attn.weights),
+        bmatrix(&attn.output)
+    ))
+}
