@@ -12,7 +12,7 @@
 //! use attention::params::Params;
 //! use attention::ndarray::Array2;
 //!
-//! let cross = CrossAttention::from_params(&Params::init(&mut seeded_rng(0)), 4, 4, false)?;
+//! let cross = CrossAttention::from_params(&Params::seeded(0), 4, 4, false)?;
 //! let decoder_states = Array2::<f32>::ones((2, 4)); // (target_len, d_model)
 //! let encoder_output = Array2::<f32>::ones((3, 4)); // (source_len, d_model)
 //! let attn = cross.forward(&decoder_states, &encoder_output, None)?;

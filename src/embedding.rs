@@ -14,7 +14,7 @@
 //!
 //! let vocab = Vocab::from_sentences(TOY_SENTENCES);
 //! let ids = vocab.encode("let's go");                      // (seq) = (2)
-//! let table = Embedding::from_params(&Params::init(&mut seeded_rng(0)), vocab.len(), 4)?;
+//! let table = Embedding::from_params(&Params::seeded(0), vocab.len(), 4)?;
 //! let vectors = table.forward(&ids)?;                      // (seq, d_model) = (2, 4)
 //! assert_eq!(vectors.shape(), &[2, 4]);
 //! # Ok::<(), attention::Error>(())

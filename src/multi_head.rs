@@ -22,7 +22,7 @@
 //! use attention::params::Params;
 //! use attention::ndarray::Array3;
 //!
-//! let mha = MultiHeadAttention::from_params(&Params::init(&mut seeded_rng(0)), 8, 2)?;
+//! let mha = MultiHeadAttention::from_params(&Params::seeded(0), 8, 2)?;
 //! let x = Array3::<f32>::ones((1, 5, 8));          // (batch, seq, d_model)
 //! let out = mha.forward(&x, &x, &x, None)?;
 //! assert_eq!(out.output.shape(), &[1, 5, 8]);      // (batch, seq, d_model)

@@ -55,7 +55,22 @@ pub enum Init {
 #[derive(Clone)]
 enum Source<'a> {
     Load(&'a NamedTensors),
-    Init(Rc<RefCell<&'a mut SeededRng>>),
+    Init(Rc<RefCell<Generator<'a>>>),
+}
+
+/// The generator of [`Params::init`] (the caller's) or [`Params::seeded`] (its own).
+enum Generator<'a> {
+    Borrowed(&'a mut SeededRng),
+    Owned(Box<SeededRng>),
+}
+
+impl Generator<'_> {
+    fn rng(&mut self) -> &mut SeededRng {
+        match self {
+            Generator::Borrowed(rng) => rng,
+            Generator::Owned(rng) => rng,
+        }
+    }
 }
 
 /// A layer's parameters, under a PyTorch-style name prefix such as `encoder.layers.0`.
@@ -74,10 +89,21 @@ impl<'a> Params<'a> {
         }
     }
 
-    /// Parameters drawn from `rng` with PyTorch's default initialisation.
+    /// Parameters drawn from `rng` with PyTorch's default initialisation; the generator
+    /// goes on from where they left it.
     pub fn init(rng: &'a mut SeededRng) -> Self {
         Params {
-            source: Source::Init(Rc::new(RefCell::new(rng))),
+            source: Source::Init(Rc::new(RefCell::new(Generator::Borrowed(rng)))),
+            prefix: String::new(),
+        }
+    }
+
+    /// Parameters drawn with PyTorch's default initialisation from a generator of their own,
+    /// seeded with `seed` (`Params::init(&mut seeded_rng(seed))` without the borrow).
+    pub fn seeded(seed: u64) -> Params<'static> {
+        let rng = crate::nn::seeded_rng(seed);
+        Params {
+            source: Source::Init(Rc::new(RefCell::new(Generator::Owned(Box::new(rng))))),
             prefix: String::new(),
         }
     }
@@ -110,7 +136,7 @@ impl<'a> Params<'a> {
     ) -> Result<Array<f32, D>> {
         let array = match &self.source {
             Source::Load(tensors) => tensors.scope(&self.prefix).tensor::<IxDyn>(leaf, shape)?,
-            Source::Init(rng) => draw(shape, init, &mut rng.borrow_mut()),
+            Source::Init(rng) => draw(shape, init, rng.borrow_mut().rng()),
         };
         array.into_dimensionality::<D>().map_err(|_| {
             let want = format!("{} axes", D::NDIM.unwrap_or(shape.len()));

@@ -16,7 +16,7 @@ use ndarray::{Array2, array};
 
 use crate::embedding::{Embedding, TOY_SENTENCES, TOY_TRANSLATIONS, Vocab};
 use crate::error::Result;
-use crate::nn::{Linear, seeded_rng};
+use crate::nn::Linear;
 use crate::params::Params;
 use crate::positional::SinusoidalEncoding;
 use crate::self_attention::SelfAttention;
@@ -77,7 +77,7 @@ pub fn toy_embeddings() -> (Vec<String>, Array2<f32>) {
 pub fn pizza_sentence(d_model: usize, seed: u64) -> Result<(Vec<String>, Array2<f32>)> {
     let vocab = Vocab::from_sentences(TOY_SENTENCES);
     let ids = vocab.encode(TOY_SENTENCES[0]);
-    let table = Embedding::from_params(&Params::init(&mut seeded_rng(seed)), vocab.len(), d_model)?;
+    let table = Embedding::from_params(&Params::seeded(seed), vocab.len(), d_model)?;
     let tokens = table.forward(&ids)? * (d_model as f32).sqrt(); // (seq, d_model)
     let x = SinusoidalEncoding::new(ids.len(), d_model)?.forward(&tokens)?;
     Ok((vocab.tokens_of(&ids)?, x))
@@ -110,5 +110,5 @@ pub fn toy_translation_model(norm_position: NormPosition, seed: u64) -> Result<S
         max_len: 32,
         pad_id: crate::embedding::PAD_ID,
     };
-    Seq2SeqTransformer::from_params(&Params::init(&mut seeded_rng(seed)), config)
+    Seq2SeqTransformer::from_params(&Params::seeded(seed), config)
 }

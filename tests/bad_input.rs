@@ -5,7 +5,7 @@ use attention::Error;
 use attention::fast::{Kernel, attention_heads, flash_attention};
 use attention::multi_head::MultiHeadAttention;
 use attention::ndarray::{Array1, Array2, Array4, array};
-use attention::nn::{LayerNorm, Linear, seeded_rng, softmax};
+use attention::nn::{LayerNorm, Linear, softmax};
 use attention::params::Params;
 use attention::positional::sinusoidal_encoding;
 use attention::self_attention::{SelfAttention, scaled_dot_product_attention};
@@ -44,15 +44,15 @@ fn layer_norm_parameters_of_different_lengths_are_an_error() {
 #[test]
 fn multi_head_fields_changed_after_construction_are_errors() {
     let x = attention::ndarray::Array3::<f32>::ones((1, 3, 4));
-    let mut mha = MultiHeadAttention::from_params(&Params::init(&mut seeded_rng(0)), 4, 2).unwrap();
+    let mut mha = MultiHeadAttention::from_params(&Params::seeded(0), 4, 2).unwrap();
     mha.num_heads = 0;
     let e = mha.forward(&x, &x, &x, None).unwrap_err();
     assert_eq!(arg_of(&e), "num_heads", "{e}");
-    let mut mha = MultiHeadAttention::from_params(&Params::init(&mut seeded_rng(0)), 4, 2).unwrap();
+    let mut mha = MultiHeadAttention::from_params(&Params::seeded(0), 4, 2).unwrap();
     mha.w_k = Linear::new(Array2::ones((3, 4)), None).unwrap();
     let e = mha.forward(&x, &x, &x, None).unwrap_err();
     assert_eq!(arg_of(&e), "w_k.weight", "{e}");
-    let mut mha = MultiHeadAttention::from_params(&Params::init(&mut seeded_rng(0)), 4, 2).unwrap();
+    let mut mha = MultiHeadAttention::from_params(&Params::seeded(0), 4, 2).unwrap();
     mha.out_proj.bias = Some(Array1::zeros(5));
     let e = mha.forward(&x, &x, &x, None).unwrap_err();
     assert_eq!(arg_of(&e), "out_proj.bias", "{e}");
@@ -60,8 +60,7 @@ fn multi_head_fields_changed_after_construction_are_errors() {
 
 #[test]
 fn a_self_attention_projection_of_another_size_is_an_error() {
-    let mut head =
-        SelfAttention::from_params(&Params::init(&mut seeded_rng(0)), 4, 2, false).unwrap();
+    let mut head = SelfAttention::from_params(&Params::seeded(0), 4, 2, false).unwrap();
     head.w_k = Linear::new(Array2::ones((3, 4)), None).unwrap();
     let e = head.forward(&Array2::ones((3, 4)), None).unwrap_err();
     assert_eq!(arg_of(&e), "w_k.weight", "{e}");

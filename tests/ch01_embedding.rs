@@ -8,7 +8,6 @@ use attention::embedding::{
     cosine_similarity_matrix, pad_batch, tokenize,
 };
 use attention::ndarray::{Array2, array};
-use attention::nn::seeded_rng;
 use attention::params::Params;
 use common::{assert_close, fixture};
 
@@ -85,7 +84,7 @@ fn cosine_similarity_by_hand() {
 
 #[test]
 fn cosine_matrix_is_symmetric_with_unit_diagonal() {
-    let table = Embedding::from_params(&Params::init(&mut seeded_rng(3)), 6, 3).unwrap();
+    let table = Embedding::from_params(&Params::seeded(3), 6, 3).unwrap();
     let sims = cosine_similarity_matrix(&table.weight).unwrap();
     for i in 0..6 {
         assert!((sims[[i, i]] - 1.0).abs() < 1e-6);
@@ -98,7 +97,7 @@ fn cosine_matrix_is_symmetric_with_unit_diagonal() {
 
 #[test]
 fn token_id_out_of_vocabulary_is_a_clear_error() {
-    let table = Embedding::from_params(&Params::init(&mut seeded_rng(0)), 10, 4).unwrap();
+    let table = Embedding::from_params(&Params::seeded(0), 10, 4).unwrap();
     let err = table.forward(&[3, 10]).unwrap_err();
     assert!(matches!(err, Error::Value { .. }));
     let msg = err.to_string();
@@ -120,7 +119,7 @@ fn token_id_out_of_vocabulary_is_a_clear_error() {
 
 #[test]
 fn empty_sequence_is_a_clear_error() {
-    let table = Embedding::from_params(&Params::init(&mut seeded_rng(0)), 10, 4).unwrap();
+    let table = Embedding::from_params(&Params::seeded(0), 10, 4).unwrap();
     let msg = table.forward(&[]).unwrap_err().to_string();
     assert!(msg.contains("`ids`") && msg.contains("(0)"), "{msg}");
     let msg = cosine_similarity(&array![1.0_f32], &array![1.0, 2.0])

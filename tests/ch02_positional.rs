@@ -3,7 +3,6 @@
 mod common;
 
 use attention::ndarray::{Array2, Array3, Ix2, s};
-use attention::nn::seeded_rng;
 use attention::params::{Module, Params};
 use attention::positional::{LearnedPositionalEmbedding, SinusoidalEncoding, sinusoidal_encoding};
 use attention::weights::NamedTensors;
@@ -52,8 +51,7 @@ fn encodings_add_the_same_positions_to_every_sequence() {
         let expected = encoding.table.slice(s![..3, ..]).mapv(|v| v + 1.0);
         assert_eq!(y.slice(s![b, .., ..]), expected);
     }
-    let learned =
-        LearnedPositionalEmbedding::from_params(&Params::init(&mut seeded_rng(0)), 8, 4).unwrap();
+    let learned = LearnedPositionalEmbedding::from_params(&Params::seeded(0), 8, 4).unwrap();
     let y = learned.forward(&Array2::<f32>::zeros((5, 4))).unwrap();
     assert_eq!(y, learned.weight.slice(s![..5, ..]));
     let mut saved = NamedTensors::new();

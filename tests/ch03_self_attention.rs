@@ -120,7 +120,7 @@ proptest! {
 
 #[test]
 fn self_attention_saves_and_loads_the_course_names() {
-    let head = SelfAttention::from_params(&Params::init(&mut seeded_rng(5)), 4, 3, true).unwrap();
+    let head = SelfAttention::from_params(&Params::seeded(5), 4, 3, true).unwrap();
     let mut saved = NamedTensors::new();
     head.parameters_into("", &mut saved);
     let names: Vec<&str> = saved.names().collect();
@@ -188,7 +188,7 @@ fn empty_sequence_is_a_clear_error() {
         msg.contains("`queries`") && msg.contains("non-empty") && msg.contains("(0, 4)"),
         "{msg}"
     );
-    let head = SelfAttention::from_params(&Params::init(&mut seeded_rng(0)), 4, 4, false).unwrap();
+    let head = SelfAttention::from_params(&Params::seeded(0), 4, 4, false).unwrap();
     let msg = head
         .forward(&Array2::<f32>::zeros((0, 4)), None)
         .unwrap_err()
@@ -198,7 +198,7 @@ fn empty_sequence_is_a_clear_error() {
 
 #[test]
 fn wrong_d_model_and_mask_shape_are_clear_errors() {
-    let head = SelfAttention::from_params(&Params::init(&mut seeded_rng(0)), 4, 4, false).unwrap();
+    let head = SelfAttention::from_params(&Params::seeded(0), 4, 4, false).unwrap();
     let msg = head
         .forward(&Array2::<f32>::zeros((3, 5)), None)
         .unwrap_err()
@@ -217,9 +217,9 @@ fn wrong_d_model_and_mask_shape_are_clear_errors() {
         "{msg}"
     );
     let bad = SelfAttention::new(
-        Linear::from_params(&Params::init(&mut seeded_rng(0)), 4, 3, false).unwrap(),
-        Linear::from_params(&Params::init(&mut seeded_rng(0)), 4, 2, false).unwrap(),
-        Linear::from_params(&Params::init(&mut seeded_rng(0)), 4, 3, false).unwrap(),
+        Linear::from_params(&Params::seeded(0), 4, 3, false).unwrap(),
+        Linear::from_params(&Params::seeded(0), 4, 2, false).unwrap(),
+        Linear::from_params(&Params::seeded(0), 4, 3, false).unwrap(),
     );
     assert!(bad.unwrap_err().to_string().contains("`w_k.weight`"));
 }

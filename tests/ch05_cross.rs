@@ -13,7 +13,7 @@ use proptest::prelude::*;
 
 #[test]
 fn weights_are_target_by_source() {
-    let cross = CrossAttention::from_params(&Params::init(&mut seeded_rng(0)), 4, 3, true).unwrap();
+    let cross = CrossAttention::from_params(&Params::seeded(0), 4, 3, true).unwrap();
     let decoder_states: Array2<f32> = uniform((2, 4), 1.0, &mut seeded_rng(1));
     let encoder_output: Array2<f32> = uniform((5, 4), 1.0, &mut seeded_rng(2));
     let attn = cross
@@ -30,7 +30,7 @@ fn weights_are_target_by_source() {
 fn queries_come_from_the_decoder_keys_and_values_from_the_encoder() {
     // With one source token, every target token must copy that token's value exactly
     // (softmax over a single key is 1), whatever the decoder states are.
-    let cross = CrossAttention::from_params(&Params::init(&mut seeded_rng(3)), 4, 4, true).unwrap();
+    let cross = CrossAttention::from_params(&Params::seeded(3), 4, 4, true).unwrap();
     let decoder_states: Array2<f32> = uniform((3, 4), 1.0, &mut seeded_rng(4));
     let encoder_output: Array2<f32> = uniform((1, 4), 1.0, &mut seeded_rng(5));
     let attn = cross
@@ -73,8 +73,7 @@ proptest! {
 
 #[test]
 fn mismatched_d_model_names_the_side() {
-    let cross =
-        CrossAttention::from_params(&Params::init(&mut seeded_rng(0)), 4, 4, false).unwrap();
+    let cross = CrossAttention::from_params(&Params::seeded(0), 4, 4, false).unwrap();
     let good = Array2::<f32>::zeros((2, 4));
     let bad = Array2::<f32>::zeros((3, 6));
     let msg = cross.forward(&good, &bad, None).unwrap_err().to_string();

@@ -119,7 +119,7 @@ proptest! {
 
 #[test]
 fn saves_pytorch_packed_layout_and_loads_it_back() {
-    let mha = MultiHeadAttention::from_params(&Params::init(&mut seeded_rng(9)), 8, 2).unwrap();
+    let mha = MultiHeadAttention::from_params(&Params::seeded(9), 8, 2).unwrap();
     let mut saved = NamedTensors::new();
     mha.parameters_into("self_attn", &mut saved);
     let names: Vec<&str> = saved.names().collect();
@@ -148,7 +148,7 @@ fn saves_pytorch_packed_layout_and_loads_it_back() {
 
 #[test]
 fn heads_not_dividing_d_model_is_a_clear_error() {
-    let msg = MultiHeadAttention::from_params(&Params::init(&mut seeded_rng(0)), 8, 3)
+    let msg = MultiHeadAttention::from_params(&Params::seeded(0), 8, 3)
         .unwrap_err()
         .to_string();
     assert!(
@@ -156,12 +156,12 @@ fn heads_not_dividing_d_model_is_a_clear_error() {
         "{msg}"
     );
     assert!(split_heads(&Array3::<f32>::zeros((1, 2, 8)), 3).is_err());
-    assert!(MultiHeadAttention::from_params(&Params::init(&mut seeded_rng(0)), 8, 0).is_err());
+    assert!(MultiHeadAttention::from_params(&Params::seeded(0), 8, 0).is_err());
 }
 
 #[test]
 fn mismatched_inputs_are_clear_errors() {
-    let mha = MultiHeadAttention::from_params(&Params::init(&mut seeded_rng(0)), 8, 2).unwrap();
+    let mha = MultiHeadAttention::from_params(&Params::seeded(0), 8, 2).unwrap();
     let q = Array3::<f32>::zeros((2, 3, 8));
     let k = Array3::<f32>::zeros((2, 4, 8));
     let wrong_width = Array3::<f32>::zeros((2, 4, 6));

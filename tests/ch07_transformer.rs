@@ -150,11 +150,9 @@ fn small_config(norm_position: NormPosition) -> Seq2SeqConfig {
 
 #[test]
 fn a_random_model_survives_save_json_and_load() {
-    let model = Seq2SeqTransformer::from_params(
-        &Params::init(&mut seeded_rng(4)),
-        small_config(NormPosition::Pre),
-    )
-    .unwrap();
+    let model =
+        Seq2SeqTransformer::from_params(&Params::seeded(4), small_config(NormPosition::Pre))
+            .unwrap();
     let mut saved = NamedTensors::new();
     model.parameters_into("", &mut saved);
     assert!(
@@ -187,7 +185,7 @@ proptest! {
     /// The decoder is causal: logits at position t ignore target tokens after t.
     #[test]
     fn decoder_logits_ignore_future_target_tokens(t in 0usize..4, seed in any::<u64>(), tok in 4usize..10) {
-        let model = Seq2SeqTransformer::from_params(&Params::init(&mut seeded_rng(seed)), small_config(NormPosition::Post)).unwrap();
+        let model = Seq2SeqTransformer::from_params(&Params::seeded(seed), small_config(NormPosition::Post)).unwrap();
         let src = array![[2, 5, 6, 7, 3]];
         let tgt = array![[2, 4, 5, 6, 7]];
         let mut changed = tgt.clone();
@@ -202,7 +200,7 @@ proptest! {
 fn bad_config_is_a_clear_error() {
     let mut config = small_config(NormPosition::Post);
     config.transformer.num_heads = 3;
-    let msg = Seq2SeqTransformer::from_params(&Params::init(&mut seeded_rng(0)), config)
+    let msg = Seq2SeqTransformer::from_params(&Params::seeded(0), config)
         .unwrap_err()
         .to_string();
     assert!(
@@ -211,7 +209,7 @@ fn bad_config_is_a_clear_error() {
     );
     config.transformer.num_heads = 2;
     config.tgt_vocab_size = 0;
-    let msg = Seq2SeqTransformer::from_params(&Params::init(&mut seeded_rng(0)), config)
+    let msg = Seq2SeqTransformer::from_params(&Params::seeded(0), config)
         .unwrap_err()
         .to_string();
     assert!(msg.contains("`tgt_vocab_size`"), "{msg}");
@@ -219,11 +217,9 @@ fn bad_config_is_a_clear_error() {
 
 #[test]
 fn token_out_of_vocabulary_and_too_long_input_are_clear_errors() {
-    let model = Seq2SeqTransformer::from_params(
-        &Params::init(&mut seeded_rng(0)),
-        small_config(NormPosition::Post),
-    )
-    .unwrap();
+    let model =
+        Seq2SeqTransformer::from_params(&Params::seeded(0), small_config(NormPosition::Post))
+            .unwrap();
     let msg = model
         .forward(&array![[2, 12, 3]], &array![[2]])
         .unwrap_err()
@@ -274,7 +270,7 @@ fn missing_or_misshapen_weights_are_clear_errors() {
 #[test]
 fn memory_of_the_wrong_width_is_a_clear_error() {
     let config = small_config(NormPosition::Post).transformer;
-    let layer = DecoderLayer::from_params(&Params::init(&mut seeded_rng(0)), &config).unwrap();
+    let layer = DecoderLayer::from_params(&Params::seeded(0), &config).unwrap();
     let x = Array3::<f32>::zeros((2, 3, 8));
     let msg = layer
         .forward(&x, &Array3::zeros((2, 4, 6)), None, None)

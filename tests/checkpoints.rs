@@ -6,7 +6,7 @@ mod common;
 
 use attention::Error;
 use attention::ndarray::{Array1, Array3};
-use attention::nn::{Linear, seeded_rng};
+use attention::nn::Linear;
 use attention::params::{Module, Params};
 use attention::transformer::{
     EncoderLayer, NormPosition, Seq2SeqConfig, Seq2SeqTransformer, Transformer, TransformerConfig,
@@ -25,11 +25,7 @@ fn config(norm_position: NormPosition) -> TransformerConfig {
 }
 
 fn random_transformer(seed: u64) -> Transformer {
-    Transformer::from_params(
-        &Params::init(&mut seeded_rng(seed)),
-        config(NormPosition::Pre),
-    )
-    .unwrap()
+    Transformer::from_params(&Params::seeded(seed), config(NormPosition::Pre)).unwrap()
 }
 
 /// Both formats, through bytes and back.
@@ -135,7 +131,7 @@ fn files_on_disk_round_trip() {
 #[test]
 fn an_encoder_layer_saved_with_2_heads_does_not_load_as_4() {
     let two = config(NormPosition::Post);
-    let layer = EncoderLayer::from_params(&Params::init(&mut seeded_rng(4)), &two).unwrap();
+    let layer = EncoderLayer::from_params(&Params::seeded(4), &two).unwrap();
     let saved = layer.parameters();
     let four = TransformerConfig {
         num_heads: 4,
@@ -180,7 +176,7 @@ fn a_seq2seq_model_round_trips_with_its_settings() {
         max_len: 16,
         pad_id: 0,
     };
-    let model = Seq2SeqTransformer::from_params(&Params::init(&mut seeded_rng(5)), config).unwrap();
+    let model = Seq2SeqTransformer::from_params(&Params::seeded(5), config).unwrap();
     let saved = model.parameters();
     assert_eq!(saved.setting("max_len"), Some("16"));
     let back = Seq2SeqTransformer::from_params(&Params::load(&saved), config).unwrap();
@@ -203,7 +199,7 @@ fn safetensors_error(bytes: &[u8]) -> String {
 
 #[test]
 fn damaged_safetensors_files_are_refused() {
-    let linear = Linear::from_params(&Params::init(&mut seeded_rng(6)), 3, 2, true).unwrap();
+    let linear = Linear::from_params(&Params::seeded(6), 3, 2, true).unwrap();
     let bytes = linear.parameters().to_safetensors_bytes().unwrap();
     assert!(NamedTensors::from_safetensors_bytes(&bytes).is_ok());
     // Truncated anywhere: in the length, in the header, in the data.

@@ -195,7 +195,7 @@ fn bad_json_is_a_parse_error() {
 
 #[test]
 fn linear_rejects_wrong_input_width() {
-    let linear = Linear::from_params(&Params::init(&mut seeded_rng(0)), 4, 3, true).unwrap();
+    let linear = Linear::from_params(&Params::seeded(0), 4, 3, true).unwrap();
     let msg = linear
         .forward(&Array2::<f32>::zeros((2, 5)))
         .unwrap_err()

@@ -26,7 +26,7 @@
 //!     },
 //!     src_vocab_size: 12, tgt_vocab_size: 10, max_len: 32, pad_id: PAD_ID,
 //! };
-//! let model = Seq2SeqTransformer::from_params(&Params::init(&mut seeded_rng(0)), config)?;
+//! let model = Seq2SeqTransformer::from_params(&Params::seeded(0), config)?;
 //! let logits = model.forward(&array![[BOS_ID, 5, 6, EOS_ID]], &array![[BOS_ID, 4]])?;
 //! assert_eq!(logits.shape(), &[1, 2, 10]);           // (batch, tgt_len, tgt_vocab_size)
 //! let tokens = greedy_decode(&model, &[BOS_ID, 5, 6, EOS_ID], BOS_ID, EOS_ID, 5)?;
