@@ -51,8 +51,6 @@ pub mod ch07;
 #[cfg_attr(feature = "solutions", path = "../../solutions/ch08.rs")]
 pub mod ch08;
 
-use ndarray::Array1;
-
 /// The shapes of every intermediate of one cross-attention head (exercise
 /// `ch05_cross_attention_shapes`), each as `(rows, columns)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,28 +65,4 @@ pub struct CrossShapes {
     pub weights: (usize, usize),
     /// The output, weights · V.
     pub output: (usize, usize),
-}
-
-/// The running state of an online softmax for one query (exercises `ch08_online_softmax_step`
-/// and `ch08_merge_partial_softmax`): what is left of the keys seen so far once their scores
-/// and value rows are gone.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunningSoftmax {
-    /// m: the largest score seen so far (−∞ before any key).
-    pub max: f32,
-    /// l: Σ exp(score − m) over the keys seen so far.
-    pub sum: f32,
-    /// o: Σ exp(score − m) · value over the keys seen so far, `(d_v)`.
-    pub acc: Array1<f32>,
-}
-
-impl RunningSoftmax {
-    /// The state before any key, for value rows of size `d_v`: m = −∞, l = 0, o = zeros.
-    pub fn empty(d_v: usize) -> Self {
-        RunningSoftmax {
-            max: f32::NEG_INFINITY,
-            sum: 0.0,
-            acc: Array1::zeros(d_v),
-        }
-    }
 }

@@ -17,7 +17,8 @@ use std::fmt::Display;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Once;
 
-use attention::exercises::{CrossShapes, RunningSoftmax};
+use attention::exercises::CrossShapes;
+use attention::fast::OnlineSoftmax;
 use attention::masked::Mask;
 use attention::multi_head::MultiHeadAttention;
 use attention::ndarray::{
@@ -1235,14 +1236,14 @@ pub fn ch07_greedy_step(f: impl Fn(&Seq2SeqTransformer, &[usize], &[usize]) -> u
 // Chapter 8: making attention fast.
 // ---------------------------------------------------------------------------------------
 
-fn show_state(state: &RunningSoftmax) -> String {
+fn show_state(state: &OnlineSoftmax) -> String {
     format!(
         "max = {:.4}, sum = {:.4}, acc = {:.4}",
         state.max, state.sum, state.acc
     )
 }
 
-fn state_input(name: &str, state: &RunningSoftmax) -> String {
+fn state_input(name: &str, state: &OnlineSoftmax) -> String {
     format!("  {name}: {}\n", show_state(state))
 }
 
@@ -1251,8 +1252,8 @@ fn state_input(name: &str, state: &RunningSoftmax) -> String {
 fn close_state(
     what: &str,
     case: &str,
-    expected: &RunningSoftmax,
-    actual: &RunningSoftmax,
+    expected: &OnlineSoftmax,
+    actual: &OnlineSoftmax,
     next: &str,
 ) -> Check {
     let header = format!("{case}\n{what}:");
@@ -1297,9 +1298,9 @@ fn close_state(
 
 /// The state over `scores` (one per key, −∞ = masked) and their value rows `(keys, d_v)`,
 /// computed the plain way: the maximum of all the scores first, then the two sums.
-fn plain_state(scores: &[f32], values: &Array2<f32>) -> RunningSoftmax {
+fn plain_state(scores: &[f32], values: &Array2<f32>) -> OnlineSoftmax {
     let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
-    let mut state = RunningSoftmax::empty(values.ncols());
+    let mut state = OnlineSoftmax::new(values.ncols());
     if max == f32::NEG_INFINITY {
         return state; // no key at all, or every key masked
     }
@@ -1329,13 +1330,13 @@ fn plain_softmax_output(scores: &[f32], values: &Array2<f32>) -> Array1<f32> {
 
 /// Exercise 24.
 pub fn ch08_online_softmax_step(
-    f: impl Fn(&RunningSoftmax, f32, &Array1<f32>) -> RunningSoftmax,
+    f: impl Fn(&OnlineSoftmax, f32, &Array1<f32>) -> OnlineSoftmax,
 ) -> Check {
     let next = "m' = max(m, score); the old sum and acc are relative to the old maximum, so \
                 multiply them by e^(m − m') (≤ 1, not e^(m' − m)), then add e^(score − m') \
                 and e^(score − m')·value. For score = −∞ return the state unchanged (before \
                 the first key, −∞ − (−∞) is NaN).";
-    let state = |max: f32, sum: f32, acc: Array1<f32>| RunningSoftmax { max, sum, acc };
+    let state = |max: f32, sum: f32, acc: Array1<f32>| OnlineSoftmax { max, sum, acc };
     let ln3 = 3.0_f32.ln(); // 1.098612
     let inf = f32::NEG_INFINITY;
     let cases = [
@@ -1343,7 +1344,7 @@ pub fn ch08_online_softmax_step(
         // the key's weight is e^(0 − 0) = 1.
         (
             "the first key",
-            RunningSoftmax::empty(1),
+            OnlineSoftmax::new(1),
             0.0_f32,
             array![10.0_f32],
             state(0.0, 1.0, array![10.0]),
@@ -1387,10 +1388,10 @@ pub fn ch08_online_softmax_step(
         // A masked key before any other: still the empty state, no NaN.
         (
             "a masked key before any other (score −∞, state empty)",
-            RunningSoftmax::empty(2),
+            OnlineSoftmax::new(2),
             inf,
             array![7.0, 7.0],
-            RunningSoftmax::empty(2),
+            OnlineSoftmax::new(2),
         ),
     ];
     for (why, before, score, value, expected) in cases {
@@ -1420,7 +1421,7 @@ pub fn ch08_online_softmax_step(
             1 => 1.0 - 0.5 * j as f32,
             _ => (j % 3) as f32,
         });
-        let mut running = RunningSoftmax::empty(3);
+        let mut running = OnlineSoftmax::new(3);
         for j in 0..scores.len() {
             let case = format!(
                 "case: {why}, fed one by one from the empty state; key {j} (of 0..{})\n  \
@@ -1461,14 +1462,14 @@ pub fn ch08_online_softmax_step(
 /// Exercise 25.
 #[allow(clippy::type_complexity)]
 pub fn ch08_merge_partial_softmax(
-    f: impl Fn(&RunningSoftmax, &RunningSoftmax) -> (RunningSoftmax, Array1<f32>),
+    f: impl Fn(&OnlineSoftmax, &OnlineSoftmax) -> (OnlineSoftmax, Array1<f32>),
 ) -> Check {
     let next = "bring both blocks to m = max(m_a, m_b): multiply each block's sum *and* acc by \
                 e^(m_block − m) before adding (the block with the smaller maximum shrinks, it \
                 is not dropped), and don't divide a block by its own sum: its sum is how much \
                 weight it carries. output = acc / sum, zeros when sum = 0; two empty blocks \
                 (max −∞) merge into the empty state, not NaN.";
-    let state = |max: f32, sum: f32, acc: Array1<f32>| RunningSoftmax { max, sum, acc };
+    let state = |max: f32, sum: f32, acc: Array1<f32>| OnlineSoftmax { max, sum, acc };
     let ln2 = 2.0_f32.ln(); // 0.693147
     let ln3 = 3.0_f32.ln(); // 1.098612
     let cases = [
@@ -1497,16 +1498,16 @@ pub fn ch08_merge_partial_softmax(
         (
             "the second block is empty (all its keys masked)",
             state(1.0, 2.0, array![3.0, -1.0]),
-            RunningSoftmax::empty(2),
+            OnlineSoftmax::new(2),
             state(1.0, 2.0, array![3.0, -1.0]),
             array![1.5_f32, -0.5],
         ),
         // Both empty: the empty state and a zero output (no 0/0, no −∞ − (−∞)).
         (
             "both blocks empty (every key masked)",
-            RunningSoftmax::empty(2),
-            RunningSoftmax::empty(2),
-            RunningSoftmax::empty(2),
+            OnlineSoftmax::new(2),
+            OnlineSoftmax::new(2),
+            OnlineSoftmax::new(2),
             array![0.0_f32, 0.0],
         ),
     ];
