@@ -7,7 +7,7 @@ use ndarray::Array1;
 
 use crate::fast::OnlineSoftmax;
 
-/// Exercise 24: rescale the old state to the new maximum, then add the new key.
+/// `ch08_online_softmax_step`: rescale the old state to the new maximum, then add the new key.
 pub fn online_softmax_step(
     state: &OnlineSoftmax,
     score: f32,
@@ -26,7 +26,7 @@ pub fn online_softmax_step(
     }
 }
 
-/// Exercise 25: bring both blocks to the common maximum, add them, divide o by l.
+/// `ch08_merge_partial_softmax`: bring both blocks to the common maximum, add them, divide o by l.
 pub fn merge_partial_softmax(a: &OnlineSoftmax, b: &OnlineSoftmax) -> (OnlineSoftmax, Array1<f32>) {
     let max = a.max.max(b.max);
     let merged = if max == f32::NEG_INFINITY {
@@ -47,7 +47,7 @@ pub fn merge_partial_softmax(a: &OnlineSoftmax, b: &OnlineSoftmax) -> (OnlineSof
 pub mod wrong {
     use super::*;
 
-    /// Exercise 24, mistake: forgets to rescale the old sum and acc when the maximum rises
+    /// `ch08_online_softmax_step`, mistake: forgets to rescale the old sum and acc when the maximum rises
     /// (they stay relative to the old maximum).
     pub fn forgets_rescale(
         state: &OnlineSoftmax,
@@ -66,7 +66,7 @@ pub mod wrong {
         }
     }
 
-    /// Exercise 24, mistake: rescales by e^(m' − m) (≥ 1) instead of e^(m − m').
+    /// `ch08_online_softmax_step`, mistake: rescales by e^(m' − m) (≥ 1) instead of e^(m − m').
     pub fn inverted_rescale(
         state: &OnlineSoftmax,
         score: f32,
@@ -85,7 +85,7 @@ pub mod wrong {
         }
     }
 
-    /// Exercise 24, mistake: no special case for a masked key: before the first key
+    /// `ch08_online_softmax_step`, mistake: no special case for a masked key: before the first key
     /// m = m' = −∞ and e^(m − m') = e^(−∞ − (−∞)) = NaN.
     pub fn nan_for_masked_key(
         state: &OnlineSoftmax,
@@ -102,7 +102,7 @@ pub mod wrong {
         }
     }
 
-    /// Exercise 25, mistake: adds the two sums and accs as they are, although they are
+    /// `ch08_merge_partial_softmax`, mistake: adds the two sums and accs as they are, although they are
     /// relative to different maxima.
     pub fn adds_sums_without_rescaling(
         a: &OnlineSoftmax,
@@ -117,7 +117,7 @@ pub mod wrong {
         (merged, output)
     }
 
-    /// Exercise 25, mistake: keeps only the block with the larger maximum (as if its keys
+    /// `ch08_merge_partial_softmax`, mistake: keeps only the block with the larger maximum (as if its keys
     /// dominated the softmax) and drops the other.
     pub fn keeps_larger_max_block(
         a: &OnlineSoftmax,
@@ -128,7 +128,7 @@ pub mod wrong {
         (merged, output)
     }
 
-    /// Exercise 25, mistake: divides each block's acc by its own sum before adding, then
+    /// `ch08_merge_partial_softmax`, mistake: divides each block's acc by its own sum before adding, then
     /// weighs the two block outputs by e^(mᵢ − m) alone, forgetting how much weight (l) each
     /// block carries. Right only when both sums are equal (e.g. one key per block).
     pub fn normalises_each_block_first(

@@ -11,7 +11,7 @@ use ndarray::Array1;
 
 use crate::fast::OnlineSoftmax;
 
-/// Exercise 24 `ch08_online_softmax_step` — take in one more key.
+/// Exercise `ch08_online_softmax_step` — take in one more key.
 ///
 /// `state`: m, l, o `(d_v)` over the keys seen so far ([`OnlineSoftmax::new`] before the
 /// first: m = −∞, l = 0, o = zeros); `score`: the new key's scaled score (possibly −∞, a
@@ -36,7 +36,7 @@ pub fn online_softmax_step(
     todo!()
 }
 
-/// Exercise 25 `ch08_merge_partial_softmax` — merge two blocks of keys, then finish.
+/// Exercise `ch08_merge_partial_softmax` — merge two blocks of keys, then finish.
 ///
 /// `a` and `b`: the states over two disjoint blocks of keys for the same query (FlashAttention
 /// merges tiles like this; split-K decoding merges the blocks that different threads
