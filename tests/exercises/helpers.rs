@@ -35,7 +35,7 @@ pub fn fail(message: String) -> ! {
 
 /// Installs (once) a panic hook that stays quiet for panics inside [`call`] and records their
 /// location instead, prints [`fail`]'s message alone, and leaves other panics as usual.
-pub fn quiet_panics_in_checks() {
+fn quiet_panics_in_checks() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let default = std::panic::take_hook();
@@ -83,17 +83,17 @@ pub fn call<T>(case: &str, f: impl FnOnce() -> T) -> Result<T, String> {
     })
 }
 
-pub fn shape_of(shape: &[usize]) -> String {
+fn shape_of(shape: &[usize]) -> String {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     format!("({})", dims.join(", "))
 }
 
 /// An array with its shape, 4 decimals; large arrays are elided by `ndarray` itself.
-pub fn show<D: Dimension>(a: &Array<f32, D>) -> String {
+fn show<D: Dimension>(a: &Array<f32, D>) -> String {
     format!("shape {}\n{:.4}", shape_of(a.shape()), a)
 }
 
-pub fn show_bool<D: Dimension>(a: &Array<bool, D>) -> String {
+fn show_bool<D: Dimension>(a: &Array<bool, D>) -> String {
     let ints = a.mapv(u8::from);
     format!(
         "shape {} (1 = true, 0 = false)\n{}",
