@@ -4,13 +4,13 @@
 
 use ndarray::{Array1, Array2, Axis};
 
-/// Exercise 1: one row of the table per id.
+/// `ch01_embedding_lookup`: one row of the table per id.
 pub fn embedding_lookup(weight: &Array2<f32>, ids: &[usize]) -> Array2<f32> {
     // `select` copies the chosen rows (Axis(0)) in the order given: (seq, d_model).
     weight.select(Axis(0), ids)
 }
 
-/// Exercise 2: a·b / (‖a‖ ‖b‖), 0 for a zero vector.
+/// `ch01_cosine_similarity`: a·b / (‖a‖ ‖b‖), 0 for a zero vector.
 pub fn cosine_similarity(a: &Array1<f32>, b: &Array1<f32>) -> f32 {
     let norms = a.dot(a).sqrt() * b.dot(b).sqrt();
     if norms == 0.0 {
@@ -19,7 +19,7 @@ pub fn cosine_similarity(a: &Array1<f32>, b: &Array1<f32>) -> f32 {
     a.dot(b) / norms
 }
 
-/// Exercise 3: the other row with the highest cosine similarity (first on ties).
+/// `ch01_most_similar`: the other row with the highest cosine similarity (first on ties).
 pub fn most_similar(vectors: &Array2<f32>, query: usize) -> usize {
     let q = vectors.row(query).to_owned();
     let mut best = (usize::MAX, f32::NEG_INFINITY);
@@ -39,22 +39,22 @@ pub fn most_similar(vectors: &Array2<f32>, query: usize) -> usize {
 pub mod wrong {
     use super::*;
 
-    /// Exercise 1, mistake: looks up columns (Axis(1)) instead of rows.
+    /// `ch01_embedding_lookup`, mistake: looks up columns (Axis(1)) instead of rows.
     pub fn lookup_columns(weight: &Array2<f32>, ids: &[usize]) -> Array2<f32> {
         weight.select(Axis(1), ids).reversed_axes()
     }
 
-    /// Exercise 2, mistake: the plain dot product, never divided by the lengths.
+    /// `ch01_cosine_similarity`, mistake: the plain dot product, never divided by the lengths.
     pub fn dot_without_norms(a: &Array1<f32>, b: &Array1<f32>) -> f32 {
         a.dot(b)
     }
 
-    /// Exercise 2, mistake: no special case for a zero vector, so 0/0 = NaN.
+    /// `ch01_cosine_similarity`, mistake: no special case for a zero vector, so 0/0 = NaN.
     pub fn nan_for_zero_vector(a: &Array1<f32>, b: &Array1<f32>) -> f32 {
         a.dot(b) / (a.dot(a).sqrt() * b.dot(b).sqrt())
     }
 
-    /// Exercise 3, mistake: forgets to skip the query, so it finds itself.
+    /// `ch01_most_similar`, mistake: forgets to skip the query, so it finds itself.
     pub fn includes_itself(vectors: &Array2<f32>, query: usize) -> usize {
         let q = vectors.row(query).to_owned();
         let mut best = (0, f32::NEG_INFINITY);
@@ -67,7 +67,7 @@ pub mod wrong {
         best.0
     }
 
-    /// Exercise 3, mistake: ranks by dot product, which favours long vectors over similar
+    /// `ch01_most_similar`, mistake: ranks by dot product, which favours long vectors over similar
     /// directions.
     pub fn largest_dot_product(vectors: &Array2<f32>, query: usize) -> usize {
         let q = vectors.row(query);

@@ -4,7 +4,7 @@
 
 use ndarray::{Array2, Axis};
 
-/// Exercise 7: x · Wᵀ for each of the three PyTorch-layout weights.
+/// `ch03_project_qkv`: x · Wᵀ for each of the three PyTorch-layout weights.
 pub fn project_qkv(
     x: &Array2<f32>,
     w_q: &Array2<f32>,
@@ -15,13 +15,13 @@ pub fn project_qkv(
     (x.dot(&w_q.t()), x.dot(&w_k.t()), x.dot(&w_v.t()))
 }
 
-/// Exercise 8: Q·Kᵀ / √d_k.
+/// `ch03_scaled_scores`: Q·Kᵀ / √d_k.
 pub fn scaled_scores(q: &Array2<f32>, k: &Array2<f32>) -> Array2<f32> {
     let d_k = q.ncols() as f32;
     q.dot(&k.t()) / d_k.sqrt() // (tgt_len, d_k) · (d_k, src_len) = (tgt_len, src_len)
 }
 
-/// Exercise 9: softmax of each row, shifted by the row maximum.
+/// `ch03_softmax_rows`: softmax of each row, shifted by the row maximum.
 pub fn softmax_rows(scores: &Array2<f32>) -> Array2<f32> {
     let mut out = scores.clone();
     for mut row in out.rows_mut() {
@@ -33,7 +33,7 @@ pub fn softmax_rows(scores: &Array2<f32>) -> Array2<f32> {
     out
 }
 
-/// Exercise 10: weights = softmax(Q·Kᵀ/√d_k), output = weights · V.
+/// `ch03_attention`: weights = softmax(Q·Kᵀ/√d_k), output = weights · V.
 pub fn attention(q: &Array2<f32>, k: &Array2<f32>, v: &Array2<f32>) -> (Array2<f32>, Array2<f32>) {
     let weights = softmax_rows(&scaled_scores(q, k)); // (tgt_len, src_len), rows sum to 1
     let output = weights.dot(v); // (tgt_len, d_v): row i = Σⱼ weights[i, j] · v[j]
@@ -44,7 +44,7 @@ pub fn attention(q: &Array2<f32>, k: &Array2<f32>, v: &Array2<f32>) -> (Array2<f
 pub mod wrong {
     use super::*;
 
-    /// Exercise 7, mistake: x · W without the transpose (PyTorch stores W as (out, in)).
+    /// `ch03_project_qkv`, mistake: x · W without the transpose (PyTorch stores W as (out, in)).
     pub fn weight_not_transposed(
         x: &Array2<f32>,
         w_q: &Array2<f32>,
@@ -54,7 +54,7 @@ pub mod wrong {
         (x.dot(w_q), x.dot(w_k), x.dot(w_v))
     }
 
-    /// Exercise 7, mistake: keys from W_v and values from W_k (the two swapped).
+    /// `ch03_project_qkv`, mistake: keys from W_v and values from W_k (the two swapped).
     pub fn keys_and_values_swapped(
         x: &Array2<f32>,
         w_q: &Array2<f32>,
@@ -64,22 +64,22 @@ pub mod wrong {
         project_qkv(x, w_q, w_v, w_k)
     }
 
-    /// Exercise 8, mistake: forgets the 1/√d_k scaling.
+    /// `ch03_scaled_scores`, mistake: forgets the 1/√d_k scaling.
     pub fn missing_sqrt_scaling(q: &Array2<f32>, k: &Array2<f32>) -> Array2<f32> {
         q.dot(&k.t())
     }
 
-    /// Exercise 8, mistake: divides by d_k instead of √d_k.
+    /// `ch03_scaled_scores`, mistake: divides by d_k instead of √d_k.
     pub fn divides_by_d_k(q: &Array2<f32>, k: &Array2<f32>) -> Array2<f32> {
         q.dot(&k.t()) / q.ncols() as f32
     }
 
-    /// Exercise 8, mistake: K not transposed (Kᵀ·Q instead of Q·Kᵀ would be another variant).
+    /// `ch03_scaled_scores`, mistake: K not transposed (Kᵀ·Q instead of Q·Kᵀ would be another variant).
     pub fn k_not_transposed(q: &Array2<f32>, k: &Array2<f32>) -> Array2<f32> {
         q.dot(k) / (q.ncols() as f32).sqrt()
     }
 
-    /// Exercise 9, mistake: normalises each column instead of each row.
+    /// `ch03_softmax_rows`, mistake: normalises each column instead of each row.
     pub fn over_columns(scores: &Array2<f32>) -> Array2<f32> {
         let mut out = scores.clone();
         for mut column in out.axis_iter_mut(Axis(1)) {
@@ -91,7 +91,7 @@ pub mod wrong {
         out
     }
 
-    /// Exercise 9, mistake: exp without subtracting the maximum: overflows to ∞/∞ = NaN.
+    /// `ch03_softmax_rows`, mistake: exp without subtracting the maximum: overflows to ∞/∞ = NaN.
     pub fn not_stable(scores: &Array2<f32>) -> Array2<f32> {
         let mut out = scores.mapv(f32::exp);
         for mut row in out.rows_mut() {
@@ -101,7 +101,7 @@ pub mod wrong {
         out
     }
 
-    /// Exercise 10, mistake: softmax over the wrong axis (columns sum to 1, not rows).
+    /// `ch03_attention`, mistake: softmax over the wrong axis (columns sum to 1, not rows).
     pub fn softmax_over_columns(
         q: &Array2<f32>,
         k: &Array2<f32>,
@@ -111,7 +111,7 @@ pub mod wrong {
         (weights.dot(v), weights)
     }
 
-    /// Exercise 10, mistake: forgets to scale the scores by 1/√d_k before the softmax.
+    /// `ch03_attention`, mistake: forgets to scale the scores by 1/√d_k before the softmax.
     pub fn missing_scaling(
         q: &Array2<f32>,
         k: &Array2<f32>,

@@ -7,19 +7,19 @@ use ndarray::{Array2, Zip};
 
 use super::ch03::{scaled_scores, softmax_rows};
 
-/// Exercise 11: query i may attend to keys 0..=i.
+/// `ch04_causal_mask`: query i may attend to keys 0..=i.
 pub fn causal_mask(len: usize) -> Array2<bool> {
     Array2::from_shape_fn((len, len), |(query, key)| key <= query)
 }
 
-/// Exercise 12: masked scores become −∞.
+/// `ch04_apply_mask`: masked scores become −∞.
 pub fn apply_mask(scores: &Array2<f32>, allowed: &Array2<bool>) -> Array2<f32> {
     Zip::from(scores)
         .and(allowed)
         .map_collect(|&score, &ok| if ok { score } else { f32::NEG_INFINITY })
 }
 
-/// Exercise 13: scores → mask → softmax → weights · V.
+/// `ch04_masked_attention`: scores → mask → softmax → weights · V.
 pub fn masked_attention(
     q: &Array2<f32>,
     k: &Array2<f32>,
@@ -35,17 +35,17 @@ pub fn masked_attention(
 pub mod wrong {
     use super::*;
 
-    /// Exercise 11, mistake: off by one: `key < query` also hides the token from itself.
+    /// `ch04_causal_mask`, mistake: off by one: `key < query` also hides the token from itself.
     pub fn excludes_diagonal(len: usize) -> Array2<bool> {
         Array2::from_shape_fn((len, len), |(query, key)| key < query)
     }
 
-    /// Exercise 11, mistake: the upper triangle: every query sees the future, not the past.
+    /// `ch04_causal_mask`, mistake: the upper triangle: every query sees the future, not the past.
     pub fn upper_triangle(len: usize) -> Array2<bool> {
         Array2::from_shape_fn((len, len), |(query, key)| key >= query)
     }
 
-    /// Exercise 12, mistake: sets masked scores to 0 instead of −∞ (exp(0) = 1: still
+    /// `ch04_apply_mask`, mistake: sets masked scores to 0 instead of −∞ (exp(0) = 1: still
     /// attended).
     pub fn zero_instead_of_neg_infinity(
         scores: &Array2<f32>,
@@ -56,14 +56,14 @@ pub mod wrong {
             .map_collect(|&score, &ok| if ok { score } else { 0.0 })
     }
 
-    /// Exercise 12, mistake: PyTorch's `nn.MultiheadAttention` convention (`true` = masked).
+    /// `ch04_apply_mask`, mistake: PyTorch's `nn.MultiheadAttention` convention (`true` = masked).
     pub fn inverted_convention(scores: &Array2<f32>, allowed: &Array2<bool>) -> Array2<f32> {
         Zip::from(scores)
             .and(allowed)
             .map_collect(|&score, &ok| if ok { f32::NEG_INFINITY } else { score })
     }
 
-    /// Exercise 13, mistake: zeroes the masked weights after the softmax, so the rows no
+    /// `ch04_masked_attention`, mistake: zeroes the masked weights after the softmax, so the rows no
     /// longer sum to 1.
     pub fn mask_after_softmax(
         q: &Array2<f32>,
@@ -77,7 +77,7 @@ pub mod wrong {
         (weights.dot(v), weights)
     }
 
-    /// Exercise 13, mistake: forgets the mask altogether.
+    /// `ch04_masked_attention`, mistake: forgets the mask altogether.
     pub fn ignores_mask(
         q: &Array2<f32>,
         k: &Array2<f32>,

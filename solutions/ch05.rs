@@ -8,7 +8,7 @@ use super::CrossShapes;
 use super::ch03::attention;
 use crate::nn::Linear;
 
-/// Exercise 14: Q follows the decoder, K and V the encoder; weights are (tgt, src).
+/// `ch05_cross_attention_shapes`: Q follows the decoder, K and V the encoder; weights are (tgt, src).
 pub fn cross_attention_shapes(
     tgt_len: usize,
     src_len: usize,
@@ -25,7 +25,7 @@ pub fn cross_attention_shapes(
     }
 }
 
-/// Exercise 15: project Q from the decoder, K and V from the encoder, then attention.
+/// `ch05_cross_attention`: project Q from the decoder, K and V from the encoder, then attention.
 pub fn cross_attention(
     decoder_states: &Array2<f32>,
     encoder_output: &Array2<f32>,
@@ -39,7 +39,7 @@ pub fn cross_attention(
     attention(&q, &k, &v)
 }
 
-/// Exercise 16: every target row allows exactly the non-padding source tokens.
+/// `ch05_source_padding_mask`: every target row allows exactly the non-padding source tokens.
 pub fn source_padding_mask(src_ids: &[usize], tgt_len: usize, pad_id: usize) -> Array2<bool> {
     Array2::from_shape_fn((tgt_len, src_ids.len()), |(_, j)| src_ids[j] != pad_id)
 }
@@ -48,7 +48,7 @@ pub fn source_padding_mask(src_ids: &[usize], tgt_len: usize, pad_id: usize) -> 
 pub mod wrong {
     use super::*;
 
-    /// Exercise 14, mistake: the weights transposed, `(src_len, tgt_len)`.
+    /// `ch05_cross_attention_shapes`, mistake: the weights transposed, `(src_len, tgt_len)`.
     pub fn weights_transposed(
         tgt_len: usize,
         src_len: usize,
@@ -61,7 +61,7 @@ pub mod wrong {
         }
     }
 
-    /// Exercise 14, mistake: keys projected from the decoder (tgt_len rows) like the queries.
+    /// `ch05_cross_attention_shapes`, mistake: keys projected from the decoder (tgt_len rows) like the queries.
     pub fn keys_from_decoder(
         tgt_len: usize,
         src_len: usize,
@@ -74,7 +74,7 @@ pub mod wrong {
         }
     }
 
-    /// Exercise 15, mistake: keys from the encoder but values from the decoder.
+    /// `ch05_cross_attention`, mistake: keys from the encoder but values from the decoder.
     pub fn values_from_decoder(
         decoder_states: &Array2<f32>,
         encoder_output: &Array2<f32>,
@@ -88,7 +88,7 @@ pub mod wrong {
         attention(&q, &k, &v)
     }
 
-    /// Exercise 15, mistake: roles swapped: queries from the encoder, keys and values from the
+    /// `ch05_cross_attention`, mistake: roles swapped: queries from the encoder, keys and values from the
     /// decoder.
     pub fn queries_from_encoder(
         decoder_states: &Array2<f32>,
@@ -100,12 +100,12 @@ pub mod wrong {
         cross_attention(encoder_output, decoder_states, w_q, w_k, w_v)
     }
 
-    /// Exercise 16, mistake: inverted: only the padding may be attended to.
+    /// `ch05_source_padding_mask`, mistake: inverted: only the padding may be attended to.
     pub fn keeps_padding(src_ids: &[usize], tgt_len: usize, pad_id: usize) -> Array2<bool> {
         Array2::from_shape_fn((tgt_len, src_ids.len()), |(_, j)| src_ids[j] == pad_id)
     }
 
-    /// Exercise 16, mistake: shape `(src_len, tgt_len)` (rows and columns swapped).
+    /// `ch05_source_padding_mask`, mistake: shape `(src_len, tgt_len)` (rows and columns swapped).
     pub fn rows_are_source(src_ids: &[usize], tgt_len: usize, pad_id: usize) -> Array2<bool> {
         Array2::from_shape_fn((src_ids.len(), tgt_len), |(j, _)| src_ids[j] != pad_id)
     }

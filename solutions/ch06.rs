@@ -10,7 +10,7 @@ use super::ch04::apply_mask;
 use crate::masked::Mask;
 use crate::multi_head::MultiHeadAttention;
 
-/// Exercise 17: (batch, seq, d_model) → (batch, seq, heads, d_k) → (batch, heads, seq, d_k).
+/// `ch06_split_heads`: (batch, seq, d_model) → (batch, seq, heads, d_k) → (batch, heads, seq, d_k).
 pub fn split_heads(x: &Array3<f32>, num_heads: usize) -> Array4<f32> {
     let (batch, seq, d_model) = x.dim();
     let d_k = d_model / num_heads;
@@ -21,7 +21,7 @@ pub fn split_heads(x: &Array3<f32>, num_heads: usize) -> Array4<f32> {
         .into_owned()
 }
 
-/// Exercise 18: (batch, heads, seq, d_k) → (batch, seq, heads, d_k) → (batch, seq, heads·d_k).
+/// `ch06_merge_heads`: (batch, heads, seq, d_k) → (batch, seq, heads, d_k) → (batch, seq, heads·d_k).
 pub fn merge_heads(x: &Array4<f32>) -> Array3<f32> {
     let (batch, heads, seq, d_k) = x.dim();
     x.view()
@@ -32,7 +32,7 @@ pub fn merge_heads(x: &Array4<f32>) -> Array3<f32> {
         .expect("same number of elements")
 }
 
-/// Exercise 19: project, split, attend in every (batch, head), merge, project out.
+/// `ch06_multi_head_attention`: project, split, attend in every (batch, head), merge, project out.
 pub fn multi_head_attention(
     mha: &MultiHeadAttention,
     query: &Array3<f32>,
@@ -70,7 +70,7 @@ pub fn multi_head_attention(
 pub mod wrong {
     use super::*;
 
-    /// Exercise 17, mistake: reshapes straight to (batch, heads, seq, d_k) without permuting,
+    /// `ch06_split_heads`, mistake: reshapes straight to (batch, heads, seq, d_k) without permuting,
     /// which splits along the sequence instead of the features.
     pub fn reshape_without_permute(x: &Array3<f32>, num_heads: usize) -> Array4<f32> {
         let (batch, seq, d_model) = x.dim();
@@ -79,7 +79,7 @@ pub mod wrong {
             .into_owned()
     }
 
-    /// Exercise 17, mistake: interleaved heads: head h gets columns h, h + heads, h + 2·heads…
+    /// `ch06_split_heads`, mistake: interleaved heads: head h gets columns h, h + heads, h + 2·heads…
     pub fn heads_interleaved(x: &Array3<f32>, num_heads: usize) -> Array4<f32> {
         let (batch, seq, d_model) = x.dim();
         x.to_shape((batch, seq, d_model / num_heads, num_heads))
@@ -89,7 +89,7 @@ pub mod wrong {
             .into_owned()
     }
 
-    /// Exercise 18, mistake: reshapes without swapping the axes back.
+    /// `ch06_merge_heads`, mistake: reshapes without swapping the axes back.
     pub fn merge_without_permute(x: &Array4<f32>) -> Array3<f32> {
         let (batch, heads, seq, d_k) = x.dim();
         x.to_shape((batch, seq, heads * d_k))
@@ -97,7 +97,7 @@ pub mod wrong {
             .into_owned()
     }
 
-    /// Exercise 18, mistake: interleaves the heads' features (head h's feature i lands in
+    /// `ch06_merge_heads`, mistake: interleaves the heads' features (head h's feature i lands in
     /// column i·heads + h) instead of concatenating them.
     pub fn merge_interleaved(x: &Array4<f32>) -> Array3<f32> {
         let (batch, heads, seq, d_k) = x.dim();
@@ -109,7 +109,7 @@ pub mod wrong {
             .expect("same number of elements")
     }
 
-    /// Exercise 19, mistake: forgets the output projection `out_proj`.
+    /// `ch06_multi_head_attention`, mistake: forgets the output projection `out_proj`.
     pub fn forgets_out_proj(
         mha: &MultiHeadAttention,
         query: &Array3<f32>,
@@ -130,7 +130,7 @@ pub mod wrong {
         (merge_heads(&heads), weights)
     }
 
-    /// Exercise 19, mistake: scales the scores by 1/√d_model instead of 1/√d_k.
+    /// `ch06_multi_head_attention`, mistake: scales the scores by 1/√d_model instead of 1/√d_k.
     pub fn scales_by_d_model(
         mha: &MultiHeadAttention,
         query: &Array3<f32>,

@@ -7,7 +7,7 @@ use ndarray::{Array1, Array2, Array3, Axis, s};
 use crate::masked::Mask;
 use crate::transformer::{DecoderLayer, EncoderLayer, NormPosition, Seq2SeqTransformer};
 
-/// Exercise 20: normalise each row over its d entries, then γ and β.
+/// `ch07_layer_norm`: normalise each row over its d entries, then γ and β.
 pub fn layer_norm(
     x: &Array2<f32>,
     gamma: &Array1<f32>,
@@ -26,7 +26,7 @@ pub fn layer_norm(
     y
 }
 
-/// Exercise 21: two residual sublayers; the norm inside (pre-LN) or after the sum (post-LN).
+/// `ch07_encoder_layer`: two residual sublayers; the norm inside (pre-LN) or after the sum (post-LN).
 pub fn encoder_layer(layer: &EncoderLayer, x: &Array3<f32>, mask: Option<&Mask>) -> Array3<f32> {
     let attend = |h: &Array3<f32>| layer.self_attn.forward(h, h, h, mask).unwrap().output;
     let ffn = |h: &Array3<f32>| layer.feed_forward.forward(h).unwrap();
@@ -46,7 +46,7 @@ pub fn encoder_layer(layer: &EncoderLayer, x: &Array3<f32>, mask: Option<&Mask>)
     }
 }
 
-/// Exercise 22: masked self-attention, cross-attention on `memory`, feed-forward.
+/// `ch07_decoder_layer`: masked self-attention, cross-attention on `memory`, feed-forward.
 pub fn decoder_layer(
     layer: &DecoderLayer,
     x: &Array3<f32>,
@@ -78,7 +78,7 @@ pub fn decoder_layer(
     }
 }
 
-/// Exercise 23: the argmax of the logits at the **last** target position.
+/// `ch07_greedy_step`: the argmax of the logits at the **last** target position.
 pub fn greedy_step(model: &Seq2SeqTransformer, src_ids: &[usize], tgt_so_far: &[usize]) -> usize {
     let src = Array2::from_shape_vec((1, src_ids.len()), src_ids.to_vec()).expect("1 × src_len");
     let tgt = Array2::from_shape_vec((1, tgt_so_far.len()), tgt_so_far.to_vec()).expect("1 × t");
@@ -104,7 +104,7 @@ fn argmax(values: &Array1<f32>) -> usize {
 pub mod wrong {
     use super::*;
 
-    /// Exercise 20, mistake: normalises each column (over the tokens) instead of each row.
+    /// `ch07_layer_norm`, mistake: normalises each column (over the tokens) instead of each row.
     pub fn normalizes_over_wrong_axis(
         x: &Array2<f32>,
         gamma: &Array1<f32>,
@@ -121,7 +121,7 @@ pub mod wrong {
         y * gamma + beta
     }
 
-    /// Exercise 20, mistake: the unbiased variance (divide by d − 1), unlike PyTorch.
+    /// `ch07_layer_norm`, mistake: the unbiased variance (divide by d − 1), unlike PyTorch.
     pub fn unbiased_variance(
         x: &Array2<f32>,
         gamma: &Array1<f32>,
@@ -138,7 +138,7 @@ pub mod wrong {
         y * gamma + beta
     }
 
-    /// Exercise 21, mistake: forgets the residual connections (post-LN: LN(SelfAttn(x))).
+    /// `ch07_encoder_layer`, mistake: forgets the residual connections (post-LN: LN(SelfAttn(x))).
     pub fn forgets_residual(
         layer: &EncoderLayer,
         x: &Array3<f32>,
@@ -158,7 +158,7 @@ pub mod wrong {
         }
     }
 
-    /// Exercise 21, mistake: always post-LN, ignoring `layer.norm_position`.
+    /// `ch07_encoder_layer`, mistake: always post-LN, ignoring `layer.norm_position`.
     pub fn always_post_ln(
         layer: &EncoderLayer,
         x: &Array3<f32>,
@@ -171,7 +171,7 @@ pub mod wrong {
         encoder_layer(&post, x, mask)
     }
 
-    /// Exercise 22, mistake: the "cross"-attention attends to the decoder itself (keys and
+    /// `ch07_decoder_layer`, mistake: the "cross"-attention attends to the decoder itself (keys and
     /// values from x instead of `memory`).
     pub fn cross_attends_to_itself(
         layer: &DecoderLayer,
@@ -191,7 +191,7 @@ pub mod wrong {
         layer.norm3.forward(&(&x + &ffn(&x))).unwrap()
     }
 
-    /// Exercise 22, mistake: forgets the causal mask in the self-attention (sees the future).
+    /// `ch07_decoder_layer`, mistake: forgets the causal mask in the self-attention (sees the future).
     pub fn ignores_self_mask(
         layer: &DecoderLayer,
         x: &Array3<f32>,
@@ -202,7 +202,7 @@ pub mod wrong {
         decoder_layer(layer, x, memory, None, memory_mask)
     }
 
-    /// Exercise 23, mistake: takes the logits of the first target position (which only ever
+    /// `ch07_greedy_step`, mistake: takes the logits of the first target position (which only ever
     /// predicts the token after `<bos>`) instead of the last.
     pub fn uses_first_position(
         model: &Seq2SeqTransformer,

@@ -5,150 +5,138 @@
 
 use ndarray::Array1;
 
-use super::RunningSoftmax;
+use crate::fast::OnlineSoftmax;
 
-/// Exercise 24: rescale the old state to the new maximum, then add the new key.
+/// `ch08_online_softmax_step`: rescale the old state to the new maximum, then add the new key.
 pub fn online_softmax_step(
-    state: &RunningSoftmax,
+    state: &OnlineSoftmax,
     score: f32,
     value: &Array1<f32>,
-) -> RunningSoftmax {
+) -> OnlineSoftmax {
     if score == f32::NEG_INFINITY {
         return state.clone(); // a masked key has weight e^(−∞) = 0; and −∞ − (−∞) would be NaN
     }
     let max = state.max.max(score);
     let rescale = (state.max - max).exp(); // ≤ 1; e^(−∞) = 0 before the first key
     let weight = (score - max).exp(); // ≤ 1: never overflows
-    RunningSoftmax {
+    OnlineSoftmax {
         max,
         sum: state.sum * rescale + weight,
         acc: &state.acc * rescale + value * weight,
     }
 }
 
-/// Exercise 25: bring both blocks to the common maximum, add them, divide o by l.
-pub fn merge_partial_softmax(
-    a: &RunningSoftmax,
-    b: &RunningSoftmax,
-) -> (RunningSoftmax, Array1<f32>) {
+/// `ch08_merge_partial_softmax`: bring both blocks to the common maximum, add them, divide o by l.
+pub fn merge_partial_softmax(a: &OnlineSoftmax, b: &OnlineSoftmax) -> (OnlineSoftmax, Array1<f32>) {
     let max = a.max.max(b.max);
     let merged = if max == f32::NEG_INFINITY {
         a.clone() // both blocks empty (fully masked): e^(−∞ − (−∞)) would be NaN
     } else {
         let (scale_a, scale_b) = ((a.max - max).exp(), (b.max - max).exp());
-        RunningSoftmax {
+        OnlineSoftmax {
             max,
             sum: a.sum * scale_a + b.sum * scale_b,
             acc: &a.acc * scale_a + &b.acc * scale_b,
         }
     };
-    let output = finish(&merged);
+    let output = merged.finish(); // o / l, or zeros when no key had any weight (l = 0)
     (merged, output)
-}
-
-/// o / l, or zeros when no key had any weight (l = 0).
-fn finish(state: &RunningSoftmax) -> Array1<f32> {
-    if state.sum == 0.0 {
-        Array1::zeros(state.acc.len())
-    } else {
-        &state.acc / state.sum
-    }
 }
 
 /// Realistic wrong answers, each rejected by its exercise's check.
 pub mod wrong {
     use super::*;
 
-    /// Exercise 24, mistake: forgets to rescale the old sum and acc when the maximum rises
+    /// `ch08_online_softmax_step`, mistake: forgets to rescale the old sum and acc when the maximum rises
     /// (they stay relative to the old maximum).
     pub fn forgets_rescale(
-        state: &RunningSoftmax,
+        state: &OnlineSoftmax,
         score: f32,
         value: &Array1<f32>,
-    ) -> RunningSoftmax {
+    ) -> OnlineSoftmax {
         if score == f32::NEG_INFINITY {
             return state.clone();
         }
         let max = state.max.max(score);
         let weight = (score - max).exp();
-        RunningSoftmax {
+        OnlineSoftmax {
             max,
             sum: state.sum + weight,
             acc: &state.acc + &(value * weight),
         }
     }
 
-    /// Exercise 24, mistake: rescales by e^(m' − m) (≥ 1) instead of e^(m − m').
+    /// `ch08_online_softmax_step`, mistake: rescales by e^(m' − m) (≥ 1) instead of e^(m − m').
     pub fn inverted_rescale(
-        state: &RunningSoftmax,
+        state: &OnlineSoftmax,
         score: f32,
         value: &Array1<f32>,
-    ) -> RunningSoftmax {
+    ) -> OnlineSoftmax {
         if score == f32::NEG_INFINITY {
             return state.clone();
         }
         let max = state.max.max(score);
         let rescale = (max - state.max).exp();
         let weight = (score - max).exp();
-        RunningSoftmax {
+        OnlineSoftmax {
             max,
             sum: state.sum * rescale + weight,
             acc: &state.acc * rescale + value * weight,
         }
     }
 
-    /// Exercise 24, mistake: no special case for a masked key: before the first key
+    /// `ch08_online_softmax_step`, mistake: no special case for a masked key: before the first key
     /// m = m' = −∞ and e^(m − m') = e^(−∞ − (−∞)) = NaN.
     pub fn nan_for_masked_key(
-        state: &RunningSoftmax,
+        state: &OnlineSoftmax,
         score: f32,
         value: &Array1<f32>,
-    ) -> RunningSoftmax {
+    ) -> OnlineSoftmax {
         let max = state.max.max(score);
         let rescale = (state.max - max).exp();
         let weight = (score - max).exp();
-        RunningSoftmax {
+        OnlineSoftmax {
             max,
             sum: state.sum * rescale + weight,
             acc: &state.acc * rescale + value * weight,
         }
     }
 
-    /// Exercise 25, mistake: adds the two sums and accs as they are, although they are
+    /// `ch08_merge_partial_softmax`, mistake: adds the two sums and accs as they are, although they are
     /// relative to different maxima.
     pub fn adds_sums_without_rescaling(
-        a: &RunningSoftmax,
-        b: &RunningSoftmax,
-    ) -> (RunningSoftmax, Array1<f32>) {
-        let merged = RunningSoftmax {
+        a: &OnlineSoftmax,
+        b: &OnlineSoftmax,
+    ) -> (OnlineSoftmax, Array1<f32>) {
+        let merged = OnlineSoftmax {
             max: a.max.max(b.max),
             sum: a.sum + b.sum,
             acc: &a.acc + &b.acc,
         };
-        let output = finish(&merged);
+        let output = merged.finish();
         (merged, output)
     }
 
-    /// Exercise 25, mistake: keeps only the block with the larger maximum (as if its keys
+    /// `ch08_merge_partial_softmax`, mistake: keeps only the block with the larger maximum (as if its keys
     /// dominated the softmax) and drops the other.
     pub fn keeps_larger_max_block(
-        a: &RunningSoftmax,
-        b: &RunningSoftmax,
-    ) -> (RunningSoftmax, Array1<f32>) {
+        a: &OnlineSoftmax,
+        b: &OnlineSoftmax,
+    ) -> (OnlineSoftmax, Array1<f32>) {
         let merged = if b.max > a.max { b.clone() } else { a.clone() };
-        let output = finish(&merged);
+        let output = merged.finish();
         (merged, output)
     }
 
-    /// Exercise 25, mistake: divides each block's acc by its own sum before adding, then
+    /// `ch08_merge_partial_softmax`, mistake: divides each block's acc by its own sum before adding, then
     /// weighs the two block outputs by e^(mᵢ − m) alone, forgetting how much weight (l) each
     /// block carries. Right only when both sums are equal (e.g. one key per block).
     pub fn normalises_each_block_first(
-        a: &RunningSoftmax,
-        b: &RunningSoftmax,
-    ) -> (RunningSoftmax, Array1<f32>) {
+        a: &OnlineSoftmax,
+        b: &OnlineSoftmax,
+    ) -> (OnlineSoftmax, Array1<f32>) {
         let max = a.max.max(b.max);
-        let mut merged = RunningSoftmax::empty(a.acc.len());
+        let mut merged = OnlineSoftmax::new(a.acc.len());
         merged.max = max;
         for block in [a, b] {
             if block.sum > 0.0 {
@@ -157,7 +145,7 @@ pub mod wrong {
                 merged.acc = &merged.acc + &(&block.acc / block.sum * scale);
             }
         }
-        let output = finish(&merged);
+        let output = merged.finish();
         (merged, output)
     }
 }

@@ -1,4 +1,4 @@
-//! The learner's checks: one test per exercise of `src/exercises/`.
+//! The learner's checks: one test per exercise of `src/exercises/`, named by its id.
 //!
 //! ```sh
 //! cargo exercise ch03_scaled_scores   # one exercise
@@ -9,23 +9,22 @@
 //! (`cargo exercise` = `cargo test --features exercises --test exercises --`.) You never edit
 //! this file: edit the stubs in `src/exercises/`.
 
-#[path = "exercises/checks.rs"]
-mod checks;
 #[macro_use]
-#[path = "exercises/registry.rs"]
-mod registry;
+#[path = "exercises/mod.rs"]
+mod checks;
 mod common;
-#[path = "exercises/manifest.rs"]
-mod manifest;
 
-use attention::exercises::{ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08};
+use std::path::Path;
 
 /// Fails the test with a learner-friendly report: where to work, what went wrong, a hint.
 fn report(id: &str, result: checks::Check) {
     let Err(problem) = result else { return };
-    let e = manifest::exercise(id);
+    let exercises = exercise_manifest::read(Path::new(env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let e = (exercises.iter().find(|e| e.id == id))
+        .unwrap_or_else(|| panic!("{} has no exercise `{id}`", exercise_manifest::PATH));
     let hint = e.hints.first().map(String::as_str).unwrap_or("");
-    checks::fail(format!(
+    checks::helpers::fail(format!(
         "\n\n✗ exercise {n} `{id}`: {title}\n  your code: {file}, fn {function}\n  re-read: chapter {chapter}, section \"{section}\"\n\n{problem}\n\nhint 1: {hint}\nmore hints: cargo xtask exercises --hint {n}\n",
         n = e.number,
         title = e.title,
@@ -36,15 +35,17 @@ fn report(id: &str, result: checks::Check) {
     ));
 }
 
-macro_rules! exercises {
-    ($($id:ident => $function:path),* $(,)?) => {
+/// One `#[test]` per exercise: its check run on the learner's function.
+macro_rules! learner_tests {
+    ($($id:ident: $chapter:ident::$function:ident [$($mistake:ident),*];)*) => {
         $(
             #[test]
             fn $id() {
-                report(stringify!($id), checks::$id($function));
+                let learner = attention::exercises::$chapter::$function;
+                report(stringify!($id), checks::$chapter::$function(learner));
             }
         )*
     };
 }
 
-with_every_exercise!(exercises);
+with_every_exercise!(learner_tests);

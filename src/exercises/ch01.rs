@@ -4,7 +4,7 @@
 
 use ndarray::{Array1, Array2};
 
-/// Exercise 1 `ch01_embedding_lookup` — look up the embedding of each token id.
+/// Exercise `ch01_embedding_lookup` — look up the embedding of each token id.
 ///
 /// `weight` is an embedding table `(vocab_size, d_model)`: row `id` is the vector of token
 /// `id` (PyTorch's `nn.Embedding` layout). Return the vectors of `ids`, in order:
@@ -17,7 +17,7 @@ pub fn embedding_lookup(weight: &Array2<f32>, ids: &[usize]) -> Array2<f32> {
     todo!()
 }
 
-/// Exercise 2 `ch01_cosine_similarity` — cosine similarity of two vectors.
+/// Exercise `ch01_cosine_similarity` — cosine similarity of two vectors.
 ///
 /// cos(a, b) = a·b / (‖a‖ ‖b‖), in [−1, 1]: 1 = same direction, 0 = orthogonal,
 /// −1 = opposite. `a` and `b` have the same length `(d)`. If either vector is all zeros the
@@ -30,7 +30,7 @@ pub fn cosine_similarity(a: &Array1<f32>, b: &Array1<f32>) -> f32 {
     todo!()
 }
 
-/// Exercise 3 `ch01_most_similar` — the nearest neighbour of a word.
+/// Exercise `ch01_most_similar` — the nearest neighbour of a word.
 ///
 /// `vectors` is `(n, d)`, one word vector per row. Return the index of the row, **other than
 /// `query` itself**, with the highest cosine similarity to row `query` (the first one on

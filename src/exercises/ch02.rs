@@ -4,7 +4,7 @@
 
 use ndarray::Array2;
 
-/// Exercise 4 `ch02_pe_entry` — one entry of the sinusoidal positional encoding.
+/// Exercise `ch02_pe_entry` — one entry of the sinusoidal positional encoding.
 ///
 /// For position `pos` and column `j` of a table with `d_model` columns, with 2i the even
 /// column of the pair `j` belongs to (2i = j for even j, j − 1 for odd j):
@@ -20,10 +20,11 @@ pub fn pe_entry(pos: usize, j: usize, d_model: usize) -> f32 {
     todo!()
 }
 
-/// Exercise 5 `ch02_sinusoidal_table` — the whole sinusoidal table `(max_len, d_model)`.
+/// Exercise `ch02_sinusoidal_table` — the whole sinusoidal table `(max_len, d_model)`.
 ///
 /// Row `pos` is the encoding of position `pos` (starting at 0); entry `[pos, j]` is the
-/// formula of exercise 4. Sines and cosines alternate column by column (sin, cos, sin, cos…).
+/// formula of `ch02_pe_entry`. Sines and cosines alternate column by column (sin, cos, sin,
+/// cos…).
 ///
 /// Re-read: chapter 2, section "The whole table".
 #[allow(unused_variables)]
@@ -32,7 +33,7 @@ pub fn sinusoidal_table(max_len: usize, d_model: usize) -> Array2<f32> {
     todo!()
 }
 
-/// Exercise 6 `ch02_embed_with_positions` — token embeddings plus positions, the Transformer's
+/// Exercise `ch02_embed_with_positions` — token embeddings plus positions, the Transformer's
 /// input.
 ///
 /// `weight`: embedding table `(vocab_size, d_model)`; `ids`: the token ids `(seq)`; `pe`: a

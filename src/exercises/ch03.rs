@@ -5,7 +5,7 @@
 
 use ndarray::Array2;
 
-/// Exercise 7 `ch03_project_qkv` — project the inputs to queries, keys and values.
+/// Exercise `ch03_project_qkv` — project the inputs to queries, keys and values.
 ///
 /// `x` is `(seq, d_model)`, one token per row. The weights have PyTorch's `nn.Linear` layout
 /// `(d_out, d_model)` (one row per output feature) and no bias, so a projection is
@@ -23,7 +23,7 @@ pub fn project_qkv(
     todo!()
 }
 
-/// Exercise 8 `ch03_scaled_scores` — the scaled scores Q·Kᵀ / √d_k.
+/// Exercise `ch03_scaled_scores` — the scaled scores Q·Kᵀ / √d_k.
 ///
 /// `q`: `(tgt_len, d_k)`, `k`: `(src_len, d_k)` → `(tgt_len, src_len)`: entry `[i, j]` is
 /// how well query i matches key j, divided by √d_k (d_k = number of columns of `q`).
@@ -35,7 +35,7 @@ pub fn scaled_scores(q: &Array2<f32>, k: &Array2<f32>) -> Array2<f32> {
     todo!()
 }
 
-/// Exercise 9 `ch03_softmax_rows` — a numerically stable softmax of every row.
+/// Exercise `ch03_softmax_rows` — a numerically stable softmax of every row.
 ///
 /// `scores`: `(rows, cols)` → `(rows, cols)`; each row becomes exp(xⱼ − max) / Σ exp(xₖ − max),
 /// so it is positive and sums to 1. Subtracting the row maximum changes nothing
@@ -49,12 +49,12 @@ pub fn softmax_rows(scores: &Array2<f32>) -> Array2<f32> {
     todo!()
 }
 
-/// Exercise 10 `ch03_attention` — scaled dot-product attention, start to finish.
+/// Exercise `ch03_attention` — scaled dot-product attention, start to finish.
 ///
 /// `q`: `(tgt_len, d_k)`, `k`: `(src_len, d_k)`, `v`: `(src_len, d_v)`. Return
 /// `(output, weights)` where `weights = softmax(Q·Kᵀ / √d_k)` row by row, `(tgt_len, src_len)`,
 /// and `output = weights · V`, `(tgt_len, d_v)`: each output row is a weighted sum of the value
-/// rows. (Reuse your exercises 8 and 9, or `crate::nn::softmax`.)
+/// rows. (Reuse your `scaled_scores` and `softmax_rows`, or `crate::nn::softmax`.)
 ///
 /// Re-read: chapter 3, section "Weighted sum of values".
 #[allow(unused_variables)]

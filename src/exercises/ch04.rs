@@ -4,7 +4,7 @@
 
 use ndarray::Array2;
 
-/// Exercise 11 `ch04_causal_mask` — the causal (look-ahead) mask for `len` tokens.
+/// Exercise `ch04_causal_mask` — the causal (look-ahead) mask for `len` tokens.
 ///
 /// `(len, len)` booleans, `true` = may attend: query i may attend to keys 0..=i (itself and
 /// the past), never to the future. For len = 3:
@@ -22,7 +22,7 @@ pub fn causal_mask(len: usize) -> Array2<bool> {
     todo!()
 }
 
-/// Exercise 12 `ch04_apply_mask` — add the mask to the scores.
+/// Exercise `ch04_apply_mask` — add the mask to the scores.
 ///
 /// `scores` and `allowed` are both `(tgt_len, src_len)`. Return the scores with every entry
 /// whose `allowed` is `false` replaced by −∞ (`f32::NEG_INFINITY`), the others unchanged, so
@@ -35,12 +35,13 @@ pub fn apply_mask(scores: &Array2<f32>, allowed: &Array2<bool>) -> Array2<f32> {
     todo!()
 }
 
-/// Exercise 13 `ch04_masked_attention` — attention with a mask.
+/// Exercise `ch04_masked_attention` — attention with a mask.
 ///
 /// `q`: `(tgt_len, d_k)`, `k`: `(src_len, d_k)`, `v`: `(src_len, d_v)`, `allowed`:
-/// `(tgt_len, src_len)`. Return `(output, weights)` as in exercise 10, except that the mask
-/// is applied to the scaled scores **before** the softmax: each row of `weights` still sums
-/// to 1 and masked entries are exactly 0. (Reuse your exercises 8, 9 and 12.)
+/// `(tgt_len, src_len)`. Return `(output, weights)` as in `ch03_attention`, except that the
+/// mask is applied to the scaled scores **before** the softmax: each row of `weights` still
+/// sums to 1 and masked entries are exactly 0. (Reuse your `scaled_scores`, `softmax_rows`
+/// and `apply_mask`.)
 ///
 /// Re-read: chapter 4, section "Masked attention".
 #[allow(unused_variables)]

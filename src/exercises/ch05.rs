@@ -7,7 +7,7 @@ use ndarray::Array2;
 use super::CrossShapes;
 use crate::nn::Linear;
 
-/// Exercise 14 `ch05_cross_attention_shapes` — the shapes of one cross-attention head.
+/// Exercise `ch05_cross_attention_shapes` — the shapes of one cross-attention head.
 ///
 /// The decoder has `tgt_len` tokens, the encoder output `src_len`, both of width `d_model`;
 /// the head projects to `d_k` (for queries, keys and values alike). Return the
@@ -25,7 +25,7 @@ pub fn cross_attention_shapes(
     todo!()
 }
 
-/// Exercise 15 `ch05_cross_attention` — one cross-attention head.
+/// Exercise `ch05_cross_attention` — one cross-attention head.
 ///
 /// `decoder_states`: `(tgt_len, d_model)`, `encoder_output`: `(src_len, d_model)`; the three
 /// projections are [`Linear`] layers `d_model → d_k` (call `w_q.forward(&x).unwrap()`; they
@@ -45,7 +45,7 @@ pub fn cross_attention(
     todo!()
 }
 
-/// Exercise 16 `ch05_source_padding_mask` — ignore the source's padding.
+/// Exercise `ch05_source_padding_mask` — ignore the source's padding.
 ///
 /// `src_ids`: the source token ids `(src_len)`, padded with `pad_id`. Return the mask
 /// `(tgt_len, src_len)` for cross-attention, `true` = may attend: every target position may

@@ -8,7 +8,7 @@ use ndarray::{Array3, Array4};
 use crate::masked::Mask;
 use crate::multi_head::MultiHeadAttention;
 
-/// Exercise 17 `ch06_split_heads` — give each head its slice of every token vector.
+/// Exercise `ch06_split_heads` — give each head its slice of every token vector.
 ///
 /// `x`: `(batch, seq, d_model)` → `(batch, heads, seq, d_k)` with d_k = d_model / num_heads:
 /// head h gets columns `h·d_k .. (h+1)·d_k` of every token (PyTorch's layout). `num_heads`
@@ -21,29 +21,29 @@ pub fn split_heads(x: &Array3<f32>, num_heads: usize) -> Array4<f32> {
     todo!()
 }
 
-/// Exercise 18 `ch06_merge_heads` — concatenate the heads again.
+/// Exercise `ch06_merge_heads` — concatenate the heads again.
 ///
 /// `x`: `(batch, heads, seq, d_k)` → `(batch, seq, heads · d_k)`: token t's vector is head 0's
-/// row t, then head 1's row t, and so on. The inverse of exercise 17.
+/// row t, then head 1's row t, and so on. The inverse of `split_heads`.
 ///
 /// Re-read: chapter 6, section "Merging the heads".
 #[allow(unused_variables)]
 pub fn merge_heads(x: &Array4<f32>) -> Array3<f32> {
-    // TODO: undo exercise 17: swap the axes back, then reshape.
+    // TODO: undo `split_heads`: swap the axes back, then reshape.
     todo!()
 }
 
-/// Exercise 19 `ch06_multi_head_attention` — the multi-head forward pass.
+/// Exercise `ch06_multi_head_attention` — the multi-head forward pass.
 ///
 /// `query`: `(batch, tgt_len, d_model)`, `key_value`: `(batch, src_len, d_model)` (pass the
 /// same array for self-attention). With the parameters of `mha` (`w_q`, `w_k`, `w_v`,
 /// `out_proj`: [`crate::nn::Linear`] layers with bias; `num_heads`):
 /// 1. Q = w_q(query), K = w_k(key_value), V = w_v(key_value);
-/// 2. split each into heads (exercise 17);
+/// 2. split each into heads (`split_heads`);
 /// 3. in every batch item b and head h: scaled dot-product attention with d_k = d_model /
 ///    num_heads, the mask (if any) applied before softmax, `mask.for_sequence(b, tgt_len)`
 ///    giving its `(tgt_len, src_len)` booleans (`true` = may attend);
-/// 4. merge the heads (exercise 18) and apply `out_proj`.
+/// 4. merge the heads (`merge_heads`) and apply `out_proj`.
 ///
 /// Return `(output (batch, tgt_len, d_model), weights (batch, heads, tgt_len, src_len))`.
 /// Don't just call `mha.forward`: that is the crate's answer.

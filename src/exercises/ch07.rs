@@ -1,15 +1,16 @@
 //! Chapter 7 exercises — the Transformer. Book: chapter 7; code: [`crate::transformer`].
 //!
-//! Check them with `cargo exercise ch07`. From exercise 21 on you build with the crate's own
-//! layers: `layer.self_attn.forward(q, k, v, mask)` ([`crate::multi_head::MultiHeadAttention`]),
-//! `layer.feed_forward.forward(x)`, `layer.norm1.forward(x)`; unwrap their `Result`s.
+//! Check them with `cargo exercise ch07`. From `ch07_encoder_layer` on you build with the
+//! crate's own layers: `layer.self_attn.forward(q, k, v, mask)`
+//! ([`crate::multi_head::MultiHeadAttention`]), `layer.feed_forward.forward(x)`,
+//! `layer.norm1.forward(x)`; unwrap their `Result`s.
 
 use ndarray::{Array1, Array2, Array3};
 
 use crate::masked::Mask;
 use crate::transformer::{DecoderLayer, EncoderLayer, Seq2SeqTransformer};
 
-/// Exercise 20 `ch07_layer_norm` — layer normalisation of every row.
+/// Exercise `ch07_layer_norm` — layer normalisation of every row.
 ///
 /// `x`: `(rows, d)`; `gamma`, `beta`: `(d)`. For each row (one token vector): mean μ and
 /// **biased** variance σ² (divide by d) over its d entries, then
@@ -27,7 +28,7 @@ pub fn layer_norm(
     todo!()
 }
 
-/// Exercise 21 `ch07_encoder_layer` — one encoder layer, post-LN or pre-LN.
+/// Exercise `ch07_encoder_layer` — one encoder layer, post-LN or pre-LN.
 ///
 /// `x`: `(batch, seq, d_model)`; `mask` broadcasts to `(batch, seq, seq)`. Two sublayers,
 /// self-attention (`layer.self_attn`, with `mask`) then the feed-forward network, each with a
@@ -44,10 +45,10 @@ pub fn encoder_layer(layer: &EncoderLayer, x: &Array3<f32>, mask: Option<&Mask>)
     todo!()
 }
 
-/// Exercise 22 `ch07_decoder_layer` — one decoder layer, post-LN or pre-LN.
+/// Exercise `ch07_decoder_layer` — one decoder layer, post-LN or pre-LN.
 ///
 /// `x`: `(batch, tgt_len, d_model)`, `memory` (the encoder output): `(batch, src_len,
-/// d_model)`. Three sublayers, each with residual + LayerNorm placed as in exercise 21:
+/// d_model)`. Three sublayers, each with residual + LayerNorm placed as in `encoder_layer`:
 /// 1. masked self-attention `layer.self_attn` over x with `self_mask` (norm1);
 /// 2. cross-attention `layer.cross_attn`: queries from x, keys and values from `memory`,
 ///    with `memory_mask` (norm2);
@@ -68,7 +69,7 @@ pub fn decoder_layer(
     todo!()
 }
 
-/// Exercise 23 `ch07_greedy_step` — one step of greedy decoding.
+/// Exercise `ch07_greedy_step` — one step of greedy decoding.
 ///
 /// `src_ids`: the source sentence `(src_len)`; `tgt_so_far`: the target generated so far,
 /// starting with `<bos>` `(t)`. Run the model once and return the id of the most likely next

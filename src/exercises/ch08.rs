@@ -1,17 +1,19 @@
-//! Chapter 8 exercises — making attention fast. Book: chapter 8; code: [`crate::fast`]
-//! ([`crate::fast::OnlineSoftmax`]).
+//! Chapter 8 exercises — making attention fast. Book: chapter 8; code: [`crate::fast`].
 //!
-//! Check them with `cargo exercise ch08`. Both work on one query's [`RunningSoftmax`]: the
-//! running maximum m, the running sum l of exp(score − m) and the running weighted sum o of
-//! value rows. The attention output for the query is o / l.
+//! Check them with `cargo exercise ch08`. Both work on one query's [`OnlineSoftmax`], the
+//! crate's state of an online softmax: the running maximum m (`max`), the running sum l of
+//! exp(score − m) (`sum`) and the running weighted sum o of value rows (`acc`). The attention
+//! output for the query is o / l ([`OnlineSoftmax::finish`]). Build a new state with
+//! `OnlineSoftmax { max, sum, acc }`; don't call [`OnlineSoftmax::push`]: that is
+//! `ch08_online_softmax_step` done for you.
 
 use ndarray::Array1;
 
-use super::RunningSoftmax;
+use crate::fast::OnlineSoftmax;
 
-/// Exercise 24 `ch08_online_softmax_step` — take in one more key.
+/// Exercise `ch08_online_softmax_step` — take in one more key.
 ///
-/// `state`: m, l, o `(d_v)` over the keys seen so far ([`RunningSoftmax::empty`] before the
+/// `state`: m, l, o `(d_v)` over the keys seen so far ([`OnlineSoftmax::new`] before the
 /// first: m = −∞, l = 0, o = zeros); `score`: the new key's scaled score (possibly −∞, a
 /// masked key); `value`: its value row `(d_v)`. Return the new state:
 ///
@@ -26,15 +28,15 @@ use super::RunningSoftmax;
 /// Re-read: chapter 8, section "Tiling and the online softmax".
 #[allow(unused_variables)]
 pub fn online_softmax_step(
-    state: &RunningSoftmax,
+    state: &OnlineSoftmax,
     score: f32,
     value: &Array1<f32>,
-) -> RunningSoftmax {
+) -> OnlineSoftmax {
     // TODO: new maximum, rescale what you had, add the new key's weight and weighted value.
     todo!()
 }
 
-/// Exercise 25 `ch08_merge_partial_softmax` — merge two blocks of keys, then finish.
+/// Exercise `ch08_merge_partial_softmax` — merge two blocks of keys, then finish.
 ///
 /// `a` and `b`: the states over two disjoint blocks of keys for the same query (FlashAttention
 /// merges tiles like this; split-K decoding merges the blocks that different threads
@@ -51,10 +53,7 @@ pub fn online_softmax_step(
 ///
 /// Re-read: chapter 8, section "Tiling and the online softmax".
 #[allow(unused_variables)]
-pub fn merge_partial_softmax(
-    a: &RunningSoftmax,
-    b: &RunningSoftmax,
-) -> (RunningSoftmax, Array1<f32>) {
+pub fn merge_partial_softmax(a: &OnlineSoftmax, b: &OnlineSoftmax) -> (OnlineSoftmax, Array1<f32>) {
     // TODO: bring both blocks to the common maximum, add them, then divide o by l.
     todo!()
 }

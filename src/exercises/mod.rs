@@ -14,22 +14,15 @@
 //!
 //! (`cargo exercise` is an alias, in `.cargo/config.toml`, for
 //! `cargo test --features exercises --test exercises --`.) The checks live in
-//! `tests/exercises/checks.rs`; you never edit them. They compare your function with
+//! `tests/exercises/ch01.rs` … `ch08.rs`; you never edit them. They compare your function with
 //! hand-derived small cases and with the PyTorch fixtures in `tests/fixtures/`, and on failure
-//! print the input, the expected and your actual result, and a hint. All hints are in
-//! `src/exercises/hints.json`; reference solutions, with the mistakes the checks catch, are in
-//! `solutions/` at the repository root (no peeking until you have tried the hints).
+//! print the input, the expected and your actual result, and a hint. Reference solutions, with
+//! the mistakes the checks catch, are in `solutions/` at the repository root (no peeking until
+//! you have tried the hints).
 //!
-//! | # | id | chapter |
-//! |---|---|---|
-//! | 1–3 | `ch01_embedding_lookup`, `ch01_cosine_similarity`, `ch01_most_similar` | 1 Word embeddings |
-//! | 4–6 | `ch02_pe_entry`, `ch02_sinusoidal_table`, `ch02_embed_with_positions` | 2 Positional encoding |
-//! | 7–10 | `ch03_project_qkv`, `ch03_scaled_scores`, `ch03_softmax_rows`, `ch03_attention` | 3 Self-attention |
-//! | 11–13 | `ch04_causal_mask`, `ch04_apply_mask`, `ch04_masked_attention` | 4 Masked self-attention |
-//! | 14–16 | `ch05_cross_attention_shapes`, `ch05_cross_attention`, `ch05_source_padding_mask` | 5 Cross-attention |
-//! | 17–19 | `ch06_split_heads`, `ch06_merge_heads`, `ch06_multi_head_attention` | 6 Multi-head attention |
-//! | 20–23 | `ch07_layer_norm`, `ch07_encoder_layer`, `ch07_decoder_layer`, `ch07_greedy_step` | 7 The Transformer |
-//! | 24–25 | `ch08_online_softmax_step`, `ch08_merge_partial_softmax` | 8 Making attention fast |
+//! The list of the exercises, with their numbers, ids, titles, book sections, hints and known
+//! mistakes, is the manifest `src/exercises/exercises.toml`; `cargo xtask exercises` prints it
+//! with your progress.
 //!
 //! With the `solutions` feature the stubs are swapped for the reference solutions (CI uses
 //! this to prove every check passes with them, and fails with each known mistake).
@@ -51,8 +44,6 @@ pub mod ch07;
 #[cfg_attr(feature = "solutions", path = "../../solutions/ch08.rs")]
 pub mod ch08;
 
-use ndarray::Array1;
-
 /// The shapes of every intermediate of one cross-attention head (exercise
 /// `ch05_cross_attention_shapes`), each as `(rows, columns)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,28 +58,4 @@ pub struct CrossShapes {
     pub weights: (usize, usize),
     /// The output, weights · V.
     pub output: (usize, usize),
-}
-
-/// The running state of an online softmax for one query (exercises `ch08_online_softmax_step`
-/// and `ch08_merge_partial_softmax`): what is left of the keys seen so far once their scores
-/// and value rows are gone.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunningSoftmax {
-    /// m: the largest score seen so far (−∞ before any key).
-    pub max: f32,
-    /// l: Σ exp(score − m) over the keys seen so far.
-    pub sum: f32,
-    /// o: Σ exp(score − m) · value over the keys seen so far, `(d_v)`.
-    pub acc: Array1<f32>,
-}
-
-impl RunningSoftmax {
-    /// The state before any key, for value rows of size `d_v`: m = −∞, l = 0, o = zeros.
-    pub fn empty(d_v: usize) -> Self {
-        RunningSoftmax {
-            max: f32::NEG_INFINITY,
-            sum: 0.0,
-            acc: Array1::zeros(d_v),
-        }
-    }
 }

@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use serde_json::Value;
+use exercise_manifest::Exercise;
 
 use crate::util::{cargo, root, run};
 
@@ -27,66 +27,10 @@ check one exercise:  cargo exercise ch03_scaled_scores
 check one chapter:   cargo exercise ch03
 check all:           cargo exercise";
 
-/// One exercise of `src/exercises/hints.json`.
-struct Exercise {
-    number: u64,
-    id: String,
-    chapter: u64,
-    section: String,
-    title: String,
-    file: String,
-    function: String,
-    hints: Vec<String>,
-    mistakes: Vec<(String, String)>,
-}
-
+/// The manifest `src/exercises/exercises.toml`, read by the parser the tests and build.rs
+/// share.
 fn manifest() -> Result<Vec<Exercise>, String> {
-    let path = root().join("src/exercises/hints.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let json: Value =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let bad = |what: &str| format!("{}: {what}", path.display());
-    let s = |v: &Value, key: &str| -> Result<String, String> {
-        v[key]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| bad(&format!("`{key}` is not a string")))
-    };
-    let n = |v: &Value, key: &str| {
-        v[key]
-            .as_u64()
-            .ok_or_else(|| bad(&format!("`{key}` is not a number")))
-    };
-    let list = json["exercises"]
-        .as_array()
-        .ok_or_else(|| bad("`exercises` is not an array"))?;
-    list.iter()
-        .map(|e| {
-            let hints = e["hints"]
-                .as_array()
-                .ok_or_else(|| bad("`hints` is not an array"))?
-                .iter()
-                .map(|h| h.as_str().map(str::to_string).ok_or_else(|| bad("hint")))
-                .collect::<Result<_, _>>()?;
-            let mistakes = e["mistakes"]
-                .as_array()
-                .ok_or_else(|| bad("`mistakes` is not an array"))?
-                .iter()
-                .map(|m| Ok((s(m, "name")?, s(m, "what")?)))
-                .collect::<Result<_, String>>()?;
-            Ok(Exercise {
-                number: n(e, "number")?,
-                id: s(e, "id")?,
-                chapter: n(e, "chapter")?,
-                section: s(e, "section")?,
-                title: s(e, "title")?,
-                file: s(e, "file")?,
-                function: s(e, "function")?,
-                hints,
-                mistakes,
-            })
-        })
-        .collect()
+    exercise_manifest::read(&root()).map_err(|e| e.to_string())
 }
 
 /// `cargo xtask exercises [--hint N]`.
@@ -106,17 +50,13 @@ pub fn main(args: &[String]) -> Result<(), String> {
 }
 
 fn find<'a>(exercises: &'a [Exercise], which: &str) -> Result<&'a Exercise, String> {
-    let which = which.trim_start_matches('#');
-    exercises
-        .iter()
-        .find(|e| e.number.to_string() == which || e.id == which || e.function == which)
-        .ok_or_else(|| {
-            format!(
-                "no exercise `{which}`: use a number 1–{} or an id such as {}",
-                exercises.len(),
-                exercises.first().map_or("", |e| e.id.as_str())
-            )
-        })
+    exercise_manifest::find(exercises, which).ok_or_else(|| {
+        format!(
+            "no exercise `{which}`: use a number 1–{} or an id such as {}",
+            exercises.len(),
+            exercises.first().map_or("", |e| e.id.as_str())
+        )
+    })
 }
 
 fn where_to(e: &Exercise) -> String {
@@ -138,10 +78,7 @@ fn hints(exercises: &[Exercise], which: &str) -> Result<(), String> {
     for (i, hint) in e.hints.iter().enumerate() {
         println!("hint {}: {hint}\n", i + 1);
     }
-    println!(
-        "reference solution (after trying!): solutions/ch{:02}.rs",
-        e.chapter
-    );
+    println!("reference solution (after trying!): {}", e.solution_file());
     Ok(())
 }
 
@@ -248,7 +185,7 @@ pub fn check() -> Result<(), String> {
     // src/exercises/, so the proof runs only on a clean checkout (as in CI).
     if stubs_modified(&dir) {
         println!(
-            "    skipped the stubs proof: src/exercises/ has local changes (your answers?); \
+            "    skipped the stubs proof: src/exercises/*.rs has local changes (your answers?); \
              it runs on a clean checkout, as in CI"
         );
     } else {
@@ -269,11 +206,12 @@ pub fn check() -> Result<(), String> {
     Ok(())
 }
 
-/// True when git reports changes under `src/exercises/` (false without git: check anyway).
+/// True when git reports changes to the stubs, `src/exercises/*.rs` (false without git: check
+/// anyway). The manifest beside them is a maintainer's file, not an answer.
 fn stubs_modified(dir: &Path) -> bool {
     Command::new("git")
         .current_dir(dir)
-        .args(["status", "--porcelain", "--", "src/exercises"])
+        .args(["status", "--porcelain", "--", "src/exercises/*.rs"])
         .output()
         .map(|out| out.status.success() && !out.stdout.is_empty())
         .unwrap_or(false)
@@ -282,7 +220,9 @@ fn stubs_modified(dir: &Path) -> bool {
 /// Each book chapter names its exercises; each notebook points to its chapter's exercise file.
 fn check_links(dir: &Path, exercises: &[Exercise]) -> Result<(), String> {
     let mut missing = Vec::new();
-    for chapter in 1..=7u64 {
+    let mut chapters: Vec<u32> = exercises.iter().map(|e| e.chapter).collect();
+    chapters.dedup(); // the manifest groups the exercises by chapter
+    for chapter in chapters {
         let prefix = format!("{chapter:02}-");
         let ids: Vec<&str> = exercises
             .iter()

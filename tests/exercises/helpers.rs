@@ -1,0 +1,196 @@
+//! What the checks of every chapter share: calling the implementation (a panic or a
+//! `todo!()` becomes an explanation for the learner), comparing with a tolerance, and
+//! showing inputs and results.
+
+use std::cell::{Cell, RefCell};
+use std::fmt::Display;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Once;
+
+use attention::ndarray::{Array, Dimension};
+
+/// The outcome of one check: `Err` holds the learner-facing explanation.
+pub type Check = Result<(), String>;
+
+/// Absolute tolerance: loose enough for any reasonable summation order, far tighter than any
+/// of the mistakes the proofs try.
+pub const TOL: f32 = 1e-4;
+
+thread_local! {
+    /// Set while `call` runs the implementation: its panics are reported by `call`.
+    static IN_CHECK: Cell<bool> = const { Cell::new(false) };
+    /// Where the last panic inside `call` happened (`file:line`).
+    static PANIC_AT: RefCell<String> = const { RefCell::new(String::new()) };
+    /// Set by [`fail`]: print the message alone, without location or backtrace.
+    static REPORTING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Fails the current test with `message` alone (no panic location, no backtrace noise).
+#[allow(dead_code)] // used by the learner test, not by the proofs
+pub fn fail(message: String) -> ! {
+    quiet_panics_in_checks();
+    REPORTING.with(|r| r.set(true));
+    std::panic::panic_any(message)
+}
+
+/// Installs (once) a panic hook that stays quiet for panics inside [`call`] and records their
+/// location instead, prints [`fail`]'s message alone, and leaves other panics as usual.
+fn quiet_panics_in_checks() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if REPORTING.with(Cell::get) {
+                let msg = info.payload().downcast_ref::<String>().cloned();
+                eprintln!("{}", msg.unwrap_or_default());
+            } else if IN_CHECK.with(Cell::get) {
+                let at = info
+                    .location()
+                    .map(|l| format!("{}:{}", l.file(), l.line()));
+                PANIC_AT.with(|p| *p.borrow_mut() = at.unwrap_or_default());
+            } else {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// Calls `f`, turning a panic into an explanation (`todo!()` = "not done yet").
+pub fn call<T>(case: &str, f: impl FnOnce() -> T) -> Result<T, String> {
+    quiet_panics_in_checks();
+    IN_CHECK.with(|c| c.set(true));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    IN_CHECK.with(|c| c.set(false));
+    result.map_err(|payload| {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into());
+        let at = PANIC_AT.with(|p| p.borrow().clone());
+        if msg.contains("not yet implemented") {
+            format!(
+                "not done yet: the function still runs `todo!()` ({at}).\n\
+                 Replace the `todo!()` (and its `// TODO`) with your code."
+            )
+        } else {
+            format!(
+                "{case}\nyour function panicked at {at}: {msg}\n\n\
+                 check next: the shapes of your intermediate matrices (print them with \
+                 `dbg!(x.shape())`), and every index you use."
+            )
+        }
+    })
+}
+
+fn shape_of(shape: &[usize]) -> String {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    format!("({})", dims.join(", "))
+}
+
+/// An array with its shape, 4 decimals; large arrays are elided by `ndarray` itself.
+fn show<D: Dimension>(a: &Array<f32, D>) -> String {
+    format!("shape {}\n{:.4}", shape_of(a.shape()), a)
+}
+
+fn show_bool<D: Dimension>(a: &Array<bool, D>) -> String {
+    let ints = a.mapv(u8::from);
+    format!(
+        "shape {} (1 = true, 0 = false)\n{}",
+        shape_of(a.shape()),
+        ints
+    )
+}
+
+/// Equal up to [`TOL`]; infinities must match exactly; NaN never matches.
+pub fn same(a: f32, e: f32) -> bool {
+    if e.is_infinite() || a.is_infinite() {
+        return a == e;
+    }
+    (a - e).abs() <= TOL
+}
+
+/// Compares `actual` with `expected`; on failure explains with the case, both arrays, the
+/// first differing entry and what to check next.
+pub fn close<D: Dimension>(
+    what: &str,
+    case: &str,
+    expected: &Array<f32, D>,
+    actual: &Array<f32, D>,
+    next: &str,
+) -> Check {
+    let header = format!("{case}\n{what}:");
+    if expected.shape() != actual.shape() {
+        return Err(format!(
+            "{header} wrong shape: expected {}, got {}.\n\nexpected {}\n\nactual {}\n\ncheck next: {next}",
+            shape_of(expected.shape()),
+            shape_of(actual.shape()),
+            show(expected),
+            show(actual)
+        ));
+    }
+    let first_bad = expected
+        .indexed_iter()
+        .zip(actual.iter())
+        .find(|((_, e), a)| !same(**a, **e));
+    match first_bad {
+        None => Ok(()),
+        Some(((index, &e), &a)) => {
+            let nan = if a.is_nan() {
+                " (NaN: a 0/0, ∞/∞ or ∞ − ∞ somewhere)"
+            } else {
+                ""
+            };
+            Err(format!(
+                "{header} wrong values. First difference at {index:?}: expected {e:.4}, got {a:.4}{nan} \
+                 (tolerance {TOL:e}).\n\nexpected {}\n\nactual {}\n\ncheck next: {next}",
+                show(expected),
+                show(actual)
+            ))
+        }
+    }
+}
+
+pub fn same_bools<D: Dimension>(
+    what: &str,
+    case: &str,
+    expected: &Array<bool, D>,
+    actual: &Array<bool, D>,
+    next: &str,
+) -> Check {
+    if expected == actual {
+        return Ok(());
+    }
+    Err(format!(
+        "{case}\n{what}: wrong mask.\n\nexpected {}\n\nactual {}\n\ncheck next: {next}",
+        show_bool(expected),
+        show_bool(actual)
+    ))
+}
+
+pub fn same_value<T: PartialEq + std::fmt::Debug>(
+    what: &str,
+    case: &str,
+    expected: T,
+    actual: T,
+    next: &str,
+) -> Check {
+    if expected == actual {
+        return Ok(());
+    }
+    Err(format!(
+        "{case}\n{what}: expected {expected:?}, got {actual:?}.\n\ncheck next: {next}"
+    ))
+}
+
+pub fn input<T: Display>(name: &str, value: T) -> String {
+    format!("  {name} =\n{value:.4}\n")
+}
+
+pub fn f32_input<D: Dimension>(name: &str, a: &Array<f32, D>) -> String {
+    format!("  {name} {} =\n{:.4}\n", shape_of(a.shape()), a)
+}
+
+pub fn fixture_case(name: &str, detail: &str) -> String {
+    format!("case: the PyTorch fixture tests/fixtures/{name}.json ({detail})")
+}
