@@ -4,7 +4,7 @@
 use attention::Error;
 use attention::fast::{Kernel, attention_heads, flash_attention};
 use attention::multi_head::MultiHeadAttention;
-use attention::ndarray::{Array1, Array2, Array4, array};
+use attention::ndarray::{Array1, Array2, Array4, array, s};
 use attention::nn::{LayerNorm, Linear, softmax};
 use attention::params::Params;
 use attention::positional::sinusoidal_encoding;
@@ -84,9 +84,10 @@ fn softmax_of_a_nan_row_is_nan_not_a_masked_row() {
     assert_eq!(p.row(4), array![0.0, 1.0]); // one masked key
 }
 
-/// Query 0 sees a NaN key score, query 1 an +∞ one, query 2 only finite ones.
+/// Query 0 sees a NaN key score, query 1 an +∞ one, query 2 NaN through 0 · NaN, query 3 a
+/// row of only NaN scores (which a max that skips NaN would take for fully masked).
 fn poisoned_inputs() -> (Array2<f32>, Array2<f32>, Array2<f32>) {
-    let q = array![[1.0_f32, 0.0], [0.0, 1.0], [0.0, 0.0]];
+    let q = array![[1.0_f32, 0.0], [0.0, 1.0], [0.0, 0.0], [f32::NAN, 0.0]];
     let k = array![[f32::NAN, 0.0], [0.0, f32::INFINITY], [1.0, 1.0]];
     let v = array![[1.0_f32], [2.0], [3.0]];
     (q, k, v)
@@ -96,8 +97,9 @@ fn poisoned_inputs() -> (Array2<f32>, Array2<f32>, Array2<f32>) {
 fn both_kernels_turn_a_nan_or_infinite_score_into_nan_output() {
     let (q, k, v) = poisoned_inputs();
     let as4 = |a: &Array2<f32>| {
+        let rows = a.nrows();
         a.clone()
-            .into_shape_with_order((1, 1, 3, a.ncols()))
+            .into_shape_with_order((1, 1, rows, a.ncols()))
             .unwrap()
     };
     let plain: Array4<f32> =
@@ -107,7 +109,7 @@ fn both_kernels_turn_a_nan_or_infinite_score_into_nan_output() {
         .unwrap()
         .output;
     for (name, out) in [
-        ("plain", plain.into_shape_with_order((3, 1)).unwrap()),
+        ("plain", plain.into_shape_with_order((4, 1)).unwrap()),
         ("memory-efficient", flash),
         ("chapter 3", chapter3),
     ] {
@@ -123,15 +125,19 @@ fn both_kernels_turn_a_nan_or_infinite_score_into_nan_output() {
         );
         // Query 2 scores 0 · anything = NaN for the NaN key too: 0 · NaN is NaN.
         assert!(out[[2, 0]].is_nan(), "{name}: {}", out[[2, 0]]);
+        assert!(
+            out[[3, 0]].is_nan(),
+            "{name}: all-NaN scores gave {}",
+            out[[3, 0]]
+        );
     }
-    // Without the poisoned keys, the same queries give finite outputs.
-    let clean = flash_attention(
-        &q,
-        &k.slice(attention::ndarray::s![2.., ..]),
-        &v.slice(attention::ndarray::s![2.., ..]),
-        false,
-    )
-    .unwrap();
+    // Without the poisoned keys (and query), the same queries give finite outputs.
+    let (q3, k1, v1) = (
+        q.slice(s![..3, ..]),
+        k.slice(s![2.., ..]),
+        v.slice(s![2.., ..]),
+    );
+    let clean = flash_attention(&q3, &k1, &v1, false).unwrap();
     assert!(clean.iter().all(|x| x.is_finite()));
 }
 

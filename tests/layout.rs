@@ -109,3 +109,36 @@ fn chapters_3_and_6_show_plain_code() {
         }
     }
 }
+
+#[test]
+fn no_source_file_is_over_600_lines() {
+    let dirs = [
+        "src",
+        "tests",
+        "solutions",
+        "benches",
+        "examples",
+        "xtask",
+        "exercise-manifest",
+    ];
+    let mut checked = 0;
+    for dir in dirs {
+        let dir = root().join(dir);
+        if !dir.exists() {
+            continue;
+        }
+        for path in rust_files(&dir) {
+            if path.components().any(|c| c.as_os_str() == "target") {
+                continue;
+            }
+            let lines = read(&path).lines().count();
+            assert!(
+                lines <= 600,
+                "{} has {lines} lines: split it",
+                path.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 50, "only {checked} files found");
+}

@@ -11,7 +11,6 @@ use ndarray::{Array1, Array2, ArrayRef2, Axis, s};
 use crate::backend::matmul;
 use crate::error::Result;
 use crate::kernels::exp_in_place;
-use crate::nn::softmax::row_max;
 use crate::self_attention::check_qkv;
 
 /// Keys per block: the block's scores `(block_q, KEY_BLOCK)` stay in cache.
@@ -109,13 +108,12 @@ pub fn flash_attention(
                 }
             }
             for (i, mut row) in scores.axis_iter_mut(Axis(0)).enumerate() {
-                let block_max = row_max(&row); // NaN if the block holds a NaN score
-                let new_max = if block_max.is_nan() {
-                    f32::NAN
-                } else {
-                    max[i].max(block_max)
-                };
+                let block_max = row.fold(f32::NEG_INFINITY, |m, &x| m.max(x)); // skips NaN
+                let new_max = max[i].max(block_max);
                 if new_max == f32::NEG_INFINITY {
+                    if row.iter().any(|x| x.is_nan()) {
+                        sum[i] = f32::NAN; // a NaN score, not a masked one: NaN output
+                    }
                     row.fill(0.0); // every key so far is masked for this query
                     continue;
                 }

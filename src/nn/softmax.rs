@@ -41,29 +41,16 @@ pub fn softmax<D: Dimension>(x: &ArrayRef<f32, D>) -> Array<f32, D> {
 /// Softmax of one row, in place: the body of [`softmax`]. A row of only −∞ becomes zeros; a
 /// row with a NaN or +∞ becomes NaN.
 pub fn softmax_in_place(row: &mut ArrayRef1<f32>) {
-    let max = row_max(row);
+    let max = row.fold(f32::NEG_INFINITY, |m, &v| m.max(v)); // (`max` skips NaN)
     if max == f32::NEG_INFINITY {
-        row.fill(0.0); // fully masked: no key to attend to
-        return;
-    }
-    if !max.is_finite() {
-        row.fill(f32::NAN); // a NaN or +∞ score: no distribution to give
+        // Every key masked: zeros. Unless it was NaN, which must not pass for masked.
+        let nan = row.iter().any(|v| v.is_nan());
+        row.fill(if nan { f32::NAN } else { 0.0 });
         return;
     }
     row.mapv_inplace(|v| v - max);
     exp_in_place(row); // eᵛ for every entry
-    let sum = row.sum(); // ≥ 1, because the max entry gives exp(0) = 1
+    let sum = row.sum(); // ≥ 1 (the max entry gives exp(0) = 1), or NaN if a score was NaN or +∞
     row.mapv_inplace(|v| v / sum);
 }
 // ANCHOR_END: softmax
-
-/// The largest entry of `row`, or NaN if it holds one (`f32::max` alone would skip NaN).
-pub fn row_max(row: &ArrayRef1<f32>) -> f32 {
-    row.fold(f32::NEG_INFINITY, |m, &v| {
-        if v.is_nan() || m.is_nan() {
-            f32::NAN
-        } else {
-            m.max(v)
-        }
-    })
-}
