@@ -52,7 +52,7 @@ pub struct AttentionOutput {
 /// **Supported range.** Everything is f32: a score |q·k|/√d_k must stay below f32's largest
 /// value, about 3.4e38 (for d_k = 64, entries of Q and K below ~1e18). A larger score
 /// overflows to ±∞; a row with a +∞ or NaN score gives NaN output (see
-/// [`crate::nn::softmax`]), never a plausible-looking wrong number.
+/// [`crate::nn::softmax()`]), never a plausible-looking wrong number.
 pub fn scaled_dot_product_attention(
     queries: &ArrayRef2<f32>,
     keys: &ArrayRef2<f32>,
