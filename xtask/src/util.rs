@@ -80,3 +80,19 @@ pub fn add_cargo_bin_to_path() {
     // SAFETY: called first thing in main, before any other thread exists.
     unsafe { std::env::set_var("PATH", joined) };
 }
+
+/// A fresh, empty directory `xtask-NAME-PID` under the system temp dir (for tests).
+#[cfg(test)]
+pub fn test_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a writable temp dir");
+    dir
+}
+
+/// Writes `text` to `path`, creating its folders (for tests).
+#[cfg(test)]
+pub fn write_file(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().expect("a file in a folder")).expect("folders");
+    std::fs::write(path, text).expect("writable");
+}
