@@ -432,7 +432,11 @@ mod tests {
             ),
             ("<summary>Answers</summary>", "Answers:", "folded"),
             ("notebooks/03-", "notebooks/99-", "notebook"),
-            ("src/exercises/ch03.rs", "src/exercises/", "exercises file"),
+            (
+                "{{#include generated/ch03-exercises.md}}",
+                "ch03 exercises",
+                "its exercises",
+            ),
             (
                 "{{#include generated/ch03",
                 "{{#include numbers/ch03",

@@ -125,8 +125,10 @@ pub fn chapter_parts(name: &str, md: &str) -> Result<(), String> {
             "worked numbers from the crate ({{#include generated/chNN-…}})",
         );
         need(
-            md.contains(&format!("src/exercises/ch{chapter}.rs")),
-            "the exercises file src/exercises/chNN.rs",
+            md.contains(&format!(
+                "{{{{#include generated/ch{chapter}-exercises.md}}}}"
+            )),
+            "its exercises ({{#include generated/chNN-exercises.md}}, written from the manifest)",
         );
     }
     for heading in ["## Run it", "## Exercises", "## Quiz", "## Summary"] {

@@ -19,6 +19,7 @@ mod ch05;
 mod ch06;
 mod ch07;
 mod ch08;
+mod exercises;
 
 use attention::ndarray::{Array2, ArrayRef2};
 use attention::nn::seeded_rng;
@@ -61,6 +62,11 @@ pub fn numbers() -> Result<Vec<(String, String)>, String> {
             files.push((name.to_string(), format!("{HEADER}\n{body}")));
         }
     }
+    for (name, body) in exercises::numbers()? {
+        files.push((name, format!("{HEADER}\n{body}")));
+    }
+    // Chapter order (stable: each chapter's own files keep theirs, its exercises last).
+    files.sort_by_key(|(name, _)| name.get(2..4).unwrap_or("").to_string());
     Ok(files)
 }
 
