@@ -23,7 +23,7 @@ commands:
   stop                         stop servers an earlier `start` left running (ports 3000, 8888)
   test                         every check CI runs (the README's test command)
   newcomer [--keep]            a clean clone with an empty HOME and CARGO_HOME runs the
-                               README's two commands (~40 min; for contributors, not CI)
+                               README's two commands (~20 min; for contributors, not CI)
   setup                        install the tools (idempotent; fast when present)
   notebooks [NAME] [--bless] [--cold]
                                execute notebooks headless and check their outputs

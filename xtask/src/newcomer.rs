@@ -4,7 +4,7 @@
 //! `CARGO_HOME` (only the Rust toolchain is reused, through rustup's own `RUSTUP_HOME`), then
 //! `cargo xtask test` and `cargo xtask start --no-browser`, stopped with SIGTERM once it
 //! serves (and checked to leave no server behind). Every tool the project needs is installed
-//! from scratch, so this takes ~40 minutes on 2 cores: it is for contributors before a
+//! from scratch, so this takes ~20 minutes on 2 cores: it is for contributors before a
 //! release or after changing setup, not for CI. Debian packages are system-wide and stay
 //! installed; everything else (cargo tools, the Python venv, the Jupyter kernel, evcxr's build
 //! folder, every build) starts empty. The folder is removed afterwards unless `--keep` or a
