@@ -179,7 +179,10 @@ fn draw(shape: &[usize], init: Init, rng: &mut SeededRng) -> ArrayD<f32> {
             let bound = (6.0 / (fan_in + fan_out) as f32).sqrt();
             init::uniform(dim, bound, rng)
         }
-        Init::ZeroedAfterUniform(bound) => init::uniform(dim, bound, rng) * 0.0,
+        Init::ZeroedAfterUniform(bound) => {
+            let _drawn: ArrayD<f32> = init::uniform(dim.clone(), bound, rng); // the stream moves on
+            ArrayD::zeros(dim)
+        }
     }
 }
 
