@@ -121,11 +121,6 @@ impl<'a> Params<'a> {
         join(&self.prefix, leaf)
     }
 
-    /// True when reading a checkpoint, false when drawing.
-    pub fn is_loading(&self) -> bool {
-        matches!(self.source, Source::Load(_))
-    }
-
     /// The parameter `leaf`, of exactly `shape`: read (and checked) from the checkpoint, or
     /// drawn with `init`.
     pub fn get<D: Dimension>(
@@ -135,7 +130,7 @@ impl<'a> Params<'a> {
         init: Init,
     ) -> Result<Array<f32, D>> {
         let array = match &self.source {
-            Source::Load(tensors) => tensors.scope(&self.prefix).tensor::<IxDyn>(leaf, shape)?,
+            Source::Load(tensors) => tensors.tensor::<IxDyn>(&self.name(leaf), shape)?,
             Source::Init(rng) => draw(shape, init, rng.borrow_mut().rng()),
         };
         array.into_dimensionality::<D>().map_err(|_| {

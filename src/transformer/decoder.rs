@@ -2,7 +2,7 @@
 
 use ndarray::{Array3, ArrayRef3};
 
-use super::stack::{Stack, StackLayer};
+use super::stack::Stack;
 use super::{NormPosition, TransformerConfig};
 use crate::error::{Dim, Result, check_shape};
 use crate::masked::Mask;
@@ -88,12 +88,6 @@ impl DecoderLayer {
             norm3: LayerNorm::from_params(&p.sub("norm3"), d)?,
             norm_position: config.norm_position,
         })
-    }
-}
-
-impl StackLayer for DecoderLayer {
-    fn from_params(p: &Params, config: &TransformerConfig) -> Result<Self> {
-        DecoderLayer::from_params(p, config)
     }
 }
 

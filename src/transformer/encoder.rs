@@ -2,7 +2,7 @@
 
 use ndarray::{Array3, ArrayRef3};
 
-use super::stack::{Stack, StackLayer};
+use super::stack::Stack;
 use super::{NormPosition, TransformerConfig};
 use crate::error::Result;
 use crate::masked::Mask;
@@ -63,12 +63,6 @@ impl EncoderLayer {
             norm2: LayerNorm::from_params(&p.sub("norm2"), d)?,
             norm_position: config.norm_position,
         })
-    }
-}
-
-impl StackLayer for EncoderLayer {
-    fn from_params(p: &Params, config: &TransformerConfig) -> Result<Self> {
-        EncoderLayer::from_params(p, config)
     }
 }
 

@@ -44,7 +44,7 @@ pub use decode::greedy_decode;
 pub use decoder::{Decoder, DecoderLayer};
 pub use encoder::{Encoder, EncoderLayer};
 pub use model::{Seq2SeqConfig, Seq2SeqTransformer, Transformer};
-pub use stack::{Stack, StackLayer};
+pub use stack::Stack;
 
 use crate::error::{Error, Result};
 

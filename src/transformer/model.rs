@@ -2,7 +2,7 @@
 
 use ndarray::{Array3, ArrayRef2, ArrayRef3};
 
-use super::{Decoder, Encoder, NormPosition, TransformerConfig};
+use super::{Decoder, DecoderLayer, Encoder, EncoderLayer, NormPosition, TransformerConfig};
 use crate::embedding::Embedding;
 use crate::error::{Error, Result};
 use crate::masked::Mask;
@@ -54,9 +54,18 @@ impl Transformer {
     /// (`nn.Transformer` additionally re-draws every weight matrix with Xavier-uniform; the
     /// scale is similar and nothing here depends on it.)
     pub fn from_params(p: &Params, config: TransformerConfig) -> Result<Self> {
+        let (d, n_enc, n_dec) = (
+            config.d_model,
+            config.num_encoder_layers,
+            config.num_decoder_layers,
+        );
         Ok(Transformer {
-            encoder: Encoder::from_params(&p.sub("encoder"), &config, config.num_encoder_layers)?,
-            decoder: Decoder::from_params(&p.sub("decoder"), &config, config.num_decoder_layers)?,
+            encoder: Encoder::from_params(&p.sub("encoder"), n_enc, d, |p| {
+                EncoderLayer::from_params(p, &config)
+            })?,
+            decoder: Decoder::from_params(&p.sub("decoder"), n_dec, d, |p| {
+                DecoderLayer::from_params(p, &config)
+            })?,
             config,
         })
     }

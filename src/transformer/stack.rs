@@ -5,17 +5,10 @@
 
 use ndarray::{Array, Dimension};
 
-use super::TransformerConfig;
 use crate::error::Result;
 use crate::nn::LayerNorm;
 use crate::params::{Module, Params};
 use crate::weights::{NamedTensors, join};
-
-/// A layer that a [`Stack`] repeats: built from its parameters and the shared sizes.
-pub trait StackLayer: Module + Sized {
-    /// One layer from `p` (e.g. the scope `encoder.layers.3`).
-    fn from_params(p: &Params, config: &TransformerConfig) -> Result<Self>;
-}
 
 /// Layers applied in order, then an optional final LayerNorm.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,21 +19,24 @@ pub struct Stack<L> {
     pub norm: Option<LayerNorm>,
 }
 
-impl<L: StackLayer> Stack<L> {
-    /// `num_layers` layers (`layers.{i}`) and the final LayerNorm (`norm`), read from `p` or
-    /// drawn, layer by layer in order.
-    pub fn from_params(p: &Params, config: &TransformerConfig, num_layers: usize) -> Result<Self> {
+impl<L> Stack<L> {
+    /// `num_layers` layers (`layers.{i}`, each built by `layer` from its scope) and the final
+    /// LayerNorm (`norm`, width d_model), read from `p` or drawn, layer by layer in order.
+    pub fn from_params(
+        p: &Params,
+        num_layers: usize,
+        d_model: usize,
+        layer: impl Fn(&Params) -> Result<L>,
+    ) -> Result<Self> {
         let layers = (0..num_layers)
-            .map(|i| L::from_params(&p.sub(&format!("layers.{i}")), config))
+            .map(|i| layer(&p.sub(&format!("layers.{i}"))))
             .collect::<Result<_>>()?;
         Ok(Stack {
             layers,
-            norm: Some(LayerNorm::from_params(&p.sub("norm"), config.d_model)?),
+            norm: Some(LayerNorm::from_params(&p.sub("norm"), d_model)?),
         })
     }
-}
 
-impl<L> Stack<L> {
     /// The final LayerNorm, if there is one, applied to the last layer's output.
     pub(crate) fn final_norm<D: Dimension>(&self, x: Array<f32, D>) -> Result<Array<f32, D>> {
         match &self.norm {

@@ -92,14 +92,6 @@ impl NamedTensors {
         self.settings.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
-    /// The tensors under `prefix` (e.g. `"encoder.layers.0"`); `""` is the root.
-    pub fn scope(&self, prefix: &str) -> Scope<'_> {
-        Scope {
-            tensors: self,
-            prefix: prefix.to_string(),
-        }
-    }
-
     /// Names that no layer has read yet: after loading a whole model this should be empty.
     pub fn unused(&self) -> Vec<String> {
         let read = self.read.borrow();
@@ -111,45 +103,21 @@ impl NamedTensors {
     }
 }
 
-/// The tensors of a [`NamedTensors`] under one prefix, as one layer sees them.
-#[derive(Debug, Clone)]
-pub struct Scope<'a> {
-    tensors: &'a NamedTensors,
-    prefix: String,
-}
-
-impl<'a> Scope<'a> {
-    /// The scope one level down: `scope("encoder").sub("layers.0")` is `encoder.layers.0`.
-    pub fn sub(&self, name: &str) -> Scope<'a> {
-        Scope {
-            tensors: self.tensors,
-            prefix: self.name(name),
-        }
-    }
-
-    /// The full name of `leaf` in this scope, e.g. `encoder.layers.0.norm1.weight`.
-    pub fn name(&self, leaf: &str) -> String {
-        join(&self.prefix, leaf)
-    }
-
-    /// True when a tensor called `leaf` exists in this scope.
-    pub fn contains(&self, leaf: &str) -> bool {
-        self.tensors.get(&self.name(leaf)).is_some()
-    }
-
-    /// The tensor `leaf`, checked to have exactly `shape`, as an array of dimension `D`.
+impl NamedTensors {
+    /// The tensor `name`, checked to have exactly `shape` (every axis non-empty), as an array
+    /// of dimension `D`; marks it as read (see [`NamedTensors::unused`]).
     ///
-    /// Errors name the full tensor name and both shapes; marks the tensor as read.
-    pub fn tensor<D: Dimension>(&self, leaf: &str, shape: &[usize]) -> Result<Array<f32, D>> {
-        let name = self.name(leaf);
-        let Some(t) = self.tensors.get(&name) else {
-            return Err(self.missing(&name));
+    /// A missing tensor's error suggests the closest names. Layers read through
+    /// [`crate::params::Params::load`], which calls this.
+    pub fn tensor<D: Dimension>(&self, name: &str, shape: &[usize]) -> Result<Array<f32, D>> {
+        let Some(t) = self.get(name) else {
+            return Err(self.missing(name));
         };
         if t.shape() != shape || t.is_empty() {
             let want = format!("{}, every axis non-empty", fmt_shape(shape));
-            return Err(Error::shape(&name, want, t.shape()));
+            return Err(Error::shape(name, want, t.shape()));
         }
-        self.tensors.read.borrow_mut().insert(name);
+        self.read.borrow_mut().insert(name.to_string());
         Ok(t.clone()
             .into_dimensionality::<D>()
             .expect("shape was checked above"))
@@ -163,9 +131,8 @@ impl<'a> Scope<'a> {
                 .take_while(|(a, b)| a == b)
                 .count()
         };
-        let best = self.tensors.names().map(prefix_len).max().unwrap_or(0);
+        let best = self.names().map(prefix_len).max().unwrap_or(0);
         let close: Vec<&str> = self
-            .tensors
             .names()
             .filter(|n| best > 0 && prefix_len(n) == best)
             .take(3)
@@ -177,7 +144,7 @@ impl<'a> Scope<'a> {
         };
         Error::MissingTensor {
             name: name.to_string(),
-            available: self.tensors.len(),
+            available: self.len(),
             hint,
         }
     }
