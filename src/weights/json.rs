@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use ndarray::{ArrayD, IxDyn};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::NamedTensors;
 use crate::error::{Error, Result, fmt_shape};
@@ -128,9 +128,9 @@ impl NamedTensors {
 
     /// Reads a JSON file of named tensors (see [`NamedTensors::from_json_str`]).
     pub fn from_json_file(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Parse {
-            what: path.display().to_string(),
+        let bytes = super::read_file(path.as_ref())?;
+        let text = String::from_utf8(bytes).map_err(|e| Error::Parse {
+            what: path.as_ref().display().to_string(),
             reason: e.to_string(),
         })?;
         Self::from_json_str(&text)
@@ -138,35 +138,62 @@ impl NamedTensors {
 
     /// Writes the tensors (and settings) in the format [`NamedTensors::from_json_str`] reads.
     pub fn to_json_string(&self) -> String {
-        let value = |v: f32| match v {
-            v if v.is_nan() => serde_json::Value::from("NaN"),
-            f32::INFINITY => serde_json::Value::from("Infinity"),
-            f32::NEG_INFINITY => serde_json::Value::from("-Infinity"),
-            // Through the shortest decimal that reads back as this f32 ("0.1", not
-            // "0.10000000149011612").
-            v => serde_json::from_str(&serde_json::to_string(&v).expect("finite"))
-                .expect("a JSON number"),
-        };
-        let tensors: serde_json::Map<String, serde_json::Value> = self
+        let tensors: BTreeMap<&str, OutTensor> = self
             .tensors
             .iter()
             .map(|(name, t)| {
-                let data: Vec<serde_json::Value> = t.iter().map(|&v| value(v)).collect();
+                let data = t.iter().map(|&v| OutValue::of(v)).collect();
                 (
-                    name.clone(),
-                    serde_json::json!({"shape": t.shape(), "data": data}),
+                    name.as_str(),
+                    OutTensor {
+                        shape: t.shape(),
+                        data,
+                    },
                 )
             })
             .collect();
-        serde_json::json!({ "tensors": tensors, "settings": self.settings }).to_string()
+        let file = OutFile {
+            tensors,
+            settings: &self.settings,
+        };
+        serde_json::to_string(&file).expect("strings and f32 numbers always serialise")
     }
 
     /// Writes [`NamedTensors::to_json_string`] to `path`.
     pub fn write_json_file(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        std::fs::write(path, self.to_json_string()).map_err(|e| Error::Parse {
-            what: path.display().to_string(),
-            reason: format!("cannot write: {e}"),
-        })
+        super::write_file(path.as_ref(), self.to_json_string().as_bytes())
+    }
+}
+
+/// What [`NamedTensors::to_json_string`] writes: the file, one tensor, one value.
+#[derive(Serialize)]
+struct OutFile<'a> {
+    tensors: BTreeMap<&'a str, OutTensor<'a>>,
+    settings: &'a BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct OutTensor<'a> {
+    shape: &'a [usize],
+    data: Vec<OutValue>,
+}
+
+/// A finite value as an f32 number (its shortest decimal, "0.1"), a non-finite one as the
+/// string [`JsonValue`] reads back.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum OutValue {
+    Number(f32),
+    Text(&'static str),
+}
+
+impl OutValue {
+    fn of(v: f32) -> Self {
+        match v {
+            v if v.is_nan() => OutValue::Text("NaN"),
+            f32::INFINITY => OutValue::Text("Infinity"),
+            f32::NEG_INFINITY => OutValue::Text("-Infinity"),
+            v => OutValue::Number(v),
+        }
     }
 }

@@ -150,6 +150,22 @@ impl NamedTensors {
     }
 }
 
+/// The bytes of a weights file; the error names the file.
+fn read_file(path: &std::path::Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::Parse {
+        what: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Writes a weights file; the error names the file.
+fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).map_err(|e| Error::Parse {
+        what: path.display().to_string(),
+        reason: format!("cannot write: {e}"),
+    })
+}
+
 /// Joins a prefix and a name with a dot, PyTorch style (`""` + `a` is `a`).
 pub fn join(prefix: &str, name: &str) -> String {
     if prefix.is_empty() {

@@ -23,10 +23,7 @@ impl NamedTensors {
     /// Reads a safetensors file (see [`NamedTensors::from_safetensors_bytes`]).
     pub fn from_safetensors_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| Error::Parse {
-            what: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        let bytes = super::read_file(path)?;
         Self::from_safetensors_bytes(&bytes).map_err(|e| match e {
             Error::Parse { what, reason } => Error::Parse {
                 what: format!("{} ({what})", path.display()),
@@ -96,11 +93,7 @@ impl NamedTensors {
 
     /// Writes [`NamedTensors::to_safetensors_bytes`] to `path`.
     pub fn write_safetensors_file(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        std::fs::write(path, self.to_safetensors_bytes()?).map_err(|e| Error::Parse {
-            what: path.display().to_string(),
-            reason: format!("cannot write: {e}"),
-        })
+        super::write_file(path.as_ref(), &self.to_safetensors_bytes()?)
     }
 }
 
