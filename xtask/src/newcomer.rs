@@ -139,10 +139,7 @@ impl Newcomer {
                 cmd.env_remove(key.as_ref());
             }
         }
-        let old_cargo_bin = std::env::var_os("CARGO_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
-            .map(|h| h.join("bin"));
+        let old_cargo_bin = crate::util::cargo_home().map(|h| h.join("bin"));
         let path = std::env::var_os("PATH").unwrap_or_default();
         let kept = std::env::split_paths(&path).filter(|p| Some(p) != old_cargo_bin.as_ref());
         let path = std::env::join_paths(std::iter::once(bin).chain(kept)).expect("valid PATH");

@@ -62,13 +62,17 @@ pub fn stage<T>(name: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, 
     result
 }
 
+/// This process's `CARGO_HOME` (or `~/.cargo`), where `cargo install` puts tools.
+pub fn cargo_home() -> Option<PathBuf> {
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
+}
+
 /// Puts cargo's `bin` folder (where `cargo install` puts mdbook and evcxr_jupyter) first on
 /// PATH for this process and the programs it starts, in case the shell's PATH lacks it.
 pub fn add_cargo_bin_to_path() {
-    let cargo_home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
-    let Some(bin) = cargo_home.map(|h| h.join("bin")) else {
+    let Some(bin) = cargo_home().map(|h| h.join("bin")) else {
         return;
     };
     let path = std::env::var_os("PATH").unwrap_or_default();
