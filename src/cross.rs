@@ -20,7 +20,7 @@
 //! # Ok::<(), attention::Error>(())
 //! ```
 
-use ndarray::ArrayRef2;
+use ndarray::{ArrayRef2, ArrayViewMutD};
 
 use crate::error::Result;
 use crate::masked::Mask;
@@ -84,5 +84,9 @@ impl Module for CrossAttention {
     /// The same names as [`SelfAttention`]'s.
     fn parameters_into(&self, prefix: &str, out: &mut NamedTensors) {
         self.head.parameters_into(prefix, out);
+    }
+
+    fn visit_parameters_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, ArrayViewMutD<f32>)) {
+        self.head.visit_parameters_mut(prefix, f);
     }
 }

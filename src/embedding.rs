@@ -22,7 +22,7 @@
 
 use std::collections::HashMap;
 
-use ndarray::{Array2, Array3, ArrayRef1, ArrayRef2, Axis};
+use ndarray::{Array2, Array3, ArrayRef1, ArrayRef2, ArrayViewMutD, Axis};
 
 use crate::error::{Error, Result};
 use crate::params::{Init, Module, Params};
@@ -289,6 +289,10 @@ impl Module for Embedding {
     /// `{prefix}.weight`.
     fn parameters_into(&self, prefix: &str, out: &mut NamedTensors) {
         out.insert(join(prefix, "weight"), self.weight.clone());
+    }
+
+    fn visit_parameters_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, ArrayViewMutD<f32>)) {
+        f(&join(prefix, "weight"), self.weight.view_mut().into_dyn());
     }
 }
 

@@ -70,6 +70,7 @@ pub mod exercises;
 pub mod fast;
 #[cfg(feature = "gpu")]
 pub mod gpu;
+pub mod gradients;
 pub mod kernels;
 pub mod masked;
 pub mod multi_head;
@@ -78,6 +79,7 @@ pub mod params;
 pub mod plot;
 pub mod positional;
 pub mod self_attention;
+pub mod train;
 pub mod transformer;
 pub mod weights;
 pub mod worked;

@@ -30,7 +30,9 @@
 //! # Ok::<(), attention::Error>(())
 //! ```
 
-use ndarray::{Array1, Array2, Array3, Array4, ArrayRef3, ArrayRef4, Axis, concatenate, s};
+use ndarray::{
+    Array1, Array2, Array3, Array4, ArrayRef3, ArrayRef4, ArrayViewMutD, Axis, concatenate, s,
+};
 
 use crate::error::{Dim, Error, Result, check_shape};
 use crate::kernels::map_heads_in_parallel;
@@ -241,10 +243,10 @@ impl MultiHeadAttention {
     }
 }
 
-impl Module for MultiHeadAttention {
-    /// PyTorch's packed layout under `prefix` (see [`MultiHeadAttention::from_params`]), and
-    /// the setting `{prefix}.num_heads`, which no shape tells.
-    fn parameters_into(&self, prefix: &str, out: &mut NamedTensors) {
+impl MultiHeadAttention {
+    /// W_q, W_k, W_v packed as PyTorch stores them: `in_proj_weight (3E, E)` and
+    /// `in_proj_bias (3E)` (zeros for a projection without bias).
+    fn parameters_into_packed(&self) -> (Array2<f32>, Array1<f32>) {
         let projections = [&self.w_q, &self.w_k, &self.w_v];
         let weights: Vec<_> = projections.iter().map(|p| p.weight.view()).collect();
         let zeros = Array1::zeros(self.d_model());
@@ -254,11 +256,44 @@ impl Module for MultiHeadAttention {
             .collect();
         let packed_w = concatenate(Axis(0), &weights).expect("same widths"); // (3E, E)
         let packed_b = concatenate(Axis(0), &biases).expect("same lengths"); // (3E)
+        (packed_w, packed_b)
+    }
+}
+
+impl Module for MultiHeadAttention {
+    /// PyTorch's packed layout under `prefix` (see [`MultiHeadAttention::from_params`]), and
+    /// the setting `{prefix}.num_heads`, which no shape tells.
+    fn parameters_into(&self, prefix: &str, out: &mut NamedTensors) {
+        let (packed_w, packed_b) = self.parameters_into_packed();
         out.insert(join(prefix, "in_proj_weight"), packed_w);
         out.insert(join(prefix, "in_proj_bias"), packed_b);
         self.out_proj
             .parameters_into(&join(prefix, "out_proj"), out);
         out.set_setting(join(prefix, "num_heads"), self.num_heads);
+    }
+
+    /// `in_proj_weight` and `in_proj_bias` are visited as PyTorch's packed `(3E, E)` and
+    /// `(3E)` tensors (packed for the call, unpacked into W_q, W_k, W_v after it).
+    fn visit_parameters_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, ArrayViewMutD<f32>)) {
+        let e = self.d_model();
+        let mut packed = self.parameters_into_packed();
+        f(
+            &join(prefix, "in_proj_weight"),
+            packed.0.view_mut().into_dyn(),
+        );
+        f(
+            &join(prefix, "in_proj_bias"),
+            packed.1.view_mut().into_dyn(),
+        );
+        let projections = [&mut self.w_q, &mut self.w_k, &mut self.w_v];
+        for (i, linear) in projections.into_iter().enumerate() {
+            let rows = i * e..(i + 1) * e;
+            linear.weight.assign(&packed.0.slice(s![rows.clone(), ..]));
+            if let Some(b) = &mut linear.bias {
+                b.assign(&packed.1.slice(s![rows]));
+            }
+        }
+        (self.out_proj).visit_parameters_mut(&join(prefix, "out_proj"), f);
     }
 }
 

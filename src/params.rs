@@ -26,7 +26,7 @@ use std::cell::RefCell;
 use std::fmt::Display;
 use std::rc::Rc;
 
-use ndarray::{Array, ArrayD, Dimension, IxDyn};
+use ndarray::{Array, ArrayD, ArrayViewMutD, Dimension, IxDyn};
 
 use crate::error::{Error, Result};
 use crate::nn::init::{self, SeededRng};
@@ -186,6 +186,35 @@ fn draw(shape: &[usize], init: Init, rng: &mut SeededRng) -> ArrayD<f32> {
 pub trait Module {
     /// Writes every parameter, named below `prefix`, and its settings into `out`.
     fn parameters_into(&self, prefix: &str, out: &mut NamedTensors);
+
+    /// Calls `f` with every parameter, named below `prefix` as in
+    /// [`Module::parameters_into`], as a mutable view: how an optimizer updates the
+    /// parameters in place and how [`Module::load_parameters`] fills them.
+    fn visit_parameters_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, ArrayViewMutD<f32>));
+
+    /// Replaces every parameter with the tensor of the same name in `tensors` (a checkpoint
+    /// saved from a model of the same shape). Every name, shape and saved setting is checked
+    /// before anything changes: on an error the model is left as it was.
+    fn load_parameters(&mut self, tensors: &NamedTensors) -> Result<()> {
+        let mine = self.parameters();
+        for name in mine.names() {
+            let shape = mine.get(name).expect("listed").shape();
+            tensors.tensor::<IxDyn>(name, shape)?; // present, same shape
+        }
+        for (name, value) in mine.settings() {
+            match tensors.setting(name) {
+                Some(saved) if saved != value => {
+                    let want = format!("{value}, this model's value");
+                    return Err(Error::value(name, want, saved));
+                }
+                _ => {}
+            }
+        }
+        self.visit_parameters_mut("", &mut |name, mut param| {
+            param.assign(tensors.get(name).expect("checked above"));
+        });
+        Ok(())
+    }
 
     /// Every parameter by name (a `state_dict`), with the settings.
     fn parameters(&self) -> NamedTensors {

@@ -15,7 +15,7 @@
 //! # Ok::<(), attention::Error>(())
 //! ```
 
-use ndarray::{Array, Array2, ArrayRef, ArrayView2, Dimension, s};
+use ndarray::{Array, Array2, ArrayRef, ArrayView2, ArrayViewMutD, Dimension, s};
 
 use crate::error::{Error, Result};
 use crate::params::{Init, Module, Params};
@@ -104,6 +104,10 @@ impl Module for LearnedPositionalEmbedding {
     /// `{prefix}.weight`.
     fn parameters_into(&self, prefix: &str, out: &mut NamedTensors) {
         out.insert(join(prefix, "weight"), self.weight.clone());
+    }
+
+    fn visit_parameters_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, ArrayViewMutD<f32>)) {
+        f(&join(prefix, "weight"), self.weight.view_mut().into_dyn());
     }
 }
 

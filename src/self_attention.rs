@@ -21,7 +21,7 @@
 //! # Ok::<(), attention::Error>(())
 //! ```
 
-use ndarray::{Array2, ArrayRef2, ArrayView2};
+use ndarray::{Array2, ArrayRef2, ArrayView2, ArrayViewMutD};
 
 use crate::backend::matmul;
 use crate::error::{Dim, Error, Result, check_shape};
@@ -178,6 +178,13 @@ impl Module for SelfAttention {
     fn parameters_into(&self, prefix: &str, out: &mut NamedTensors) {
         for (name, linear) in PROJECTION_NAMES.iter().zip(self.projections()) {
             linear.parameters_into(&join(prefix, name), out);
+        }
+    }
+
+    fn visit_parameters_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, ArrayViewMutD<f32>)) {
+        let projections = [&mut self.w_q, &mut self.w_k, &mut self.w_v];
+        for (name, linear) in PROJECTION_NAMES.iter().zip(projections) {
+            linear.visit_parameters_mut(&join(prefix, name), f);
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The position-wise feed-forward network: the same two-layer MLP applied to every token.
 
-use ndarray::{Array, ArrayRef, Dimension};
+use ndarray::{Array, ArrayRef, ArrayViewMutD, Dimension};
 
 use crate::error::Result;
 use crate::nn::Linear;
@@ -44,6 +44,13 @@ impl Module for FeedForward {
     fn parameters_into(&self, prefix: &str, out: &mut NamedTensors) {
         self.linear1.parameters_into(&join(prefix, "linear1"), out);
         self.linear2.parameters_into(&join(prefix, "linear2"), out);
+    }
+
+    fn visit_parameters_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, ArrayViewMutD<f32>)) {
+        self.linear1
+            .visit_parameters_mut(&join(prefix, "linear1"), f);
+        self.linear2
+            .visit_parameters_mut(&join(prefix, "linear2"), f);
     }
 }
 

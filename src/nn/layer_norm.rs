@@ -1,6 +1,6 @@
 //! `LayerNorm`: normalise each vector to mean 0, variance 1, then scale by γ and shift by β.
 
-use ndarray::{Array, Array1, ArrayRef, Axis, Dimension, Zip};
+use ndarray::{Array, Array1, ArrayRef, ArrayViewMutD, Axis, Dimension, Zip};
 
 use crate::error::{Error, Result};
 use crate::params::{Init, Module, Params};
@@ -109,5 +109,10 @@ impl Module for LayerNorm {
     fn parameters_into(&self, prefix: &str, out: &mut NamedTensors) {
         out.insert(join(prefix, "weight"), self.weight.clone());
         out.insert(join(prefix, "bias"), self.bias.clone());
+    }
+
+    fn visit_parameters_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, ArrayViewMutD<f32>)) {
+        f(&join(prefix, "weight"), self.weight.view_mut().into_dyn());
+        f(&join(prefix, "bias"), self.bias.view_mut().into_dyn());
     }
 }

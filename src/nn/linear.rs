@@ -1,6 +1,6 @@
 //! `Linear`: y = x·Wᵀ + b, with PyTorch's `(out_features, in_features)` weight layout.
 
-use ndarray::{Array, Array1, Array2, ArrayRef, Dimension};
+use ndarray::{Array, Array1, Array2, ArrayRef, ArrayViewMutD, Dimension};
 
 use crate::backend::matmul;
 use crate::error::{Error, Result};
@@ -119,6 +119,13 @@ impl Module for Linear {
         out.insert(join(prefix, "weight"), self.weight.clone());
         if let Some(b) = &self.bias {
             out.insert(join(prefix, "bias"), b.clone());
+        }
+    }
+
+    fn visit_parameters_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, ArrayViewMutD<f32>)) {
+        f(&join(prefix, "weight"), self.weight.view_mut().into_dyn());
+        if let Some(b) = &mut self.bias {
+            f(&join(prefix, "bias"), b.view_mut().into_dyn());
         }
     }
 }

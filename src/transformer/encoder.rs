@@ -1,6 +1,6 @@
 //! The encoder: a stack of (self-attention → feed-forward) layers.
 
-use ndarray::{Array3, ArrayRef3};
+use ndarray::{Array3, ArrayRef3, ArrayViewMutD};
 
 use super::stack::Stack;
 use super::{NormPosition, TransformerConfig};
@@ -76,6 +76,14 @@ impl Module for EncoderLayer {
         self.norm2.parameters_into(&join(prefix, "norm2"), out);
         let norm_first = self.norm_position == NormPosition::Pre;
         out.set_setting(join(prefix, "norm_first"), norm_first);
+    }
+
+    fn visit_parameters_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, ArrayViewMutD<f32>)) {
+        self.self_attn
+            .visit_parameters_mut(&join(prefix, "self_attn"), f);
+        self.feed_forward.visit_parameters_mut(prefix, f);
+        self.norm1.visit_parameters_mut(&join(prefix, "norm1"), f);
+        self.norm2.visit_parameters_mut(&join(prefix, "norm2"), f);
     }
 }
 

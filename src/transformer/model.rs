@@ -1,6 +1,6 @@
 //! The whole model: `nn.Transformer`, and a sequence-to-sequence model around it.
 
-use ndarray::{Array3, ArrayRef2, ArrayRef3};
+use ndarray::{Array3, ArrayRef2, ArrayRef3, ArrayViewMutD};
 
 use super::{Decoder, DecoderLayer, Encoder, EncoderLayer, NormPosition, TransformerConfig};
 use crate::embedding::Embedding;
@@ -84,6 +84,13 @@ impl Module for Transformer {
     fn parameters_into(&self, prefix: &str, out: &mut NamedTensors) {
         self.encoder.parameters_into(&join(prefix, "encoder"), out);
         self.decoder.parameters_into(&join(prefix, "decoder"), out);
+    }
+
+    fn visit_parameters_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, ArrayViewMutD<f32>)) {
+        self.encoder
+            .visit_parameters_mut(&join(prefix, "encoder"), f);
+        self.decoder
+            .visit_parameters_mut(&join(prefix, "decoder"), f);
     }
 }
 
@@ -254,6 +261,13 @@ impl Module for Seq2SeqTransformer {
             .parameters_into(&join(prefix, "generator"), out);
         out.set_setting(join(prefix, "max_len"), self.config.max_len);
         out.set_setting(join(prefix, "pad_id"), self.config.pad_id);
+    }
+
+    fn visit_parameters_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, ArrayViewMutD<f32>)) {
+        (self.src_embedding).visit_parameters_mut(&join(prefix, "src_embedding"), f);
+        (self.tgt_embedding).visit_parameters_mut(&join(prefix, "tgt_embedding"), f);
+        (self.transformer).visit_parameters_mut(&join(prefix, "transformer"), f);
+        (self.generator).visit_parameters_mut(&join(prefix, "generator"), f);
     }
 }
 

@@ -3,7 +3,7 @@
 //! `layers.{i}.*`, `norm.*`); [`super::Encoder`] and [`super::Decoder`] are this with
 //! encoder and decoder layers, each adding its own `forward`.
 
-use ndarray::{Array, Dimension};
+use ndarray::{Array, ArrayViewMutD, Dimension};
 
 use crate::error::Result;
 use crate::nn::LayerNorm;
@@ -54,6 +54,15 @@ impl<L: Module> Module for Stack<L> {
         }
         if let Some(norm) = &self.norm {
             norm.parameters_into(&join(prefix, "norm"), out);
+        }
+    }
+
+    fn visit_parameters_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, ArrayViewMutD<f32>)) {
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            layer.visit_parameters_mut(&join(prefix, &format!("layers.{i}")), f);
+        }
+        if let Some(norm) = &mut self.norm {
+            norm.visit_parameters_mut(&join(prefix, "norm"), f);
         }
     }
 }

@@ -1,0 +1,7 @@
+//! Chapter 9 — training a Transformer: the loss, backpropagation written by hand, optimizers,
+//! and a training loop that makes attention learn.
+
+pub mod corpus;
+pub mod loss;
+pub mod optim;
+pub mod schedule;
