@@ -22,9 +22,10 @@
 
 use std::collections::HashMap;
 
-use ndarray::{Array2, Array3, ArrayRef1, ArrayRef2, ArrayViewMutD, Axis};
+use ndarray::{Array2, Array3, ArrayRef1, ArrayRef2, ArrayRef3, ArrayViewMutD, Axis};
 
 use crate::error::{Error, Result};
+use crate::gradients::Gradients;
 use crate::params::{Init, Module, Params};
 use crate::weights::{NamedTensors, join};
 
@@ -273,6 +274,40 @@ impl Embedding {
         }
         Ok(out)
     }
+
+    // ANCHOR: embedding_backward
+    /// Backward of [`Embedding::forward_batch`]: adds ∂L/∂weight to `grads` as
+    /// `{prefix}.weight`, given the ids and `dy = ∂L/∂out (batch, seq, d_model)`.
+    ///
+    /// A lookup copies row `id`, so its gradient flows back to that row only: row `id` of
+    /// ∂L/∂weight is the sum of `dy` over every position holding `id` (a token used twice
+    /// gets both gradients), and the rows of tokens not in the batch stay zero. (PyTorch keeps
+    /// these gradients dense by default, `sparse=False`; so does this.)
+    pub fn backward(
+        &self,
+        ids: &ArrayRef2<usize>,
+        dy: &ArrayRef3<f32>,
+        grads: &mut Gradients,
+        prefix: &str,
+    ) -> Result<()> {
+        self.check_ids(ids.iter())?;
+        let (batch, seq) = ids.dim();
+        if dy.dim() != (batch, seq, self.d_model()) {
+            let want = format!(
+                "({batch}, {seq}, {}) = (batch, seq, d_model)",
+                self.d_model()
+            );
+            return Err(Error::shape("dy", want, dy.shape()));
+        }
+        let mut dweight = Array2::<f32>::zeros(self.weight.raw_dim()); // (vocab_size, d_model)
+        for ((b, s), &id) in ids.indexed_iter() {
+            let mut row = dweight.row_mut(id);
+            row += &dy.slice(ndarray::s![b, s, ..]); // scatter-add into the token's row
+        }
+        grads.add(join(prefix, "weight"), dweight);
+        Ok(())
+    }
+    // ANCHOR_END: embedding_backward
 
     fn check_ids<'a>(&self, mut ids: impl Iterator<Item = &'a usize>) -> Result<()> {
         match ids.find(|&&id| id >= self.vocab_size()) {

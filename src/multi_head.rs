@@ -35,11 +35,13 @@ use ndarray::{
 };
 
 use crate::error::{Dim, Error, Result, check_shape};
+use crate::gradients::Gradients;
 use crate::kernels::map_heads_in_parallel;
 use crate::masked::Mask;
 use crate::nn::Linear;
+use crate::nn::Train;
 use crate::params::{Init, Module, Params};
-use crate::self_attention::attend;
+use crate::self_attention::{attend, attend_backward};
 use crate::weights::{NamedTensors, join};
 
 // ANCHOR: split_heads
@@ -127,6 +129,99 @@ impl MultiHeadAttention {
         Ok(MultiHeadOutput { output, weights })
     }
     // ANCHOR_END: mha_forward
+
+    /// Training forward: [`MultiHeadAttention::forward`] with dropout on the attention
+    /// weights (as PyTorch's `nn.MultiheadAttention(dropout=…)` does), keeping what the
+    /// backward needs.
+    pub fn forward_train(
+        &self,
+        query: &ArrayRef3<f32>,
+        key: &ArrayRef3<f32>,
+        value: &ArrayRef3<f32>,
+        mask: Option<&Mask>,
+        train: &mut Train,
+    ) -> Result<(MultiHeadOutput, MultiHeadCache)> {
+        self.check_inputs(query, key, value, mask)?;
+        let h = self.num_heads;
+        let q = split_heads(&self.w_q.forward(query)?, h)?; // (batch, heads, tgt_len, d_k)
+        let k = split_heads(&self.w_k.forward(key)?, h)?; // (batch, heads, src_len, d_k)
+        let v = split_heads(&self.w_v.forward(value)?, h)?; // (batch, heads, src_len, d_k)
+        let heads = attend_each_head(&q, &k, &v, mask); // weights P, output P·V
+        let dropped = train.mask(heads.weights.raw_dim()); // (batch, heads, tgt_len, src_len)
+        let head_outputs = match &dropped {
+            Some(m) => matmul_each_head(&(&heads.weights * m), &v), // (P ⊙ M)·V
+            None => heads.output,
+        }; // (batch, heads, tgt_len, d_k)
+        let concat = merge_heads(&head_outputs); // (batch, tgt_len, d_model)
+        let output = self.out_proj.forward(&concat)?; // (batch, tgt_len, d_model)
+        let cache = MultiHeadCache {
+            query: query.to_owned(),
+            key: key.to_owned(),
+            value: value.to_owned(),
+            q,
+            k,
+            v,
+            weights: heads.weights.clone(),
+            dropped,
+            concat,
+        };
+        let weights = heads.weights;
+        Ok((MultiHeadOutput { output, weights }, cache))
+    }
+
+    // ANCHOR: mha_backward
+    /// Backward of [`MultiHeadAttention::forward_train`]: given `d_output = ∂L/∂output
+    /// (batch, tgt_len, d_model)`, adds the gradients of `in_proj_weight`, `in_proj_bias` and
+    /// `out_proj.*` below `prefix` and returns ∂L/∂query, ∂L/∂key, ∂L/∂value. Self-attention
+    /// passed one array three times: its gradient is the sum of the three.
+    ///
+    /// The forward's steps, undone in reverse: `out_proj` (a [`Linear`]), merging the heads
+    /// (a reshape: split the gradient the same way), attention in every head (chapter 3's
+    /// [`crate::self_attention::scaled_dot_product_attention_backward`]), splitting (merge the
+    /// gradients), and the three projections, whose weight gradients are packed into
+    /// `in_proj_weight`'s rows W_q, W_k, W_v as PyTorch stores them.
+    pub fn backward(
+        &self,
+        cache: &MultiHeadCache,
+        d_output: &ArrayRef3<f32>,
+        grads: &mut Gradients,
+        prefix: &str,
+    ) -> Result<MultiHeadGrads> {
+        let out_prefix = join(prefix, "out_proj");
+        let d_concat = (self.out_proj).backward(&cache.concat, d_output, grads, &out_prefix)?;
+        let d_heads = split_heads(&d_concat, self.num_heads)?; // (batch, heads, tgt_len, d_k)
+        let (batch, h, _, _) = d_heads.dim();
+        let per_head = map_heads_in_parallel(batch, h, |b, head| {
+            let at = s![b, head, .., ..];
+            let dropped = cache.dropped.as_ref().map(|m| m.slice(at));
+            let (q, k, v) = (cache.q.slice(at), cache.k.slice(at), cache.v.slice(at));
+            let weights = cache.weights.slice(at);
+            attend_backward(&q, &k, &v, &weights, dropped.as_deref(), &d_heads.slice(at))
+        });
+        let mut dq = Array4::zeros(cache.q.raw_dim()); // (batch, heads, tgt_len, d_k)
+        let mut dk = Array4::zeros(cache.k.raw_dim()); // (batch, heads, src_len, d_k)
+        let mut dv = Array4::zeros(cache.v.raw_dim()); // (batch, heads, src_len, d_k)
+        for ((b, head), g) in per_head {
+            let at = s![b, head, .., ..];
+            dq.slice_mut(at).assign(&g.queries);
+            dk.slice_mut(at).assign(&g.keys);
+            dv.slice_mut(at).assign(&g.values);
+        }
+        let (dq, dk, dv) = (merge_heads(&dq), merge_heads(&dk), merge_heads(&dv)); // (batch, len, E)
+        let (dw_q, db_q) = self.w_q.weight_grads(&cache.query, &dq)?; // (E, E), (E)
+        let (dw_k, db_k) = self.w_k.weight_grads(&cache.key, &dk)?;
+        let (dw_v, db_v) = self.w_v.weight_grads(&cache.value, &dv)?;
+        let packed_w = concatenate(Axis(0), &[dw_q.view(), dw_k.view(), dw_v.view()]);
+        let packed_b = concatenate(Axis(0), &[db_q.view(), db_k.view(), db_v.view()]);
+        grads.add(join(prefix, "in_proj_weight"), packed_w.expect("(3E, E)"));
+        grads.add(join(prefix, "in_proj_bias"), packed_b.expect("(3E)"));
+        Ok(MultiHeadGrads {
+            query: self.w_q.input_grad(&dq), // (batch, tgt_len, E)
+            key: self.w_k.input_grad(&dk),   // (batch, src_len, E)
+            value: self.w_v.input_grad(&dv), // (batch, src_len, E)
+        })
+    }
+    // ANCHOR_END: mha_backward
 
     /// Checks every input shape; returns `(batch, tgt_len, src_len)`.
     fn check_inputs(
@@ -327,6 +422,51 @@ fn attend_each_head(
         weights.slice_mut(at).assign(&attn.weights); // (tgt_len, src_len)
     }
     HeadsOutput { output, weights }
+}
+
+/// `a (batch, heads, n, m) · b (batch, heads, m, p) → (batch, heads, n, p)`, head by head
+/// in parallel.
+fn matmul_each_head(a: &Array4<f32>, b: &Array4<f32>) -> Array4<f32> {
+    let (batch, h, n, _) = a.dim();
+    let products = map_heads_in_parallel(batch, h, |i, head| {
+        let at = s![i, head, .., ..];
+        crate::backend::matmul(&a.slice(at), &b.slice(at))
+    });
+    let mut out = Array4::zeros((batch, h, n, b.dim().3));
+    for ((i, head), product) in products {
+        out.slice_mut(s![i, head, .., ..]).assign(&product);
+    }
+    out
+}
+
+/// What [`MultiHeadAttention::backward`] needs from the training forward.
+#[derive(Debug, Clone)]
+pub struct MultiHeadCache {
+    /// The inputs `(batch, tgt_len, E)`, `(batch, src_len, E)`, `(batch, src_len, E)`.
+    query: Array3<f32>,
+    key: Array3<f32>,
+    value: Array3<f32>,
+    /// The projections split into heads, `(batch, heads, len, d_k)`.
+    q: Array4<f32>,
+    k: Array4<f32>,
+    v: Array4<f32>,
+    /// The softmax weights `(batch, heads, tgt_len, src_len)`.
+    weights: Array4<f32>,
+    /// The dropout mask applied to the weights, if any.
+    dropped: Option<Array4<f32>>,
+    /// The merged heads, `out_proj`'s input `(batch, tgt_len, E)`.
+    concat: Array3<f32>,
+}
+
+/// ∂L/∂query, ∂L/∂key and ∂L/∂value from [`MultiHeadAttention::backward`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct MultiHeadGrads {
+    /// `(batch, tgt_len, d_model)`.
+    pub query: Array3<f32>,
+    /// `(batch, src_len, d_model)`.
+    pub key: Array3<f32>,
+    /// `(batch, src_len, d_model)`.
+    pub value: Array3<f32>,
 }
 
 /// Every head's attention output and weights, before the heads are merged.

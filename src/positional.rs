@@ -18,6 +18,7 @@
 use ndarray::{Array, Array2, ArrayRef, ArrayView2, ArrayViewMutD, Dimension, s};
 
 use crate::error::{Error, Result};
+use crate::gradients::Gradients;
 use crate::params::{Init, Module, Params};
 use crate::weights::{NamedTensors, join};
 
@@ -97,6 +98,31 @@ impl LearnedPositionalEmbedding {
     /// `x + weight[..seq]` for `x` of shape `(seq, d_model)` or `(batch, seq, d_model)`.
     pub fn forward<D: Dimension>(&self, x: &ArrayRef<f32, D>) -> Result<Array<f32, D>> {
         add_positions(x, self.weight.view(), "max_len of the learned table")
+    }
+
+    /// Backward of [`LearnedPositionalEmbedding::forward`] for `dy = ∂L/∂out` of shape
+    /// `(seq, d_model)` or `(batch, seq, d_model)`: position t's row of the table was added
+    /// to every sequence's token t, so row t of ∂L/∂weight is dy summed over the batch (rows
+    /// past `seq` stay zero). Adds it as `{prefix}.weight`; returns ∂L/∂x = dy (an addition
+    /// passes the gradient through unchanged).
+    pub fn backward<D: Dimension>(
+        &self,
+        dy: &ArrayRef<f32, D>,
+        grads: &mut Gradients,
+        prefix: &str,
+    ) -> Result<Array<f32, D>> {
+        let zeros = Array::zeros(dy.raw_dim());
+        add_positions(&zeros, self.weight.view(), "max_len of the learned table")?; // checks dy
+        let (seq, d_model) = (dy.shape()[dy.ndim() - 2], self.weight.ncols());
+        let rows = dy
+            .to_shape((dy.len() / (seq * d_model), seq, d_model))
+            .expect("checked");
+        let mut dweight = Array2::<f32>::zeros(self.weight.raw_dim()); // (max_len, d_model)
+        dweight
+            .slice_mut(s![..seq, ..])
+            .assign(&rows.sum_axis(ndarray::Axis(0))); // Σ over the batch
+        grads.add(join(prefix, "weight"), dweight);
+        Ok(dy.to_owned())
     }
 }
 

@@ -26,7 +26,7 @@ use ndarray::{Array2, ArrayRef2, ArrayView2, ArrayViewMutD};
 use crate::backend::matmul;
 use crate::error::{Dim, Error, Result, check_shape};
 use crate::masked::{Mask, mask_in_place};
-use crate::nn::{Linear, softmax};
+use crate::nn::{Linear, softmax, softmax_backward};
 use crate::params::{Module, Params};
 use crate::weights::{NamedTensors, join};
 
@@ -90,6 +90,75 @@ pub(crate) fn attend(
     AttentionOutput { output, weights }
 }
 // ANCHOR_END: sdpa
+
+/// Gradients of attention's three inputs, from [`scaled_dot_product_attention_backward`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttentionGrads {
+    /// ∂L/∂Q `(tgt_len, d_k)`.
+    pub queries: Array2<f32>,
+    /// ∂L/∂K `(src_len, d_k)`.
+    pub keys: Array2<f32>,
+    /// ∂L/∂V `(src_len, d_v)`.
+    pub values: Array2<f32>,
+}
+
+// ANCHOR: sdpa_backward
+/// Backward of [`scaled_dot_product_attention`]: given the forward's inputs, its `weights`
+/// P `(tgt_len, src_len)` and `d_output = ∂L/∂O (tgt_len, d_v)`, returns ∂L/∂Q, ∂L/∂K, ∂L/∂V.
+///
+/// The forward is S = Q·Kᵀ/√d_k (+ mask), P = softmax(S), O = P·V. Backwards, one step at a
+/// time:
+/// - O = P·V gives ∂L/∂V = Pᵀ·∂L/∂O and ∂L/∂P = ∂L/∂O·Vᵀ;
+/// - the softmax's vector–Jacobian product gives ∂L/∂S (see [`softmax_backward`]);
+/// - S = Q·Kᵀ/√d_k gives ∂L/∂Q = ∂L/∂S·K/√d_k and ∂L/∂K = ∂L/∂Sᵀ·Q/√d_k.
+///
+/// A masked score has weight 0, so it gets no gradient, and a fully masked row gives zero
+/// gradients (never NaN).
+pub fn scaled_dot_product_attention_backward(
+    queries: &ArrayRef2<f32>,
+    keys: &ArrayRef2<f32>,
+    values: &ArrayRef2<f32>,
+    weights: &ArrayRef2<f32>,
+    d_output: &ArrayRef2<f32>,
+) -> Result<AttentionGrads> {
+    let (tgt_len, src_len) = check_qkv(queries, keys, values)?;
+    let want = [Dim::Is(tgt_len), Dim::Is(src_len)];
+    check_shape("weights", weights.shape(), &want, "(tgt_len, src_len)")?;
+    let want = [Dim::Is(tgt_len), Dim::Is(values.ncols())];
+    check_shape("d_output", d_output.shape(), &want, "(tgt_len, d_v)")?;
+    Ok(attend_backward(
+        queries, keys, values, weights, None, d_output,
+    ))
+}
+
+/// The unchecked core, shared with multi-head attention. `dropped`: the dropout mask that
+/// training applied to the weights (O = (P ⊙ M)·V), if any.
+pub(crate) fn attend_backward(
+    queries: &ArrayRef2<f32>,
+    keys: &ArrayRef2<f32>,
+    values: &ArrayRef2<f32>,
+    weights: &ArrayRef2<f32>,
+    dropped: Option<&ArrayRef2<f32>>,
+    d_output: &ArrayRef2<f32>,
+) -> AttentionGrads {
+    let scale = 1.0 / (queries.ncols() as f32).sqrt(); // 1/√d_k
+    let used = match dropped {
+        Some(m) => weights * m, // the weights that multiplied V
+        None => weights.to_owned(),
+    }; // (tgt_len, src_len)
+    let d_values = matmul(&used.t(), d_output); // (src_len, d_v)
+    let mut d_weights = matmul(d_output, &values.t()); // (tgt_len, src_len)
+    if let Some(m) = dropped {
+        d_weights.zip_mut_with(m, |d, &m| *d *= m);
+    }
+    let d_scores = softmax_backward(weights, &d_weights) * scale; // (tgt_len, src_len)
+    AttentionGrads {
+        queries: matmul(&d_scores, keys),     // (tgt_len, d_k)
+        keys: matmul(&d_scores.t(), queries), // (src_len, d_k)
+        values: d_values,
+    }
+}
+// ANCHOR_END: sdpa_backward
 
 /// The scaled scores Q·Kᵀ/√d_k before softmax: `(tgt_len, d_k), (src_len, d_k) → (tgt_len, src_len)`.
 ///

@@ -4,7 +4,7 @@ use ndarray::{Array, ArrayRef, Dimension};
 use ndarray_rand::rand::distr::Distribution;
 
 use crate::error::{Error, Result};
-use crate::nn::init::{SeededRng, StableUniform};
+use crate::nn::init::{SeededRng, StableUniform, seeded_rng};
 
 /// Dropout with probability `p`, PyTorch's "inverted" dropout.
 ///
@@ -46,5 +46,68 @@ impl Dropout {
                 v / keep
             }
         })
+    }
+
+    /// The factors one training forward multiplies by, for an input of shape `dim`: each
+    /// entry 0 (dropped, probability `p`) or 1/(1 − p) (kept); `None` when p = 0 (nothing is
+    /// dropped). Drawn in row-major order, so the same generator gives the same mask.
+    pub fn mask<D: Dimension>(&self, dim: D, rng: &mut SeededRng) -> Option<Array<f32, D>> {
+        if self.p == 0.0 {
+            return None;
+        }
+        let keep = 1.0 - self.p;
+        let mut mask = Array::zeros(dim);
+        for m in mask.iter_mut() {
+            *m = if StableUniform::new(0.0, 1.0).sample(rng) < self.p {
+                0.0
+            } else {
+                1.0 / keep
+            };
+        }
+        Some(mask)
+    }
+}
+
+/// Multiplies by a dropout mask (forward, y = x ⊙ m) — and, because the same factors carry
+/// the gradient back, the backward too (∂L/∂x = ∂L/∂y ⊙ m). `None` (no dropout) is the
+/// identity.
+pub fn apply_mask<D: Dimension>(x: Array<f32, D>, mask: Option<&Array<f32, D>>) -> Array<f32, D> {
+    match mask {
+        Some(m) => x * m,
+        None => x,
+    }
+}
+
+/// Train mode: what a forward pass needs to behave as in training (PyTorch's `model.train()`):
+/// dropout with probability `dropout.p`, drawn from a seeded generator so a training run is
+/// reproducible. Inference (`forward`) needs none of it.
+pub struct Train {
+    /// Dropout used at every dropout site (PyTorch's `nn.Transformer(dropout=…)`).
+    pub dropout: Dropout,
+    /// The generator the masks are drawn from.
+    pub rng: SeededRng,
+}
+
+impl Train {
+    /// Train mode with dropout probability `p` in `[0, 1)` and masks drawn from `seed`.
+    pub fn new(p: f32, seed: u64) -> Result<Self> {
+        Ok(Train {
+            dropout: Dropout::new(p)?,
+            rng: seeded_rng(seed),
+        })
+    }
+
+    /// A fresh dropout mask for an activation of shape `dim` (`None` when p = 0).
+    pub fn mask<D: Dimension>(&mut self, dim: D) -> Option<Array<f32, D>> {
+        self.dropout.mask(dim, &mut self.rng)
+    }
+
+    /// Dropout of `x` in train mode: `(x ⊙ mask, mask)`; keep the mask for the backward.
+    pub fn drop<D: Dimension>(
+        &mut self,
+        x: Array<f32, D>,
+    ) -> (Array<f32, D>, Option<Array<f32, D>>) {
+        let mask = self.mask(x.raw_dim());
+        (apply_mask(x, mask.as_ref()), mask)
     }
 }

@@ -3,7 +3,9 @@
 use ndarray::{Array, ArrayRef, ArrayViewMutD, Dimension};
 
 use crate::error::Result;
+use crate::gradients::Gradients;
 use crate::nn::Linear;
+use crate::nn::dropout::{Train, apply_mask};
 use crate::params::{Module, Params};
 use crate::weights::{NamedTensors, join};
 
@@ -37,6 +39,56 @@ impl FeedForward {
         self.linear2.forward(&hidden) // (..., d_model)
     }
     // ANCHOR_END: feed_forward
+
+    /// Training forward: like [`FeedForward::forward`] with dropout on the hidden layer (as
+    /// in PyTorch's `linear2(dropout(relu(linear1(x))))`); keeps what the backward needs.
+    pub fn forward_train<D: Dimension>(
+        &self,
+        x: &ArrayRef<f32, D>,
+        train: &mut Train,
+    ) -> Result<(Array<f32, D>, FeedForwardCache<D>)> {
+        let pre = self.linear1.forward(x)?; // (..., d_ff), before ReLU
+        let (hidden, dropped) = train.drop(pre.mapv(relu)); // (..., d_ff)
+        let y = self.linear2.forward(&hidden)?; // (..., d_model)
+        let cache = FeedForwardCache {
+            x: x.to_owned(),
+            pre,
+            hidden,
+            dropped,
+        };
+        Ok((y, cache))
+    }
+
+    /// Backward of [`FeedForward::forward_train`]: adds the gradients of `linear1.*` and
+    /// `linear2.*` below `prefix` and returns ∂L/∂x. ReLU passes the gradient where its input
+    /// was positive and blocks it elsewhere: ∂relu(z)/∂z = 1 if z > 0 else 0.
+    pub fn backward<D: Dimension>(
+        &self,
+        cache: &FeedForwardCache<D>,
+        dy: &ArrayRef<f32, D>,
+        grads: &mut Gradients,
+        prefix: &str,
+    ) -> Result<Array<f32, D>> {
+        let p2 = join(prefix, "linear2");
+        let d_hidden = self.linear2.backward(&cache.hidden, dy, grads, &p2)?; // (..., d_ff)
+        let mut d_pre = apply_mask(d_hidden, cache.dropped.as_ref());
+        d_pre.zip_mut_with(&cache.pre, |d, &z| *d = if z > 0.0 { *d } else { 0.0 });
+        let p1 = join(prefix, "linear1");
+        self.linear1.backward(&cache.x, &d_pre, grads, &p1) // (..., d_model)
+    }
+}
+
+/// What [`FeedForward::backward`] needs from the training forward.
+#[derive(Debug, Clone)]
+pub struct FeedForwardCache<D: Dimension> {
+    /// The input `(..., d_model)`.
+    x: Array<f32, D>,
+    /// linear1's output before ReLU `(..., d_ff)`.
+    pre: Array<f32, D>,
+    /// ReLU's output after dropout, linear2's input `(..., d_ff)`.
+    hidden: Array<f32, D>,
+    /// The dropout mask on the hidden layer.
+    dropped: Option<Array<f32, D>>,
 }
 
 impl Module for FeedForward {

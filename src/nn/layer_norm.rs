@@ -3,6 +3,7 @@
 use ndarray::{Array, Array1, ArrayRef, ArrayViewMutD, Axis, Dimension, Zip};
 
 use crate::error::{Error, Result};
+use crate::gradients::Gradients;
 use crate::params::{Init, Module, Params};
 use crate::weights::{NamedTensors, join};
 
@@ -75,6 +76,60 @@ impl LayerNorm {
         Ok(y)
     }
     // ANCHOR_END: layer_norm
+
+    // ANCHOR: layer_norm_backward
+    /// Backward of [`LayerNorm::forward`]: given its input `x (..., d)` and `dy = ∂L/∂y`,
+    /// adds ∂L/∂γ and ∂L/∂β to `grads` (`{prefix}.weight`, `{prefix}.bias`) and returns ∂L/∂x.
+    ///
+    /// Per row, with x̂ = (x − μ)·r and r = 1/√(σ² + eps): y = γ ⊙ x̂ + β, so ∂L/∂γ = Σ dy ⊙ x̂
+    /// and ∂L/∂β = Σ dy over the rows. Writing g = dy ⊙ γ (the gradient at x̂), μ and σ² both
+    /// depend on every entry of the row, and differentiating them gives (llm.c's
+    /// `layernorm_backward`)
+    ///
+    /// ∂L/∂x = r · (g − mean(g) − x̂ · mean(g ⊙ x̂)).
+    pub fn backward<D: Dimension>(
+        &self,
+        x: &ArrayRef<f32, D>,
+        dy: &ArrayRef<f32, D>,
+        grads: &mut Gradients,
+        prefix: &str,
+    ) -> Result<Array<f32, D>> {
+        let d = self.size();
+        if x.ndim() == 0 || x.shape()[x.ndim() - 1] != d || x.is_empty() {
+            let want = format!("(..., {d}) with normalized size d = {d}, no empty axis");
+            return Err(Error::shape("x", want, x.shape()));
+        }
+        if dy.shape() != x.shape() {
+            let want = format!("{}, the shape of `x`", crate::fmt_shape(x.shape()));
+            return Err(Error::shape("dy", want, dy.shape()));
+        }
+        self.check_parameters()?;
+        let last = Axis(x.ndim() - 1);
+        let (mut dgamma, mut dbeta) = (vec![0.0_f64; d], vec![0.0_f64; d]);
+        let mut dx = Array::zeros(x.raw_dim()); // (..., d)
+        let rows = x.lanes(last).into_iter().zip(dy.lanes(last));
+        for ((x, dy), mut dx) in rows.zip(dx.lanes_mut(last)) {
+            let mean = x.iter().map(|&v| v as f64).sum::<f64>() / d as f64;
+            let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / d as f64;
+            let r = 1.0 / (var + self.eps as f64).sqrt();
+            let x_hat: Vec<f64> = x.iter().map(|&v| (v as f64 - mean) * r).collect(); // (d)
+            let g: Vec<f64> = (dy.iter().zip(&self.weight))
+                .map(|(&dy, &gamma)| dy as f64 * gamma as f64)
+                .collect(); // ∂L/∂x̂, (d)
+            let mean_g = g.iter().sum::<f64>() / d as f64;
+            let mean_g_xhat = g.iter().zip(&x_hat).map(|(g, xh)| g * xh).sum::<f64>() / d as f64;
+            for i in 0..d {
+                dx[i] = (r * (g[i] - mean_g - x_hat[i] * mean_g_xhat)) as f32;
+                dgamma[i] += dy[i] as f64 * x_hat[i];
+                dbeta[i] += dy[i] as f64;
+            }
+        }
+        let to_f32 = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect::<Array1<f32>>();
+        grads.add(join(prefix, "weight"), to_f32(dgamma));
+        grads.add(join(prefix, "bias"), to_f32(dbeta));
+        Ok(dx)
+    }
+    // ANCHOR_END: layer_norm_backward
 
     /// Errors unless γ (`weight`) and β (`bias`) have the same length and `eps` is a
     /// positive number (the fields are public: checked on every forward).

@@ -4,6 +4,7 @@ use ndarray::{Array, Array1, Array2, ArrayRef, ArrayViewMutD, Dimension};
 
 use crate::backend::matmul;
 use crate::error::{Error, Result};
+use crate::gradients::Gradients;
 use crate::params::{Init, Module, Params};
 use crate::weights::{NamedTensors, join};
 
@@ -100,6 +101,69 @@ impl Linear {
             .expect("rows · out elements"))
     }
     // ANCHOR_END: linear_forward
+
+    // ANCHOR: linear_backward
+    /// Backward of [`Linear::forward`]: given the forward's input `x (..., in)` and
+    /// `dy = ∂L/∂y (..., out)`, adds ∂L/∂W and ∂L/∂b to `grads` (as `{prefix}.weight`,
+    /// `{prefix}.bias`) and returns ∂L/∂x `(..., in)`.
+    ///
+    /// With the rows of x and dy stacked into matrices X `(rows, in)` and dY `(rows, out)`,
+    /// Y = X·Wᵀ + b gives ∂L/∂X = dY·W, ∂L/∂W = dYᵀ·X (every row's outer product, summed) and
+    /// ∂L/∂b = Σ_rows dY.
+    pub fn backward<D: Dimension>(
+        &self,
+        x: &ArrayRef<f32, D>,
+        dy: &ArrayRef<f32, D>,
+        grads: &mut Gradients,
+        prefix: &str,
+    ) -> Result<Array<f32, D>> {
+        let (dw, db) = self.weight_grads(x, dy)?; // (out, in), (out)
+        grads.add(join(prefix, "weight"), dw);
+        if self.bias.is_some() {
+            grads.add(join(prefix, "bias"), db);
+        }
+        Ok(self.input_grad(dy))
+    }
+
+    /// ∂L/∂W = dYᵀ·X `(out, in)` and ∂L/∂b = Σ_rows dY `(out)`, for the forward's input `x`
+    /// and `dy = ∂L/∂y`.
+    pub fn weight_grads<D: Dimension>(
+        &self,
+        x: &ArrayRef<f32, D>,
+        dy: &ArrayRef<f32, D>,
+    ) -> Result<(Array2<f32>, Array1<f32>)> {
+        let (d_in, d_out) = (self.in_features(), self.out_features());
+        let mut want_dy = x.shape().to_vec();
+        if let Some(last) = want_dy.last_mut() {
+            *last = d_out;
+        }
+        if x.ndim() == 0 || x.shape()[x.ndim() - 1] != d_in || x.is_empty() {
+            let want = format!("(..., {d_in}) with in_features = {d_in}, no empty axis");
+            return Err(Error::shape("x", want, x.shape()));
+        }
+        if dy.shape() != want_dy.as_slice() {
+            let want = format!("{}, the output's shape", crate::fmt_shape(&want_dy));
+            return Err(Error::shape("dy", want, dy.shape()));
+        }
+        let rows = x.len() / d_in;
+        let x2 = x.to_shape((rows, d_in)).expect("checked"); // (rows, in)
+        let dy2 = dy.to_shape((rows, d_out)).expect("checked"); // (rows, out)
+        let dw = matmul(&dy2.t(), &x2); // (out, in)
+        let db = dy2.sum_axis(ndarray::Axis(0)); // (out)
+        Ok((dw, db))
+    }
+
+    /// ∂L/∂x = dy·W: `(..., out) → (..., in)`. Shapes are checked by the caller.
+    pub(crate) fn input_grad<D: Dimension>(&self, dy: &ArrayRef<f32, D>) -> Array<f32, D> {
+        let (d_in, d_out) = (self.in_features(), self.out_features());
+        let rows = dy.len() / d_out;
+        let dy2 = dy.to_shape((rows, d_out)).expect("checked"); // (rows, out)
+        let dx = matmul(&dy2, &self.weight); // (rows, in)
+        let mut dim = dy.raw_dim();
+        dim[dy.ndim() - 1] = d_in;
+        dx.into_shape_with_order(dim).expect("rows · in elements")
+    }
+    // ANCHOR_END: linear_backward
 
     /// Errors unless the bias (a public field) has `out_features` entries.
     fn check_bias(&self) -> Result<()> {

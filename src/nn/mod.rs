@@ -10,9 +10,9 @@ pub mod layer_norm;
 pub mod linear;
 pub mod softmax;
 
-pub use dropout::Dropout;
+pub use dropout::{Dropout, Train};
 pub use feed_forward::{FeedForward, relu};
 pub use init::{SeededRng, seeded_rng};
 pub use layer_norm::{LAYER_NORM_EPS, LayerNorm};
 pub use linear::Linear;
-pub use softmax::{softmax, softmax_in_place};
+pub use softmax::{softmax, softmax_backward, softmax_in_place};

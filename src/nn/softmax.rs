@@ -1,6 +1,6 @@
 //! Softmax: turn a row of scores into "percentages of influence" that sum to 1.
 
-use ndarray::{Array, ArrayRef, ArrayRef1, Axis, Dimension};
+use ndarray::{Array, ArrayRef, ArrayRef1, Axis, Dimension, Zip};
 
 use crate::kernels::exp_in_place;
 
@@ -54,3 +54,34 @@ pub fn softmax_in_place(row: &mut ArrayRef1<f32>) {
     row.mapv_inplace(|v| v / sum);
 }
 // ANCHOR_END: softmax
+
+// ANCHOR: softmax_backward
+/// Backward of [`softmax`] over the last axis: given its output `y` and `dy = ∂L/∂y`, returns
+/// ∂L/∂x.
+///
+/// The Jacobian of one row is ∂yᵢ/∂xⱼ = yᵢ(δᵢⱼ − yⱼ), so the vector–Jacobian product is
+///
+/// ∂L/∂xᵢ = Σⱼ dyⱼ · yᵢ(δᵢⱼ − yⱼ) = yᵢ · (dyᵢ − Σⱼ yⱼ·dyⱼ).
+///
+/// A fully masked row (all zeros in `y`) gets a zero gradient, never NaN; so does every
+/// masked entry (yᵢ = 0). Shapes must match (checked by the callers in this crate).
+pub fn softmax_backward<D: Dimension>(
+    y: &ArrayRef<f32, D>,
+    dy: &ArrayRef<f32, D>,
+) -> Array<f32, D> {
+    let mut dx = dy.to_owned();
+    if dx.ndim() == 0 {
+        return dx;
+    }
+    let last = Axis(dx.ndim() - 1);
+    for (mut dx, y) in dx.lanes_mut(last).into_iter().zip(y.lanes(last)) {
+        let dot: f32 = Zip::from(&dx)
+            .and(&y)
+            .fold(0.0, |acc, &dy, &y| acc + dy * y); // Σⱼ yⱼ·dyⱼ
+        Zip::from(&mut dx)
+            .and(&y)
+            .for_each(|d, &y| *d = y * (*d - dot));
+    }
+    dx
+}
+// ANCHOR_END: softmax_backward

@@ -1,13 +1,16 @@
 //! The decoder: a stack of (masked self-attention → cross-attention → feed-forward) layers.
 
-use ndarray::{Array3, ArrayRef3, ArrayViewMutD};
+use ndarray::{Array3, ArrayRef3, ArrayViewMutD, Ix3};
 
-use super::stack::Stack;
+use super::stack::{Stack, StackCache};
 use super::{NormPosition, TransformerConfig};
 use crate::error::{Dim, Result, check_shape};
+use crate::gradients::Gradients;
 use crate::masked::Mask;
-use crate::multi_head::MultiHeadAttention;
-use crate::nn::{FeedForward, LayerNorm};
+use crate::multi_head::{MultiHeadAttention, MultiHeadCache};
+use crate::nn::dropout::apply_mask;
+use crate::nn::feed_forward::FeedForwardCache;
+use crate::nn::{FeedForward, LayerNorm, Train};
 use crate::params::{Module, Params};
 use crate::weights::{NamedTensors, join};
 
@@ -72,6 +75,119 @@ impl DecoderLayer {
 }
 
 impl DecoderLayer {
+    /// Training forward: [`DecoderLayer::forward`] with dropout where PyTorch's
+    /// `nn.TransformerDecoderLayer` has it; keeps what the backward needs.
+    pub fn forward_train(
+        &self,
+        x: &ArrayRef3<f32>,
+        memory: &ArrayRef3<f32>,
+        self_mask: Option<&Mask>,
+        memory_mask: Option<&Mask>,
+        train: &mut Train,
+    ) -> Result<(Array3<f32>, DecoderLayerCache)> {
+        check_memory(x, memory)?;
+        let self_attend = |h: &ArrayRef3<f32>, train: &mut Train| {
+            let (out, cache) = self.self_attn.forward_train(h, h, h, self_mask, train)?;
+            let (out, dropped) = train.drop(out.output); // dropout1
+            Ok::<_, crate::Error>((out, cache, dropped))
+        };
+        let cross_attend = |h: &ArrayRef3<f32>, train: &mut Train| {
+            let attn = &self.cross_attn;
+            let (out, cache) = attn.forward_train(h, memory, memory, memory_mask, train)?;
+            let (out, dropped) = train.drop(out.output); // dropout2
+            Ok::<_, crate::Error>((out, cache, dropped))
+        };
+        match self.norm_position {
+            NormPosition::Post => {
+                let (a, self_attn, drop1) = self_attend(x, train)?;
+                let s1 = a + x; // x + SelfAttn(x)
+                let h1 = self.norm1.forward(&s1)?;
+                let (c, cross_attn, drop2) = cross_attend(&h1, train)?;
+                let s2 = c + &h1; // h1 + Cross(h1, memory)
+                let h2 = self.norm2.forward(&s2)?;
+                let (f, ff) = self.feed_forward.forward_train(&h2, train)?;
+                let (f, drop3) = train.drop(f); // dropout3
+                let s3 = f + &h2; // h2 + FFN(h2)
+                let y = self.norm3.forward(&s3)?;
+                let cache = DecoderLayerCache {
+                    norm_inputs: [s1, s2, s3],
+                    self_attn,
+                    cross_attn,
+                    ff,
+                    dropped: [drop1, drop2, drop3],
+                };
+                Ok((y, cache))
+            }
+            NormPosition::Pre => {
+                let (a, self_attn, drop1) = self_attend(&self.norm1.forward(x)?, train)?;
+                let h1 = a + x; // x + SelfAttn(LN(x))
+                let (c, cross_attn, drop2) = cross_attend(&self.norm2.forward(&h1)?, train)?;
+                let h2 = c + &h1; // h1 + Cross(LN(h1), memory)
+                let (f, ff) =
+                    (self.feed_forward).forward_train(&self.norm3.forward(&h2)?, train)?;
+                let (f, drop3) = train.drop(f);
+                let y = f + &h2; // h2 + FFN(LN(h2))
+                let cache = DecoderLayerCache {
+                    norm_inputs: [x.to_owned(), h1, h2],
+                    self_attn,
+                    cross_attn,
+                    ff,
+                    dropped: [drop1, drop2, drop3],
+                };
+                Ok((y, cache))
+            }
+        }
+    }
+
+    /// Backward of [`DecoderLayer::forward_train`]: given `dy = ∂L/∂y (batch, tgt_len,
+    /// d_model)`, adds every parameter's gradient below `prefix` and returns ∂L/∂x and
+    /// ∂L/∂memory (the memory was both keys and values of the cross-attention).
+    pub fn backward(
+        &self,
+        cache: &DecoderLayerCache,
+        dy: &ArrayRef3<f32>,
+        grads: &mut Gradients,
+        prefix: &str,
+    ) -> Result<(Array3<f32>, Array3<f32>)> {
+        let [in1, in2, in3] = &cache.norm_inputs;
+        let dropped = |i: usize| cache.dropped[i].as_ref();
+        let name = |leaf: &str| join(prefix, leaf);
+        let ff_backward = |d: Array3<f32>, grads: &mut Gradients| {
+            let d = apply_mask(d, dropped(2));
+            self.feed_forward.backward(&cache.ff, &d, grads, prefix)
+        };
+        match self.norm_position {
+            NormPosition::Post => {
+                let ds3 = self.norm3.backward(in3, dy, grads, &name("norm3"))?;
+                let dh2 = ff_backward(ds3.clone(), grads)? + &ds3;
+                let ds2 = self.norm2.backward(in2, &dh2, grads, &name("norm2"))?;
+                let d_cross = apply_mask(ds2.clone(), dropped(1));
+                let (cross, p_cross) = (&self.cross_attn, name("multihead_attn"));
+                let c = cross.backward(&cache.cross_attn, &d_cross, grads, &p_cross)?;
+                let dh1 = c.query + &ds2;
+                let ds1 = self.norm1.backward(in1, &dh1, grads, &name("norm1"))?;
+                let d_self = apply_mask(ds1.clone(), dropped(0));
+                let (attn, p_self) = (&self.self_attn, name("self_attn"));
+                let a = attn.backward(&cache.self_attn, &d_self, grads, &p_self)?;
+                Ok((ds1 + &a.query + &a.key + &a.value, c.key + &c.value))
+            }
+            NormPosition::Pre => {
+                let d_ln3 = ff_backward(dy.to_owned(), grads)?;
+                let dh2 = self.norm3.backward(in3, &d_ln3, grads, &name("norm3"))? + dy;
+                let d_cross = apply_mask(dh2.clone(), dropped(1));
+                let (cross, p_cross) = (&self.cross_attn, name("multihead_attn"));
+                let c = cross.backward(&cache.cross_attn, &d_cross, grads, &p_cross)?;
+                let dh1 = self.norm2.backward(in2, &c.query, grads, &name("norm2"))? + &dh2;
+                let d_self = apply_mask(dh1.clone(), dropped(0));
+                let (attn, p_self) = (&self.self_attn, name("self_attn"));
+                let a = attn.backward(&cache.self_attn, &d_self, grads, &p_self)?;
+                let d_ln1 = a.query + &a.key + &a.value;
+                let dx = self.norm1.backward(in1, &d_ln1, grads, &name("norm1"))? + &dh1;
+                Ok((dx, c.key + &c.value))
+            }
+        }
+    }
+
     /// `self_attn.*`, `multihead_attn.*` (the cross-attention), `linear1.*`, `linear2.*`,
     /// `norm1.*` … `norm3.*` read from `p` (e.g. `decoder.layers.1`) or drawn with PyTorch's
     /// default init. A checkpoint saved with another `num_heads` or norm position is refused.
@@ -118,6 +234,18 @@ impl Module for DecoderLayer {
     }
 }
 
+/// What [`DecoderLayer::backward`] needs from the training forward.
+#[derive(Debug, Clone)]
+pub struct DecoderLayerCache {
+    /// The inputs of `norm1`, `norm2`, `norm3`.
+    norm_inputs: [Array3<f32>; 3],
+    self_attn: MultiHeadCache,
+    cross_attn: MultiHeadCache,
+    ff: FeedForwardCache<Ix3>,
+    /// dropout1, dropout2 and dropout3's masks.
+    dropped: [Option<Array3<f32>>; 3],
+}
+
 /// Errors unless `memory` is `(batch, src_len, d_model)` with `x`'s batch and d_model.
 fn check_memory(x: &ArrayRef3<f32>, memory: &ArrayRef3<f32>) -> Result<()> {
     let (batch, _, d_model) = x.dim();
@@ -145,5 +273,62 @@ impl Decoder {
             x = layer.forward(&x, memory, self_mask, memory_mask)?; // (batch, tgt_len, d_model)
         }
         self.final_norm(x)
+    }
+}
+
+impl Decoder {
+    /// Training forward of the stack: every layer's [`DecoderLayer::forward_train`], then
+    /// the final LayerNorm.
+    pub fn forward_train(
+        &self,
+        x: &ArrayRef3<f32>,
+        memory: &ArrayRef3<f32>,
+        self_mask: Option<&Mask>,
+        memory_mask: Option<&Mask>,
+        train: &mut Train,
+    ) -> Result<(Array3<f32>, StackCache<DecoderLayerCache>)> {
+        let mut x = x.to_owned();
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            let (y, cache) = layer.forward_train(&x, memory, self_mask, memory_mask, train)?;
+            layers.push(cache);
+            x = y; // (batch, tgt_len, d_model)
+        }
+        let y = self.final_norm(x.clone())?;
+        let memory_dim = Some(memory.dim());
+        Ok((
+            y,
+            StackCache {
+                layers,
+                last: x,
+                memory_dim,
+            },
+        ))
+    }
+
+    /// Backward of [`Decoder::forward_train`]: returns ∂L/∂x and ∂L/∂memory, the sum over
+    /// the layers (every layer's cross-attention read the same memory).
+    pub fn backward(
+        &self,
+        cache: &StackCache<DecoderLayerCache>,
+        dy: &ArrayRef3<f32>,
+        grads: &mut Gradients,
+        prefix: &str,
+    ) -> Result<(Array3<f32>, Array3<f32>)> {
+        let mut d = self.final_norm_backward(&cache.last, dy, grads, prefix)?;
+        let mut d_memory: Option<Array3<f32>> = None;
+        for (i, (layer, c)) in self.layers.iter().zip(&cache.layers).enumerate().rev() {
+            let (dx, dm) = layer.backward(c, &d, grads, &join(prefix, &format!("layers.{i}")))?;
+            d = dx;
+            d_memory = Some(match d_memory {
+                Some(sum) => sum + &dm,
+                None => dm,
+            });
+        }
+        let memory_dim = cache
+            .memory_dim
+            .expect("a decoder's cache records the memory");
+        let d_memory = d_memory.unwrap_or_else(|| Array3::zeros(memory_dim)); // no layers
+        Ok((d, d_memory))
     }
 }

@@ -41,10 +41,13 @@ mod model;
 mod stack;
 
 pub use decode::greedy_decode;
+pub use decoder::DecoderLayerCache;
 pub use decoder::{Decoder, DecoderLayer};
+pub use encoder::EncoderLayerCache;
 pub use encoder::{Encoder, EncoderLayer};
-pub use model::{Seq2SeqConfig, Seq2SeqTransformer, Transformer};
+pub use model::{Seq2SeqCache, Seq2SeqConfig, Seq2SeqTransformer, Transformer, TransformerCache};
 pub use stack::Stack;
+pub use stack::StackCache;
 
 use crate::error::{Error, Result};
 

@@ -1,12 +1,17 @@
 //! The whole model: `nn.Transformer`, and a sequence-to-sequence model around it.
 
-use ndarray::{Array3, ArrayRef2, ArrayRef3, ArrayViewMutD};
+use ndarray::{Array2, Array3, ArrayRef2, ArrayRef3, ArrayViewMutD};
 
+use super::decoder::DecoderLayerCache;
+use super::encoder::EncoderLayerCache;
+use super::stack::StackCache;
 use super::{Decoder, DecoderLayer, Encoder, EncoderLayer, NormPosition, TransformerConfig};
 use crate::embedding::Embedding;
 use crate::error::{Error, Result};
+use crate::gradients::Gradients;
 use crate::masked::Mask;
-use crate::nn::Linear;
+use crate::nn::dropout::apply_mask;
+use crate::nn::{Linear, Train};
 use crate::params::{Module, Params, setting_number, shape_of};
 use crate::positional::SinusoidalEncoding;
 use crate::weights::{NamedTensors, join};
@@ -39,6 +44,38 @@ impl Transformer {
     ) -> Result<Array3<f32>> {
         let memory = self.encoder.forward(src, src_mask)?; // (batch, src_len, d_model)
         self.decoder.forward(tgt, &memory, tgt_mask, src_mask) // (batch, tgt_len, d_model)
+    }
+
+    /// Training forward: [`Transformer::forward`] with dropout, keeping what the backward
+    /// needs.
+    pub fn forward_train(
+        &self,
+        src: &ArrayRef3<f32>,
+        tgt: &ArrayRef3<f32>,
+        src_mask: Option<&Mask>,
+        tgt_mask: Option<&Mask>,
+        train: &mut Train,
+    ) -> Result<(Array3<f32>, TransformerCache)> {
+        let (memory, encoder) = self.encoder.forward_train(src, src_mask, train)?;
+        let (out, decoder) =
+            (self.decoder).forward_train(tgt, &memory, tgt_mask, src_mask, train)?;
+        Ok((out, TransformerCache { encoder, decoder }))
+    }
+
+    /// Backward of [`Transformer::forward_train`]: adds the gradients of `encoder.*` and
+    /// `decoder.*` below `prefix`; returns ∂L/∂src and ∂L/∂tgt. The decoder runs back first:
+    /// its cross-attention hands the encoder ∂L/∂memory.
+    pub fn backward(
+        &self,
+        cache: &TransformerCache,
+        dy: &ArrayRef3<f32>,
+        grads: &mut Gradients,
+        prefix: &str,
+    ) -> Result<(Array3<f32>, Array3<f32>)> {
+        let (p_enc, p_dec) = (join(prefix, "encoder"), join(prefix, "decoder"));
+        let (d_tgt, d_memory) = self.decoder.backward(&cache.decoder, dy, grads, &p_dec)?;
+        let d_src = (self.encoder).backward(&cache.encoder, &d_memory, grads, &p_enc)?;
+        Ok((d_src, d_tgt))
     }
 
     /// The encoder output ("memory") `(batch, src_len, d_model)` that the decoder's
@@ -135,6 +172,13 @@ impl TransformerConfig {
     }
 }
 
+/// What [`Transformer::backward`] needs from the training forward.
+#[derive(Debug, Clone)]
+pub struct TransformerCache {
+    encoder: StackCache<EncoderLayerCache>,
+    decoder: StackCache<DecoderLayerCache>,
+}
+
 /// Sizes of a [`Seq2SeqTransformer`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Seq2SeqConfig {
@@ -204,11 +248,16 @@ impl Seq2SeqTransformer {
         src_mask: &Mask,
     ) -> Result<Array3<f32>> {
         let tgt = self.embed(&self.tgt_embedding, tgt_ids)?; // (batch, tgt_len, d_model)
-        let causal = Mask::causal(tgt_ids.ncols())?; // (1, tgt_len, tgt_len)
-        let tgt_padding = Mask::from_token_ids(tgt_ids, self.config.pad_id)?; // (batch, 1, tgt_len)
-        let tgt_mask = causal.and(&tgt_padding)?; // (batch, tgt_len, tgt_len)
+        let tgt_mask = self.target_mask(tgt_ids)?; // (batch, tgt_len, tgt_len)
         let decoder = &self.transformer.decoder;
         decoder.forward(&tgt, memory, Some(&tgt_mask), Some(src_mask))
+    }
+
+    /// The decoder's self-attention mask: causal, and no attending to target padding.
+    pub fn target_mask(&self, tgt_ids: &ArrayRef2<usize>) -> Result<Mask> {
+        let causal = Mask::causal(tgt_ids.ncols())?; // (1, tgt_len, tgt_len)
+        let tgt_padding = Mask::from_token_ids(tgt_ids, self.config.pad_id)?; // (batch, 1, tgt_len)
+        causal.and(&tgt_padding) // (batch, tgt_len, tgt_len)
     }
 
     /// Token embeddings scaled by √d_model, plus sinusoidal positions: `(batch, seq, d_model)`.
@@ -221,6 +270,66 @@ impl Seq2SeqTransformer {
         self.positional.forward(&tokens) // + PE[..seq]
     }
     // ANCHOR_END: seq2seq_forward
+
+    /// Training forward (teacher forcing): the logits of [`Seq2SeqTransformer::forward`]
+    /// with dropout after the positions are added (as in PyTorch's translation tutorial) and
+    /// inside every layer; keeps what the backward needs.
+    pub fn forward_train(
+        &self,
+        src_ids: &ArrayRef2<usize>,
+        tgt_ids: &ArrayRef2<usize>,
+        train: &mut Train,
+    ) -> Result<(Array3<f32>, Seq2SeqCache)> {
+        let (src, src_dropped) = train.drop(self.embed(&self.src_embedding, src_ids)?);
+        let (tgt, tgt_dropped) = train.drop(self.embed(&self.tgt_embedding, tgt_ids)?);
+        let src_mask = Mask::from_token_ids(src_ids, self.config.pad_id)?; // (batch, 1, src_len)
+        let tgt_mask = self.target_mask(tgt_ids)?; // (batch, tgt_len, tgt_len)
+        let (decoded, transformer) = (self.transformer).forward_train(
+            &src,
+            &tgt,
+            Some(&src_mask),
+            Some(&tgt_mask),
+            train,
+        )?; // (batch, tgt_len, d_model)
+        let logits = self.generator.forward(&decoded)?; // (batch, tgt_len, tgt_vocab_size)
+        let cache = Seq2SeqCache {
+            src_ids: src_ids.to_owned(),
+            tgt_ids: tgt_ids.to_owned(),
+            dropped: [src_dropped, tgt_dropped],
+            transformer,
+            decoded,
+        };
+        Ok((logits, cache))
+    }
+
+    // ANCHOR: seq2seq_backward
+    /// Backward of [`Seq2SeqTransformer::forward_train`]: given `d_logits = ∂L/∂logits
+    /// (batch, tgt_len, tgt_vocab_size)` (from the loss), adds the gradient of every
+    /// parameter to `grads` under its name (see [`Module::parameters`]).
+    ///
+    /// The forward in reverse: the generator, the Transformer (decoder, then encoder), the
+    /// dropout and √d_model scaling of the embeddings (the fixed sinusoidal positions have no
+    /// parameters), and the embedding tables, whose gradient lands on the rows of the tokens
+    /// in the batch.
+    pub fn backward(
+        &self,
+        cache: &Seq2SeqCache,
+        d_logits: &ArrayRef3<f32>,
+        grads: &mut Gradients,
+    ) -> Result<()> {
+        let g = &self.generator;
+        let d_decoded = g.backward(&cache.decoded, d_logits, grads, "generator")?;
+        let (d_src, d_tgt) =
+            (self.transformer).backward(&cache.transformer, &d_decoded, grads, "transformer")?;
+        let scale = (self.config.transformer.d_model as f32).sqrt();
+        let [src_dropped, tgt_dropped] = &cache.dropped;
+        let d_src = apply_mask(d_src, src_dropped.as_ref()) * scale; // ∂L/∂(token vectors)
+        let d_tgt = apply_mask(d_tgt, tgt_dropped.as_ref()) * scale;
+        let (src_table, tgt_table) = (&self.src_embedding, &self.tgt_embedding);
+        src_table.backward(&cache.src_ids, &d_src, grads, "src_embedding")?;
+        tgt_table.backward(&cache.tgt_ids, &d_tgt, grads, "tgt_embedding")
+    }
+    // ANCHOR_END: seq2seq_backward
 
     /// The embeddings, the Transformer and the generator read from `p` (names in the struct
     /// docs) or drawn with PyTorch's default init.
@@ -246,6 +355,18 @@ impl Seq2SeqTransformer {
             config,
         })
     }
+}
+
+/// What [`Seq2SeqTransformer::backward`] needs from the training forward.
+#[derive(Debug, Clone)]
+pub struct Seq2SeqCache {
+    src_ids: Array2<usize>,
+    tgt_ids: Array2<usize>,
+    /// Dropout masks on the source and target inputs (embeddings + positions).
+    dropped: [Option<Array3<f32>>; 2],
+    transformer: TransformerCache,
+    /// The decoder's output, the generator's input `(batch, tgt_len, d_model)`.
+    decoded: Array3<f32>,
 }
 
 impl Module for Seq2SeqTransformer {

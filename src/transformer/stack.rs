@@ -3,9 +3,10 @@
 //! `layers.{i}.*`, `norm.*`); [`super::Encoder`] and [`super::Decoder`] are this with
 //! encoder and decoder layers, each adding its own `forward`.
 
-use ndarray::{Array, ArrayViewMutD, Dimension};
+use ndarray::{Array, ArrayRef, ArrayViewMutD, Dimension};
 
 use crate::error::Result;
+use crate::gradients::Gradients;
 use crate::nn::LayerNorm;
 use crate::params::{Module, Params};
 use crate::weights::{NamedTensors, join};
@@ -44,6 +45,32 @@ impl<L> Stack<L> {
             None => Ok(x),
         }
     }
+}
+
+impl<L> Stack<L> {
+    /// Backward of the final LayerNorm (the identity without one), given its input `last`.
+    pub(crate) fn final_norm_backward<D: Dimension>(
+        &self,
+        last: &ArrayRef<f32, D>,
+        dy: &ArrayRef<f32, D>,
+        grads: &mut Gradients,
+        prefix: &str,
+    ) -> Result<Array<f32, D>> {
+        match &self.norm {
+            Some(norm) => norm.backward(last, dy, grads, &join(prefix, "norm")),
+            None => Ok(dy.to_owned()),
+        }
+    }
+}
+
+/// What a stack's backward needs from its training forward: every layer's cache and the
+/// last layer's output (the final norm's input).
+#[derive(Debug, Clone)]
+pub struct StackCache<C> {
+    pub(crate) layers: Vec<C>,
+    pub(crate) last: ndarray::Array3<f32>,
+    /// The shape of the memory a decoder stack read (its gradient's shape).
+    pub(crate) memory_dim: Option<(usize, usize, usize)>,
 }
 
 impl<L: Module> Module for Stack<L> {

@@ -93,13 +93,17 @@ impl Fixture {
     }
 
     /// Asserts that every parameter tensor was read by the loader (only `input.*` and
-    /// `output.*` may remain): catches a parameter the Rust layer forgot.
+    /// `output.*` and gradients `grad.*` may remain): catches a parameter the Rust layer forgot.
     pub fn assert_all_parameters_used(&self) {
         let unused: Vec<String> = self
             .tensors
             .unused()
             .into_iter()
-            .filter(|n| !n.starts_with("input.") && !n.starts_with("output."))
+            .filter(|n| {
+                !["input.", "output.", "grad."]
+                    .iter()
+                    .any(|p| n.starts_with(p))
+            })
             .collect();
         assert!(
             unused.is_empty(),
