@@ -5,3 +5,5 @@ pub mod corpus;
 pub mod loss;
 pub mod optim;
 pub mod schedule;
+pub mod tasks;
+pub mod trainer;
