@@ -212,7 +212,11 @@ impl Trainer {
         let (loss, d_logits) = self.loss.forward_backward(&logits, &batch.tgt_out)?;
         if !loss.is_finite() {
             let want = "a finite number (lower the learning rate, or check the data)";
-            return Err(Error::value("loss", want, format!("{loss} at step {}", self.step)));
+            return Err(Error::value(
+                "loss",
+                want,
+                format!("{loss} at step {}", self.step),
+            ));
         }
         let mut grads = Gradients::new();
         model.backward(&cache, &d_logits, &mut grads)?; // ∂loss/∂θ for every θ, by name
