@@ -158,6 +158,7 @@ fn require(tool: &str, arg: &str) -> Result<(), String> {
 fn chapters_complete(chapters: &Path) -> Result<(), String> {
     let mut errors = Vec::new();
     let mut count = 0;
+    let promised = promised_parts()?;
     for (md, _) in chapter_pages(chapters)? {
         if md == "appendix.md" {
             continue;
@@ -165,7 +166,7 @@ fn chapters_complete(chapters: &Path) -> Result<(), String> {
         count += 1;
         let text = std::fs::read_to_string(chapters.join(&md))
             .map_err(|e| format!("cannot read chapters/{md}: {e}"))?;
-        if let Err(e) = checks::chapter_parts(&md, &text) {
+        if let Err(e) = checks::chapter_parts(&md, &text, promised(&md)) {
             errors.push(e);
         }
     }
@@ -175,6 +176,28 @@ fn chapters_complete(chapters: &Path) -> Result<(), String> {
     } else {
         Err(errors.join("\n  "))
     }
+}
+
+/// For a chapter's file name (`NN-….md`), what the repository has for it: exercises in the
+/// manifest, a notebook `notebooks/NN-*.ipynb`.
+fn promised_parts() -> Result<impl Fn(&str) -> checks::Promised, String> {
+    let root = root();
+    let exercises = exercise_manifest::read(&root).map_err(|e| e.to_string())?;
+    let with_exercises: Vec<String> = exercises
+        .iter()
+        .map(|e| format!("{:02}-", e.chapter))
+        .collect();
+    let notebooks: Vec<String> = checks::files_with_ext(&root.join("notebooks"), "ipynb")?
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    Ok(move |md: &str| {
+        let prefix = md.get(..3).unwrap_or("");
+        checks::Promised {
+            exercises: with_exercises.iter().any(|c| c == prefix),
+            notebook: notebooks.iter().any(|n| n.starts_with(prefix)),
+        }
+    })
 }
 
 /// Writes (or, in check mode, compares) `chapters/generated/*.md`.
@@ -422,7 +445,14 @@ mod tests {
     fn a_chapter_missing_a_part_fails_the_structure_check() {
         let good =
             std::fs::read_to_string(root().join(CHAPTERS).join("03-self-attention.md")).unwrap();
-        assert_eq!(checks::chapter_parts("03-self-attention.md", &good), Ok(()));
+        let all = checks::Promised {
+            exercises: true,
+            notebook: true,
+        };
+        assert_eq!(
+            checks::chapter_parts("03-self-attention.md", &good, all),
+            Ok(())
+        );
         let broken = [
             ("## Quiz", "## Questions", "## Quiz"),
             (
@@ -445,7 +475,7 @@ mod tests {
         ];
         for (from, to, expected) in broken {
             let text = good.replace(from, to);
-            let err = checks::chapter_parts("03-self-attention.md", &text).unwrap_err();
+            let err = checks::chapter_parts("03-self-attention.md", &text, all).unwrap_err();
             assert!(err.contains(expected), "{from:?} → {to:?}: {err}");
         }
         // Two questions only (of five).
@@ -453,8 +483,50 @@ mod tests {
             .replace("3. What do", "What do")
             .replace("4. If all of", "If all of")
             .replace("5. In the", "In the");
-        let err = checks::chapter_parts("03-self-attention.md", &text).unwrap_err();
+        let err = checks::chapter_parts("03-self-attention.md", &text, all).unwrap_err();
         assert!(err.contains("3 to 5"), "{err}");
+    }
+
+    #[test]
+    fn a_chapter_without_exercises_or_notebook_yet_needs_questions_and_a_command() {
+        let good =
+            std::fs::read_to_string(root().join(CHAPTERS).join("03-self-attention.md")).unwrap();
+        let none = checks::Promised {
+            exercises: false,
+            notebook: false,
+        };
+        // No exercises in the manifest: the "Exercises" section without the generated list.
+        let text = good
+            .replace("{{#include generated/ch03-exercises.md}}", "1. Why?")
+            .replace(
+                "`notebooks/03-self-attention.ipynb`",
+                "`cargo run --example self_attention`",
+            );
+        let with_notebook = checks::Promised {
+            notebook: true,
+            ..none
+        };
+        let err = checks::chapter_parts("03-self-attention.md", &text, with_notebook).unwrap_err();
+        assert!(err.contains("notebook"), "{err}");
+        assert_eq!(
+            checks::chapter_parts("03-self-attention.md", &text, none),
+            Ok(())
+        );
+        // Once the manifest has its exercises, the list is required again.
+        let with_exercises = checks::Promised {
+            exercises: true,
+            ..none
+        };
+        let err = checks::chapter_parts("03-self-attention.md", &text, with_exercises).unwrap_err();
+        assert!(err.contains("its exercises"), "{err}");
+        // No notebook: "Run it" must give a command; the heading alone is not enough.
+        let text = text.replace("`cargo run --example self_attention`", "the crate");
+        let err = checks::chapter_parts("03-self-attention.md", &text, none).unwrap_err();
+        assert!(err.contains("a command to run"), "{err}");
+        // Every part but those two is still required.
+        let text = text.replace("## Quiz", "## Questions");
+        let err = checks::chapter_parts("03-self-attention.md", &text, none).unwrap_err();
+        assert!(err.contains("## Quiz"), "{err}");
     }
 
     #[test]
