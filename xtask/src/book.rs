@@ -158,7 +158,7 @@ fn require(tool: &str, arg: &str) -> Result<(), String> {
 fn chapters_complete(chapters: &Path) -> Result<(), String> {
     let mut errors = Vec::new();
     let mut count = 0;
-    let promised = promised_parts()?;
+    let promised = checks::promised_parts(&root())?;
     for (md, _) in chapter_pages(chapters)? {
         if md == "appendix.md" {
             continue;
@@ -176,28 +176,6 @@ fn chapters_complete(chapters: &Path) -> Result<(), String> {
     } else {
         Err(errors.join("\n  "))
     }
-}
-
-/// For a chapter's file name (`NN-….md`), what the repository has for it: exercises in the
-/// manifest, a notebook `notebooks/NN-*.ipynb`.
-fn promised_parts() -> Result<impl Fn(&str) -> checks::Promised, String> {
-    let root = root();
-    let exercises = exercise_manifest::read(&root).map_err(|e| e.to_string())?;
-    let with_exercises: Vec<String> = exercises
-        .iter()
-        .map(|e| format!("{:02}-", e.chapter))
-        .collect();
-    let notebooks: Vec<String> = checks::files_with_ext(&root.join("notebooks"), "ipynb")?
-        .iter()
-        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .collect();
-    Ok(move |md: &str| {
-        let prefix = md.get(..3).unwrap_or("");
-        checks::Promised {
-            exercises: with_exercises.iter().any(|c| c == prefix),
-            notebook: notebooks.iter().any(|n| n.starts_with(prefix)),
-        }
-    })
 }
 
 /// Writes (or, in check mode, compares) `chapters/generated/*.md`.
@@ -485,48 +463,6 @@ mod tests {
             .replace("5. In the", "In the");
         let err = checks::chapter_parts("03-self-attention.md", &text, all).unwrap_err();
         assert!(err.contains("3 to 5"), "{err}");
-    }
-
-    #[test]
-    fn a_chapter_without_exercises_or_notebook_yet_needs_questions_and_a_command() {
-        let good =
-            std::fs::read_to_string(root().join(CHAPTERS).join("03-self-attention.md")).unwrap();
-        let none = checks::Promised {
-            exercises: false,
-            notebook: false,
-        };
-        // No exercises in the manifest: the "Exercises" section without the generated list.
-        let text = good
-            .replace("{{#include generated/ch03-exercises.md}}", "1. Why?")
-            .replace(
-                "`notebooks/03-self-attention.ipynb`",
-                "`cargo run --example self_attention`",
-            );
-        let with_notebook = checks::Promised {
-            notebook: true,
-            ..none
-        };
-        let err = checks::chapter_parts("03-self-attention.md", &text, with_notebook).unwrap_err();
-        assert!(err.contains("notebook"), "{err}");
-        assert_eq!(
-            checks::chapter_parts("03-self-attention.md", &text, none),
-            Ok(())
-        );
-        // Once the manifest has its exercises, the list is required again.
-        let with_exercises = checks::Promised {
-            exercises: true,
-            ..none
-        };
-        let err = checks::chapter_parts("03-self-attention.md", &text, with_exercises).unwrap_err();
-        assert!(err.contains("its exercises"), "{err}");
-        // No notebook: "Run it" must give a command; the heading alone is not enough.
-        let text = text.replace("`cargo run --example self_attention`", "the crate");
-        let err = checks::chapter_parts("03-self-attention.md", &text, none).unwrap_err();
-        assert!(err.contains("a command to run"), "{err}");
-        // Every part but those two is still required.
-        let text = text.replace("## Quiz", "## Questions");
-        let err = checks::chapter_parts("03-self-attention.md", &text, none).unwrap_err();
-        assert!(err.contains("## Quiz"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! The book's checks, each a plain function over files or strings so the tests in
-//! `book.rs` can show that every one of them fails on broken input. The built book's links
-//! are checked in `links.rs`.
+//! The book's checks, each a plain function over files or strings so the tests (in
+//! `book.rs` and below) can show that every one of them fails on broken input. The built
+//! book's links are checked in `links.rs`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -185,6 +185,27 @@ pub fn chapter_parts(name: &str, md: &str, promised: Promised) -> Result<(), Str
     } else {
         Err(format!("{name} lacks: {}", missing.join("; ")))
     }
+}
+
+/// For a chapter's file name (`NN-….md`), what the repository has for it: exercises in the
+/// manifest, a notebook `notebooks/NN-*.ipynb`, in the repository at `root`.
+pub fn promised_parts(root: &Path) -> Result<impl Fn(&str) -> Promised + use<>, String> {
+    let exercises = exercise_manifest::read(root).map_err(|e| e.to_string())?;
+    let with_exercises: Vec<String> = exercises
+        .iter()
+        .map(|e| format!("{:02}-", e.chapter))
+        .collect();
+    let notebooks: Vec<String> = files_with_ext(&root.join("notebooks"), "ipynb")?
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    Ok(move |md: &str| {
+        let prefix = md.get(..3).unwrap_or("");
+        Promised {
+            exercises: with_exercises.iter().any(|c| c == prefix),
+            notebook: notebooks.iter().any(|n| n.starts_with(prefix)),
+        }
+    })
 }
 
 /// The one warning tolerated: mdbook-katex 0.10.0 was compiled against mdbook 0.5.3 and says
@@ -382,4 +403,52 @@ pub fn files_with_ext(dir: &Path, ext: &str) -> Result<Vec<PathBuf>, String> {
 /// The text of `path`, or an error naming it.
 pub fn read(path: &Path) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chapter_without_exercises_or_notebook_yet_needs_questions_and_a_command() {
+        let good = std::fs::read_to_string(
+            crate::util::root()
+                .join(super::super::CHAPTERS)
+                .join("03-self-attention.md"),
+        )
+        .unwrap();
+        let none = Promised {
+            exercises: false,
+            notebook: false,
+        };
+        // No exercises in the manifest: the "Exercises" section without the generated list.
+        let text = good
+            .replace("{{#include generated/ch03-exercises.md}}", "1. Why?")
+            .replace(
+                "`notebooks/03-self-attention.ipynb`",
+                "`cargo run --example self_attention`",
+            );
+        let with_notebook = Promised {
+            notebook: true,
+            ..none
+        };
+        let err = chapter_parts("03-self-attention.md", &text, with_notebook).unwrap_err();
+        assert!(err.contains("notebook"), "{err}");
+        assert_eq!(chapter_parts("03-self-attention.md", &text, none), Ok(()));
+        // Once the manifest has its exercises, the list is required again.
+        let with_exercises = Promised {
+            exercises: true,
+            ..none
+        };
+        let err = chapter_parts("03-self-attention.md", &text, with_exercises).unwrap_err();
+        assert!(err.contains("its exercises"), "{err}");
+        // No notebook: "Run it" must give a command; the heading alone is not enough.
+        let text = text.replace("`cargo run --example self_attention`", "the crate");
+        let err = chapter_parts("03-self-attention.md", &text, none).unwrap_err();
+        assert!(err.contains("a command to run"), "{err}");
+        // Every part but those two is still required.
+        let text = text.replace("## Quiz", "## Questions");
+        let err = chapter_parts("03-self-attention.md", &text, none).unwrap_err();
+        assert!(err.contains("## Quiz"), "{err}");
+    }
 }

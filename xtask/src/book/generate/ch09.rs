@@ -43,7 +43,7 @@ pub fn figures() -> Result<Vec<Figure>, String> {
         figure(
             "ch09-schedule",
             "The paper's learning-rate schedule: linear warm-up, then 1/√step",
-            |t| schedule_curves(t),
+            schedule_curves,
         )?,
     ])
 }
