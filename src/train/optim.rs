@@ -367,6 +367,7 @@ fn adam_update(
             .and(&param)
             .for_each(|g, &p| *g = p.mul_add(wd, *g));
     }
+    // ANCHOR: adam_update
     // m ← m + (1 − β₁)·(g − m), PyTorch's exp_avg.lerp_(g, 1 − β₁).
     let w1 = (1.0 - s.beta1) as f32;
     Zip::from(&mut state.m)
@@ -391,6 +392,7 @@ fn adam_update(
             let denom = v.sqrt() / bc2_sqrt + eps;
             *p += -step_size * m / denom;
         });
+    // ANCHOR_END: adam_update
 }
 
 /// a + w·(b − a), PyTorch's `lerp` (one fused multiply-add; for w ≥ 0.5 it works from b,

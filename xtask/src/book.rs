@@ -158,6 +158,7 @@ fn require(tool: &str, arg: &str) -> Result<(), String> {
 fn chapters_complete(chapters: &Path) -> Result<(), String> {
     let mut errors = Vec::new();
     let mut count = 0;
+    let promised = checks::promised_parts(&root())?;
     for (md, _) in chapter_pages(chapters)? {
         if md == "appendix.md" {
             continue;
@@ -165,7 +166,7 @@ fn chapters_complete(chapters: &Path) -> Result<(), String> {
         count += 1;
         let text = std::fs::read_to_string(chapters.join(&md))
             .map_err(|e| format!("cannot read chapters/{md}: {e}"))?;
-        if let Err(e) = checks::chapter_parts(&md, &text) {
+        if let Err(e) = checks::chapter_parts(&md, &text, promised(&md)) {
             errors.push(e);
         }
     }
@@ -422,7 +423,14 @@ mod tests {
     fn a_chapter_missing_a_part_fails_the_structure_check() {
         let good =
             std::fs::read_to_string(root().join(CHAPTERS).join("03-self-attention.md")).unwrap();
-        assert_eq!(checks::chapter_parts("03-self-attention.md", &good), Ok(()));
+        let all = checks::Promised {
+            exercises: true,
+            notebook: true,
+        };
+        assert_eq!(
+            checks::chapter_parts("03-self-attention.md", &good, all),
+            Ok(())
+        );
         let broken = [
             ("## Quiz", "## Questions", "## Quiz"),
             (
@@ -445,7 +453,7 @@ mod tests {
         ];
         for (from, to, expected) in broken {
             let text = good.replace(from, to);
-            let err = checks::chapter_parts("03-self-attention.md", &text).unwrap_err();
+            let err = checks::chapter_parts("03-self-attention.md", &text, all).unwrap_err();
             assert!(err.contains(expected), "{from:?} → {to:?}: {err}");
         }
         // Two questions only (of five).
@@ -453,7 +461,7 @@ mod tests {
             .replace("3. What do", "What do")
             .replace("4. If all of", "If all of")
             .replace("5. In the", "In the");
-        let err = checks::chapter_parts("03-self-attention.md", &text).unwrap_err();
+        let err = checks::chapter_parts("03-self-attention.md", &text, all).unwrap_err();
         assert!(err.contains("3 to 5"), "{err}");
     }
 

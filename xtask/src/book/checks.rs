@@ -1,6 +1,6 @@
-//! The book's checks, each a plain function over files or strings so the tests in
-//! `book.rs` can show that every one of them fails on broken input. The built book's links
-//! are checked in `links.rs`.
+//! The book's checks, each a plain function over files or strings so the tests (in
+//! `book.rs` and below) can show that every one of them fails on broken input. The built
+//! book's links are checked in `links.rs`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -98,10 +98,25 @@ fn anchor_name<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
     Some(&name[..end])
 }
 
+/// What a chapter can only promise once the repository has it: its list of exercises (once
+/// the manifest has exercises for the chapter) and its notebook (once `notebooks/NN-*.ipynb`
+/// exists).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Promised {
+    /// The manifest has exercises for this chapter.
+    pub exercises: bool,
+    /// The chapter's notebook exists.
+    pub notebook: bool,
+}
+
 /// A chapter (`chapters/NN-*.md`) has every part the book promises: math, worked numbers
 /// from the crate, the crate's code, a figure, "Run it" naming its notebook, "Exercises", a
 /// quiz of 3–5 questions with folded answers, and a summary.
-pub fn chapter_parts(name: &str, md: &str) -> Result<(), String> {
+///
+/// A chapter whose exercises are not in the manifest yet still needs its "Exercises" section
+/// (questions to think about) but not the generated list; a chapter whose notebook does not
+/// exist yet must give a command to run instead (`cargo run …` under "Run it").
+pub fn chapter_parts(name: &str, md: &str, promised: Promised) -> Result<(), String> {
     let mut missing = Vec::new();
     let mut need = |ok: bool, what: &str| {
         if !ok {
@@ -125,19 +140,29 @@ pub fn chapter_parts(name: &str, md: &str) -> Result<(), String> {
             "worked numbers from the crate ({{#include generated/chNN-…}})",
         );
         need(
-            md.contains(&format!(
-                "{{{{#include generated/ch{chapter}-exercises.md}}}}"
-            )),
+            !promised.exercises
+                || md.contains(&format!(
+                    "{{{{#include generated/ch{chapter}-exercises.md}}}}"
+                )),
             "its exercises ({{#include generated/chNN-exercises.md}}, written from the manifest)",
         );
     }
     for heading in ["## Run it", "## Exercises", "## Quiz", "## Summary"] {
         need(md.contains(&format!("\n{heading}\n")), heading);
     }
-    need(
-        md.contains(&format!("notebooks/{chapter}-")) && md.contains(".ipynb"),
-        "a link to its notebook (notebooks/NN-….ipynb)",
-    );
+    if promised.notebook {
+        need(
+            md.contains(&format!("notebooks/{chapter}-")) && md.contains(".ipynb"),
+            "a link to its notebook (notebooks/NN-….ipynb)",
+        );
+    } else {
+        let run_it = md.split("\n## Run it\n").nth(1).unwrap_or("");
+        let run_it = run_it.split("\n## ").next().unwrap_or("");
+        need(
+            run_it.contains("cargo run"),
+            "a command to run under \"## Run it\" (`cargo run …`: it has no notebook yet)",
+        );
+    }
     let quiz = md.split("\n## Quiz\n").nth(1).unwrap_or("");
     let (questions, answers) = quiz.split_once("<details>").unwrap_or((quiz, ""));
     let count = questions
@@ -160,6 +185,27 @@ pub fn chapter_parts(name: &str, md: &str) -> Result<(), String> {
     } else {
         Err(format!("{name} lacks: {}", missing.join("; ")))
     }
+}
+
+/// For a chapter's file name (`NN-….md`), what the repository has for it: exercises in the
+/// manifest, a notebook `notebooks/NN-*.ipynb`, in the repository at `root`.
+pub fn promised_parts(root: &Path) -> Result<impl Fn(&str) -> Promised + use<>, String> {
+    let exercises = exercise_manifest::read(root).map_err(|e| e.to_string())?;
+    let with_exercises: Vec<String> = exercises
+        .iter()
+        .map(|e| format!("{:02}-", e.chapter))
+        .collect();
+    let notebooks: Vec<String> = files_with_ext(&root.join("notebooks"), "ipynb")?
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    Ok(move |md: &str| {
+        let prefix = md.get(..3).unwrap_or("");
+        Promised {
+            exercises: with_exercises.iter().any(|c| c == prefix),
+            notebook: notebooks.iter().any(|n| n.starts_with(prefix)),
+        }
+    })
 }
 
 /// The one warning tolerated: mdbook-katex 0.10.0 was compiled against mdbook 0.5.3 and says
@@ -357,4 +403,52 @@ pub fn files_with_ext(dir: &Path, ext: &str) -> Result<Vec<PathBuf>, String> {
 /// The text of `path`, or an error naming it.
 pub fn read(path: &Path) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chapter_without_exercises_or_notebook_yet_needs_questions_and_a_command() {
+        let good = std::fs::read_to_string(
+            crate::util::root()
+                .join(super::super::CHAPTERS)
+                .join("03-self-attention.md"),
+        )
+        .unwrap();
+        let none = Promised {
+            exercises: false,
+            notebook: false,
+        };
+        // No exercises in the manifest: the "Exercises" section without the generated list.
+        let text = good
+            .replace("{{#include generated/ch03-exercises.md}}", "1. Why?")
+            .replace(
+                "`notebooks/03-self-attention.ipynb`",
+                "`cargo run --example self_attention`",
+            );
+        let with_notebook = Promised {
+            notebook: true,
+            ..none
+        };
+        let err = chapter_parts("03-self-attention.md", &text, with_notebook).unwrap_err();
+        assert!(err.contains("notebook"), "{err}");
+        assert_eq!(chapter_parts("03-self-attention.md", &text, none), Ok(()));
+        // Once the manifest has its exercises, the list is required again.
+        let with_exercises = Promised {
+            exercises: true,
+            ..none
+        };
+        let err = chapter_parts("03-self-attention.md", &text, with_exercises).unwrap_err();
+        assert!(err.contains("its exercises"), "{err}");
+        // No notebook: "Run it" must give a command; the heading alone is not enough.
+        let text = text.replace("`cargo run --example self_attention`", "the crate");
+        let err = chapter_parts("03-self-attention.md", &text, none).unwrap_err();
+        assert!(err.contains("a command to run"), "{err}");
+        // Every part but those two is still required.
+        let text = text.replace("## Quiz", "## Questions");
+        let err = chapter_parts("03-self-attention.md", &text, none).unwrap_err();
+        assert!(err.contains("## Quiz"), "{err}");
+    }
 }

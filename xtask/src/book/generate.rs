@@ -19,6 +19,7 @@ mod ch05;
 mod ch06;
 mod ch07;
 mod ch08;
+mod ch09;
 mod exercises;
 
 use attention::ndarray::{Array2, ArrayRef2};
@@ -46,7 +47,7 @@ type Chapter<T> = fn() -> Result<T, String>;
 
 /// `(file name, markdown)` for every generated numbers file, in chapter order.
 pub fn numbers() -> Result<Vec<(String, String)>, String> {
-    let chapters: [Chapter<Numbers>; 8] = [
+    let chapters: [Chapter<Numbers>; 9] = [
         ch01::numbers,
         ch02::numbers,
         ch03::numbers,
@@ -55,6 +56,7 @@ pub fn numbers() -> Result<Vec<(String, String)>, String> {
         ch06::numbers,
         ch07::numbers,
         ch08::numbers,
+        ch09::numbers,
     ];
     let mut files = Vec::new();
     for chapter in chapters {
@@ -72,7 +74,7 @@ pub fn numbers() -> Result<Vec<(String, String)>, String> {
 
 /// `(file stem, title, plot)` for every figure, in chapter order.
 pub fn figures() -> Result<Vec<Figure>, String> {
-    let chapters: [Chapter<Vec<Figure>>; 9] = [
+    let chapters: [Chapter<Vec<Figure>>; 10] = [
         ch00::figures,
         ch01::figures,
         ch02::figures,
@@ -82,6 +84,7 @@ pub fn figures() -> Result<Vec<Figure>, String> {
         ch06::figures,
         ch07::figures,
         ch08::figures,
+        ch09::figures,
     ];
     let mut figures = Vec::new();
     for chapter in chapters {
