@@ -105,9 +105,26 @@ pub fn multi_head_heatmaps(
     key_tokens: &[String],
     title: &str,
 ) -> Result<Plot> {
+    let names: Vec<String> = (0..weights.shape()[0]).map(|h| format!("head {h}")).collect();
+    side_by_side_heatmaps(weights, &names, query_tokens, key_tokens, title)
+}
+
+/// Attention maps side by side, each `(tgt_len, src_len)` of `weights` under its name in
+/// `names` (e.g. "before training", "after training"). At most 8.
+pub fn side_by_side_heatmaps(
+    weights: &ArrayRef3<f32>,
+    names: &[String],
+    query_tokens: &[String],
+    key_tokens: &[String],
+    title: &str,
+) -> Result<Plot> {
     let heads = weights.shape()[0];
     if !(1..=8).contains(&heads) {
-        return Err(Error::value("weights", "1 to 8 heads", heads));
+        return Err(Error::value("weights", "1 to 8 maps", heads));
+    }
+    if names.len() != heads {
+        let want = format!("one name per map ({heads})");
+        return Err(Error::value("names", want, names.len()));
     }
     let axes = Axes {
         x_labels: key_tokens,
@@ -131,7 +148,7 @@ pub fn multi_head_heatmaps(
             ColorScalePalette::Blues,
         )?;
         plot.add_trace(trace);
-        let x = label_axis(key_tokens, &format!("head {h}"), false);
+        let x = label_axis(key_tokens, &names[h], false);
         let y = label_axis(query_tokens, if h == 0 { "query" } else { "" }, true);
         layout = set_axes(layout, h + 1, x, y);
     }
@@ -205,6 +222,28 @@ pub fn embedding_scatter(points: &ArrayRef2<f32>, labels: &[String], title: &str
             .height(460),
     );
     Ok(plot)
+}
+
+/// Curves with their own x values: `series` `(name, xs, ys)`, e.g. a training loss every
+/// step and a held-out loss every few hundred steps.
+pub fn curves(
+    series: &[(String, Vec<f64>, Vec<f64>)],
+    title: &str,
+    x_title: &str,
+    y_title: &str,
+) -> Plot {
+    let mut plot = Plot::new();
+    for (name, xs, ys) in series {
+        let mode = if xs.len() > 50 { Mode::Lines } else { Mode::LinesMarkers };
+        plot.add_trace(Scatter::new(xs.clone(), ys.clone()).mode(mode).name(name));
+    }
+    plot.set_layout(
+        Layout::new()
+            .title(title)
+            .x_axis(Axis::new().title(Title::with_text(x_title)))
+            .y_axis(Axis::new().title(Title::with_text(y_title))),
+    );
+    plot
 }
 
 /// Lines of `series` `(name, ys)` over common `xs`.

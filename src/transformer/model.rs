@@ -331,6 +331,48 @@ impl Seq2SeqTransformer {
     }
     // ANCHOR_END: seq2seq_backward
 
+    /// What decoder layer `layer`'s cross-attention looks at: per-head weights `(heads,
+    /// tgt_len, src_len)` for one source and target sequence (eval mode). Row t is the
+    /// distribution over source tokens that target position t reads; after training on a
+    /// translation it shows the word alignment.
+    pub fn cross_attention(
+        &self,
+        src_ids: &[usize],
+        tgt_ids: &[usize],
+        layer: usize,
+    ) -> Result<ndarray::Array3<f32>> {
+        let layers = &self.transformer.decoder.layers;
+        if layer >= layers.len() {
+            let want = format!("a decoder layer below {}", layers.len());
+            return Err(Error::value("layer", want, layer));
+        }
+        let row = |ids: &[usize], name: &str| {
+            Array2::from_shape_vec((1, ids.len()), ids.to_vec())
+                .map_err(|_| Error::shape(name, "(len) with len ≥ 1", &[ids.len()]))
+        };
+        let (src, tgt) = (row(src_ids, "src_ids")?, row(tgt_ids, "tgt_ids")?);
+        let (memory, src_mask) = self.encode(&src)?; // (1, src_len, d_model)
+        let tgt_mask = self.target_mask(&tgt)?;
+        let mut x = self.embed(&self.tgt_embedding, &tgt)?; // (1, tgt_len, d_model)
+        for below in &layers[..layer] {
+            x = below.forward(&x, &memory, Some(&tgt_mask), Some(&src_mask))?;
+        }
+        let l = &layers[layer];
+        // The cross-attention's queries: after self-attention, as the layer computes them.
+        let self_attend = |h: &Array3<f32>| l.self_attn.forward(h, h, h, Some(&tgt_mask));
+        let query = match l.norm_position {
+            NormPosition::Post => l.norm1.forward(&(self_attend(&x)?.output + &x))?,
+            NormPosition::Pre => {
+                let h = self_attend(&l.norm1.forward(&x)?)?.output + &x; // x + SelfAttn(LN(x))
+                l.norm2.forward(&h)?
+            }
+        };
+        let cross = l
+            .cross_attn
+            .forward(&query, &memory, &memory, Some(&src_mask))?;
+        Ok(cross.weights.index_axis(ndarray::Axis(0), 0).to_owned()) // (heads, tgt, src)
+    }
+
     /// The embeddings, the Transformer and the generator read from `p` (names in the struct
     /// docs) or drawn with PyTorch's default init.
     pub fn from_params(p: &Params, config: Seq2SeqConfig) -> Result<Self> {
