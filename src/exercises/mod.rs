@@ -1,6 +1,6 @@
 //! Exercises: rebuild each chapter's key pieces yourself, checked by `cargo test`.
 //!
-//! One file per chapter, `src/exercises/ch01.rs` … `ch08.rs`. Each exercise is a function
+//! One file per chapter, `src/exercises/ch01.rs` … `ch09.rs`. Each exercise is a function
 //! whose body is `todo!()`; its doc comment states the task, the shapes and the book section
 //! to re-read. Replace the `todo!()` (and the `// TODO` above it), then check your answer:
 //!
@@ -14,11 +14,12 @@
 //!
 //! (`cargo exercise` is an alias, in `.cargo/config.toml`, for
 //! `cargo test --features exercises --test exercises --`.) The checks live in
-//! `tests/exercises/ch01.rs` … `ch08.rs`; you never edit them. They compare your function with
-//! hand-derived small cases and with the PyTorch fixtures in `tests/fixtures/`, and on failure
-//! print the input, the expected and your actual result, and a hint. Reference solutions, with
-//! the mistakes the checks catch, are in `solutions/` at the repository root (no peeking until
-//! you have tried the hints).
+//! `tests/exercises/ch01.rs` … `ch09.rs`; you never edit them. They compare your function with
+//! hand-derived small cases, with the PyTorch fixtures in `tests/fixtures/` (in chapter 9 the
+//! gradients of PyTorch's autograd and the steps of `torch.optim`) and, where no fixture fits,
+//! with finite differences; on failure they print the input, the expected and your actual
+//! result, and a hint. Reference solutions, with the mistakes the checks catch, are in
+//! `solutions/` at the repository root (no peeking until you have tried the hints).
 //!
 //! The list of the exercises, with their numbers, ids, titles, book sections, hints and known
 //! mistakes, is the manifest `src/exercises/exercises.toml`; `cargo xtask exercises` prints it
@@ -43,6 +44,8 @@ pub mod ch06;
 pub mod ch07;
 #[cfg_attr(feature = "solutions", path = "../../solutions/ch08.rs")]
 pub mod ch08;
+#[cfg_attr(feature = "solutions", path = "../../solutions/ch09.rs")]
+pub mod ch09;
 
 /// The shapes of every intermediate of one cross-attention head (exercise
 /// `ch05_cross_attention_shapes`), each as `(rows, columns)`.
@@ -58,4 +61,18 @@ pub struct CrossShapes {
     pub weights: (usize, usize),
     /// The output, weights · V.
     pub output: (usize, usize),
+}
+
+/// Adam's settings for exercise `ch09_adam_step`, named as in `torch.optim.Adam(lr, betas=(beta1,
+/// beta2), eps)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamConfig {
+    /// The learning rate γ.
+    pub lr: f32,
+    /// β₁, the decay of the first moment m (PyTorch's default 0.9).
+    pub beta1: f32,
+    /// β₂, the decay of the second moment v (PyTorch's default 0.999).
+    pub beta2: f32,
+    /// ε, added to √v̂ so that a zero gradient divides by something (default 1e-8).
+    pub eps: f32,
 }

@@ -6,9 +6,11 @@
 //! named like the learner's function it checks, and takes the implementation as a parameter,
 //! so the same check runs on the learner's function, the reference solution and every known
 //! wrong solution. Expected values are independent of the crate's code: hand-derived small
-//! cases (the arithmetic is in the comments) and the PyTorch fixtures in `tests/fixtures/`. A
-//! check returns `Err` with a message for learners: the case, the input, the expected and the
-//! actual value, and what to check next. `helpers.rs` has what they share.
+//! cases (the arithmetic is in the comments), the PyTorch fixtures in `tests/fixtures/` and,
+//! where no fixture fits (chapter 9's attention backward), finite differences of a forward
+//! written in the check. A check returns `Err` with a message for learners: the case, the
+//! input, the expected and the actual value, and what to check next. `helpers.rs` has what
+//! they share.
 //!
 //! Which exercises exist comes from the manifest alone (`src/exercises/exercises.toml`):
 //! `with_every_exercise!`, generated from it by `build.rs`, hands every exercise (id, module,
@@ -24,6 +26,7 @@ pub mod ch05;
 pub mod ch06;
 pub mod ch07;
 pub mod ch08;
+pub mod ch09;
 
 pub use helpers::Check;
 
