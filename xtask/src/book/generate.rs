@@ -21,6 +21,7 @@ mod ch07;
 mod ch08;
 mod ch09;
 mod exercises;
+mod trained;
 
 use attention::ndarray::{Array2, ArrayRef2};
 use attention::nn::seeded_rng;

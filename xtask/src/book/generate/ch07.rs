@@ -11,18 +11,20 @@ use attention::plotly::Plot;
 use attention::prelude::{BOS_ID, EOS_ID, LayerNorm, NamedTensors, NormPosition, greedy_decode};
 use attention::worked;
 
-use super::{Figure, Numbers, bmatrix, bmatrix_dp, err, figure, fmt_dp, num};
+use super::{Figure, Numbers, bmatrix, bmatrix_dp, err, figure, fmt_dp, num, trained};
 
 pub fn numbers() -> Result<Numbers, String> {
     Ok(vec![
         ("ch07-layer-norm.md", layer_norm()?),
         ("ch07-translate.md", translate()?),
         ("ch07-norms.md", norms()?),
+        ("ch07-trained.md", trained::translations(&trained::all()?[2])?),
     ])
 }
 
 pub fn figures() -> Result<Vec<Figure>, String> {
     let (src_tokens, tgt_tokens, weights) = toy_cross_weights().map_err(err)?;
+    let translator = trained::all()?.remove(2); // chapter 9's trained translator
     Ok(vec![
         figure("ch07-path-length", "Path length between two tokens", |t| {
             Ok(path_length_figure(t))
@@ -31,6 +33,11 @@ pub fn figures() -> Result<Vec<Figure>, String> {
             "ch07-cross-heads",
             "Cross-attention heads of decoder layer 0 (untrained toy model)",
             |t| plot::multi_head_heatmaps(&weights, &tgt_tokens, &src_tokens, t),
+        )?,
+        figure(
+            "ch07-cross-trained",
+            "Cross-attention of the trained translator (last decoder layer, mean of the heads)",
+            |t| trained::before_after_figure(&translator, Some("let's go"), t),
         )?,
     ])
 }

@@ -20,7 +20,7 @@ use attention::train::trainer::TrainConfig;
 use attention::transformer::Seq2SeqConfig;
 use attention::worked;
 
-use super::{Figure, Numbers, bmatrix, err, figure, fmt_dp, num};
+use super::{Figure, Numbers, bmatrix, err, figure, fmt_dp, num, trained};
 
 /// Label smoothing of the worked example (the paper's ε).
 const EPSILON: f32 = 0.1;
@@ -30,10 +30,15 @@ pub fn numbers() -> Result<Numbers, String> {
         ("ch09-loss.md", loss()?),
         ("ch09-softmax-backward.md", softmax_vjp()?),
         ("ch09-tasks.md", tasks()?),
+        ("ch09-results.md", trained::results(&trained::all()?)?),
     ])
 }
 
+/// The held-out phrase whose alignment the chapter shows.
+const HELD_OUT_EXAMPLE: &str = "the pizza is hot";
+
 pub fn figures() -> Result<Vec<Figure>, String> {
+    let tasks = trained::all()?;
     Ok(vec![
         figure(
             "ch09-cross-entropy",
@@ -44,6 +49,26 @@ pub fn figures() -> Result<Vec<Figure>, String> {
             "ch09-schedule",
             "The paper's learning-rate schedule: linear warm-up, then 1/√step",
             schedule_curves,
+        )?,
+        figure(
+            "ch09-loss-curves",
+            "Loss while training, on the training batches and on held-out examples",
+            |t| trained::loss_curves(&tasks, t),
+        )?,
+        figure(
+            "ch09-copy-attention",
+            "Copy: cross-attention of the last decoder layer (mean of the heads)",
+            |t| trained::before_after_figure(&tasks[0], None, t),
+        )?,
+        figure(
+            "ch09-reverse-attention",
+            "Reverse: cross-attention of the last decoder layer (mean of the heads)",
+            |t| trained::before_after_figure(&tasks[1], None, t),
+        )?,
+        figure(
+            "ch09-translate-attention",
+            "Translation: cross-attention of the last decoder layer (mean of the heads)",
+            |t| trained::before_after_figure(&tasks[2], Some(HELD_OUT_EXAMPLE), t),
         )?,
     ])
 }
