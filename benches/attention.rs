@@ -4,20 +4,29 @@
 //! same shapes in PyTorch and prints the ratio table.
 //!
 //! Throughput is reported in "elements" = floating-point operations, so criterion's
-//! `Gelem/s` reads as GFLOP/s.
+//! `Gelem/s` reads as GFLOP/s. A training step (`train_step/...`) counts 3 × its forward's
+//! FLOPs: the backward multiplies by every weight and every input once more each; the
+//! loss, clipping and optimizer's element-wise work is not counted.
 
 use std::hint::black_box;
 
 use attention::backend;
+use attention::embedding::PAD_ID;
 use attention::fast::{Kernel, attention_heads};
+use attention::gradients::Gradients;
 use attention::masked::Mask;
 use attention::multi_head::MultiHeadAttention;
 use attention::ndarray::{Array3, Array4};
 use attention::nn::init::uniform;
-use attention::nn::seeded_rng;
+use attention::nn::{Train, seeded_rng};
 use attention::params::Params;
-use attention::transformer::{EncoderLayer, NormPosition, TransformerConfig};
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use attention::train::optim::{AdamW, Optimizer};
+use attention::train::tasks::SymbolTask;
+use attention::train::trainer::{Batch, Example, Trainer};
+use attention::transformer::{EncoderLayer, NormPosition, Seq2SeqTransformer, TransformerConfig};
+use criterion::{
+    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
 
 const HEADS: usize = 8;
 const HEAD_DIM: usize = 64;
@@ -49,6 +58,21 @@ fn multi_head_inputs(batch: usize) -> (MultiHeadAttention, Array3<f32>, u64) {
     (mha, x, (batch * (projections + attention)) as u64)
 }
 
+/// FLOPs of one encoder layer's forward on `seq` positions (batch 1): the four attention
+/// projections, attention itself, the two feed-forward products.
+fn encoder_layer_flops(seq: usize, d_model: usize, d_ff: usize) -> usize {
+    4 * 2 * seq * d_model * d_model + 4 * seq * seq * d_model + 2 * 2 * seq * d_model * d_ff
+}
+
+/// FLOPs of one decoder layer's forward on `tgt` positions reading `src` of memory (batch
+/// 1): self-attention as in the encoder, cross-attention (Q and output projections on the
+/// target, K and V on the memory, tgt × src scores), the feed-forward.
+fn decoder_layer_flops(tgt: usize, src: usize, d_model: usize, d_ff: usize) -> usize {
+    let self_attn = 4 * 2 * tgt * d_model * d_model + 4 * tgt * tgt * d_model;
+    let cross = 2 * 2 * (tgt + src) * d_model * d_model + 4 * tgt * src * d_model;
+    self_attn + cross + 2 * 2 * tgt * d_model * d_ff
+}
+
 /// A post-LN encoder layer (d_model 512, 8 heads, d_ff 2048) and its input `(1, 512, 512)`.
 fn encoder_layer_inputs() -> (EncoderLayer, Array3<f32>, u64) {
     let (seq, d_ff) = (512, 2048);
@@ -63,9 +87,27 @@ fn encoder_layer_inputs() -> (EncoderLayer, Array3<f32>, u64) {
     let mut rng = seeded_rng(2);
     let layer = EncoderLayer::from_params(&Params::init(&mut rng), &config).unwrap();
     let x = uniform((1, seq, D_MODEL), 1.0, &mut rng); // (batch, seq, d_model)
-    let flops =
-        4 * 2 * seq * D_MODEL * D_MODEL + 4 * seq * seq * D_MODEL + 2 * 2 * seq * D_MODEL * d_ff;
-    (layer, x, flops as u64)
+    (layer, x, encoder_layer_flops(seq, D_MODEL, d_ff) as u64)
+}
+
+/// The copy task's model and trainer (chapter 9's recipe, dropout 0) and a batch of 64 of its
+/// examples, `src (64, 12)`, decoder input and labels `(64, 11)`, with the step's FLOPs.
+fn copy_task_inputs() -> (Seq2SeqTransformer, Trainer, Batch, u64) {
+    let task = SymbolTask::Copy;
+    let config = task.model_config();
+    let t = config.transformer;
+    let model = Seq2SeqTransformer::from_params(&Params::seeded(0), config).unwrap();
+    let trainer = Trainer::new(task.train_config(0), t.d_model, PAD_ID).unwrap();
+    let examples = task.examples(64, 0);
+    let refs: Vec<&Example> = examples.iter().collect();
+    let batch = Batch::new(&refs, PAD_ID).unwrap();
+    // torch_baseline.py pads its batch to these lengths: the longest example has 10 symbols.
+    assert_eq!((batch.src.dim(), batch.tgt_in.dim()), ((64, 12), (64, 11)));
+    let ((b, src), tgt) = (batch.src.dim(), batch.tgt_in.ncols());
+    let forward = t.num_encoder_layers * encoder_layer_flops(src, t.d_model, t.d_ff)
+        + t.num_decoder_layers * decoder_layer_flops(tgt, src, t.d_model, t.d_ff)
+        + 2 * tgt * t.d_model * config.tgt_vocab_size; // the generator
+    (model, trainer, batch, (3 * b * forward) as u64)
 }
 
 /// Scaled dot-product attention, batch 1, 8 heads of 64: both kernels, full and causal.
@@ -118,6 +160,39 @@ fn encoder_layer(c: &mut Criterion) {
     group.finish();
 }
 
+/// One training step (forward in train mode, loss, backward, AdamW), the crate against
+/// `torch.optim` and autograd: chapter 9's copy-task model on a batch of 64
+/// (`Trainer::step`: label-smoothed cross-entropy, gradients clipped to norm 1), and the
+/// encoder layer above with loss = Σ out ⊙ r for a fixed random r (so ∂L/∂out = r).
+/// Ids: `train_step/copy`, `train_step/encoder_layer/512`.
+fn train_step(c: &mut Criterion) {
+    let mut group = c.benchmark_group("train_step");
+    group.sample_size(10);
+    group.sampling_mode(SamplingMode::Flat); // long steps: the same number of runs per sample
+    let (mut model, mut trainer, batch, flops) = copy_task_inputs();
+    group.throughput(Throughput::Elements(flops));
+    group.bench_function("copy", |b| {
+        b.iter(|| trainer.step(&mut model, black_box(&batch)).unwrap())
+    });
+
+    let (mut layer, x, flops) = encoder_layer_inputs();
+    let r = uniform(x.dim(), 1.0, &mut seeded_rng(3)); // ∂L/∂out
+    let mut adamw = AdamW::with_lr(1e-3).unwrap();
+    group.throughput(Throughput::Elements(3 * flops));
+    group.bench_function(BenchmarkId::new("encoder_layer", x.shape()[1]), |b| {
+        b.iter(|| {
+            let mut train = Train::new(0.0, 0).unwrap();
+            let (_, cache) = layer
+                .forward_train(black_box(&x), None, &mut train)
+                .unwrap();
+            let mut grads = Gradients::new();
+            layer.backward(&cache, &r, &mut grads, "").unwrap(); // returns ∂L/∂x
+            adamw.step(&mut layer, &grads).unwrap();
+        })
+    });
+    group.finish();
+}
+
 /// The same shapes on the GPU (feature `gpu`): the fused attention kernel, then multi-head
 /// attention and the encoder layer with every matrix product on the GPU (`set_device`).
 /// Ids: `gpu/sdpa/{full,causal}/n`, `gpu/multi_head/batch/b`, `gpu/encoder_layer/seq/512`.
@@ -162,7 +237,7 @@ fn gpu(c: &mut Criterion) {
 }
 
 #[cfg(not(feature = "gpu"))]
-criterion_group!(benches, sdpa, multi_head, encoder_layer);
+criterion_group!(benches, sdpa, multi_head, encoder_layer, train_step);
 #[cfg(feature = "gpu")]
-criterion_group!(benches, sdpa, multi_head, encoder_layer, gpu);
+criterion_group!(benches, sdpa, multi_head, encoder_layer, train_step, gpu);
 criterion_main!(benches);

@@ -11,7 +11,8 @@
 //! - [`schema`]: what the file holds ([`BenchResults`] and its parts), read and checked by
 //!   [`BenchResults::load`].
 //! - [`rows`]: what the book's tables show: one [`RatioRow`] per case against PyTorch, one
-//!   [`GpuRow`] per GPU case, in the book's order.
+//!   [`GpuRow`] per GPU case, in the book's order; the training steps (forward, backward and
+//!   optimizer, [`TRAIN_STEP_GROUP`]) apart from chapter 8's forward-pass table.
 //!
 //! A module of its own rather than part of [`crate::fast`]: the xtask book generator, the
 //! plots and the notebooks read the results without depending on chapter 8's kernels.
@@ -36,11 +37,11 @@
 pub mod rows;
 pub mod schema;
 
-pub use rows::{GpuRow, RatioRow, gflops};
+pub use rows::{GpuRow, RatioRow, TRAIN_STEP_GROUP, gflops};
 pub use schema::{Backends, BenchCase, BenchResults, GpuCase, GpuRun, LongSequence, RESULTS_PATH};
 
 /// The results of the tests: two plain sdpa cases without a mask, one causal without a blas
-/// time, a multi-head case and a long sequence; no fp32 peak, no GPU run.
+/// time, a multi-head case, a training step and a long sequence; no fp32 peak, no GPU run.
 #[cfg(test)]
 const TEST_JSON: &str = r#"{
   "generated_by": "cargo xtask bench-torch",
@@ -60,7 +61,10 @@ const TEST_JSON: &str = r#"{
      "seq": 512, "batch": 1, "flops": 268435456, "torch_ms": 4.0, "default_ms": 2.0},
     {"id": "multi_head/batch/8", "group": "multi_head", "kernel": null, "causal": false,
      "seq": 512, "batch": 8, "flops": 12884901888,
-     "torch_ms": 150.0, "default_ms": 244.7, "blas_ms": 182.8}
+     "torch_ms": 150.0, "default_ms": 244.7, "blas_ms": 182.8},
+    {"id": "train_step/copy", "group": "train_step", "kernel": null, "causal": false,
+     "seq": 12, "batch": 64, "flops": 201326592,
+     "torch_ms": 40.0, "default_ms": 20.0, "blas_ms": 10.0}
   ],
   "long_sequence": {"seq": 16384, "heads": 8, "head_dim": 64,
     "kernel": "memory_efficient", "seconds": 9.1, "peak_rss_mb": 180.0,

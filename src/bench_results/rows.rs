@@ -1,8 +1,14 @@
 //! What the book's tables and figure show from the results: each case against PyTorch
 //! ([`RatioRow`]), each GPU case against the CPU ([`GpuRow`]), in the book's order, and the
-//! series of the time-vs-length figure.
+//! series of the time-vs-length figure. The training steps ([`TRAIN_STEP_GROUP`]) have rows
+//! of their own ([`BenchResults::train_step_rows`]): chapter 8's table is the forward pass.
 
 use super::schema::{BenchCase, BenchResults};
+
+/// The [`BenchCase::group`] of the training steps (forward, loss, backward, optimizer):
+/// `train_step/copy` (chapter 9's copy-task model, batch 64) and
+/// `train_step/encoder_layer/512`.
+pub const TRAIN_STEP_GROUP: &str = "train_step";
 
 /// One row of the book's table: a case's times, its ratios to PyTorch and its speed.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,8 +64,14 @@ impl BenchCase {
             .map_or(self.default_ms, |b| b.min(self.default_ms))
     }
 
+    /// A training step ([`TRAIN_STEP_GROUP`]), not a forward pass.
+    pub fn is_train_step(&self) -> bool {
+        self.group == TRAIN_STEP_GROUP
+    }
+
     /// The case in words, e.g. `"attention, plain, causal, n = 1024"`,
-    /// `"MultiHeadAttention, batch 8, n = 512"`, `"encoder layer, n = 512"`.
+    /// `"MultiHeadAttention, batch 8, n = 512"`, `"encoder layer, batch 1, n = 512"`,
+    /// `"training step, copy-task model, batch 64, n = 12"`.
     pub fn label(&self) -> String {
         match self.group.as_str() {
             "sdpa" => format!(
@@ -70,6 +82,17 @@ impl BenchCase {
             ),
             "multi_head" => format!("MultiHeadAttention, batch {}, n = {}", self.batch, self.seq),
             "encoder_layer" => format!("encoder layer, batch {}, n = {}", self.batch, self.seq),
+            TRAIN_STEP_GROUP => {
+                let model = match self.id.split('/').nth(1) {
+                    Some("copy") => "copy-task model".to_string(),
+                    Some(other) => other.replace('_', " "),
+                    None => "?".to_string(),
+                };
+                format!(
+                    "training step, {model}, batch {}, n = {}",
+                    self.batch, self.seq
+                )
+            }
             _ => self.id.clone(),
         }
     }
@@ -120,9 +143,10 @@ fn mask_word(causal: bool) -> &'static str {
 }
 
 impl BenchResults {
-    /// The cases in the book's order: attention alone (plain kernel, then memory-efficient;
-    /// without a mask, then causal; by sequence length), then multi-head attention by batch
-    /// size, then the encoder layer, then anything else.
+    /// The cases of chapter 8's table (forward passes: every case but the training steps) in
+    /// the book's order: attention alone (plain kernel, then memory-efficient; without a
+    /// mask, then causal; by sequence length), then multi-head attention by batch size, then
+    /// the encoder layer, then anything else.
     pub fn cases_in_table_order(&self) -> Vec<&BenchCase> {
         let group_rank = |g: &str| match g {
             "sdpa" => 0,
@@ -130,7 +154,7 @@ impl BenchResults {
             "encoder_layer" => 2,
             _ => 3,
         };
-        let mut cases: Vec<&BenchCase> = self.cases.iter().collect();
+        let mut cases: Vec<&BenchCase> = self.cases.iter().filter(|c| !c.is_train_step()).collect();
         cases.sort_by_key(|c| {
             let kernel_rank = usize::from(c.kernel.as_deref() != Some("plain"));
             (group_rank(&c.group), kernel_rank, c.causal, c.batch, c.seq)
@@ -142,6 +166,16 @@ impl BenchResults {
     pub fn ratio_rows(&self) -> Vec<RatioRow> {
         self.cases_in_table_order()
             .into_iter()
+            .map(|c| c.ratio_row(self.fp32_peak_gflops))
+            .collect()
+    }
+
+    /// One [`RatioRow`] per training step ([`TRAIN_STEP_GROUP`]), by id; empty if the run
+    /// had none.
+    pub fn train_step_rows(&self) -> Vec<RatioRow> {
+        let mut cases: Vec<&BenchCase> = self.cases.iter().filter(|c| c.is_train_step()).collect();
+        cases.sort_by(|a, b| a.id.cmp(&b.id));
+        (cases.into_iter())
             .map(|c| c.ratio_row(self.fp32_peak_gflops))
             .collect()
     }
@@ -209,6 +243,22 @@ mod tests {
         // No blas time: the default build is the best.
         assert_eq!(rows[2].blas_ratio, None);
         assert!((rows[2].best_gflops - 134.2177).abs() < 1e-3);
+    }
+
+    #[test]
+    fn training_steps_have_rows_of_their_own() {
+        let r = results();
+        assert!(r.cases_in_table_order().iter().all(|c| !c.is_train_step()));
+        let rows = r.train_step_rows();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            rows[0].label,
+            "training step, copy-task model, batch 64, n = 12"
+        );
+        assert_eq!(
+            (rows[0].default_ratio, rows[0].blas_ratio),
+            (0.5, Some(0.25))
+        );
     }
 
     #[test]

@@ -80,7 +80,8 @@ pub struct BenchCase {
     /// The criterion id, e.g. `"sdpa/plain/causal/1024"`, `"multi_head/batch/8"`.
     pub id: String,
     /// `"sdpa"` (attention alone on `(batch, 8 heads, seq, 64)` inputs), `"multi_head"`
-    /// (`MultiHeadAttention` with its projections, d_model 512) or `"encoder_layer"`.
+    /// (`MultiHeadAttention` with its projections, d_model 512), `"encoder_layer"`, or
+    /// `"train_step"` (forward, loss, backward and AdamW: [`super::TRAIN_STEP_GROUP`]).
     pub group: String,
     /// For `"sdpa"`: `"plain"` or `"memory_efficient"` ([`crate::fast::Kernel`]).
     #[serde(default)]
@@ -88,11 +89,11 @@ pub struct BenchCase {
     /// With a causal mask.
     #[serde(default)]
     pub causal: bool,
-    /// Sequence length n.
+    /// Sequence length n (a training step of the copy task: the source length).
     pub seq: usize,
     /// Batch size.
     pub batch: usize,
-    /// Floating-point operations of one call.
+    /// Floating-point operations of one call (a training step: 3 × its forward's).
     pub flops: u64,
     /// PyTorch's median time, ms.
     pub torch_ms: f64,
@@ -218,7 +219,7 @@ mod tests {
         let r = BenchResults::from_json(TEST_JSON).unwrap();
         assert_eq!((r.threads, r.fp32_peak_gflops), (2, None));
         assert_eq!(r.backends.blas.as_deref(), Some("OpenBLAS"));
-        assert_eq!(r.cases.len(), 4);
+        assert_eq!(r.cases.len(), 5);
         assert_eq!(r.cases[2].blas_ms, None);
         assert_eq!(r.cases[3].kernel, None);
         let long = r.long_sequence.unwrap();

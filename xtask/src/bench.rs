@@ -7,15 +7,17 @@
 //!    (on a machine without a GPU, Mesa's software Vulkan: slow, but the same kernels);
 //! 4. `examples/long_attention.rs` (memory-efficient attention at seq 16384, peak memory).
 //!
-//! Prints the ratio table (this crate / PyTorch) and writes `benches/results.json`, which
-//! chapter 8 and its notebook read. Not part of CI: timings need a quiet machine.
+//! Prints the ratio table (this crate / PyTorch), and the training steps' (`train_step/...`:
+//! forward, backward and AdamW, against autograd and `torch.optim`), and writes
+//! `benches/results.json`, which chapter 8 and its notebook read (chapter 8's table leaves
+//! the training steps out). Not part of CI: timings need a quiet machine.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{Value, json};
 
-use attention::bench_results::{BenchResults, RESULTS_PATH};
+use attention::bench_results::{BenchResults, RESULTS_PATH, RatioRow};
 
 use crate::util::{cargo, output, root};
 
@@ -187,6 +189,9 @@ fn case_entry(id: &str, torch_ms: &Value, default: &Value, blas: &Value) -> Resu
     let (kernel, causal, seq, batch) = match group {
         "sdpa" => (json!(parts[1]), parts[2] == "causal", last, 1),
         "multi_head" => (Value::Null, false, 512, last),
+        // benches/attention.rs: the copy task's batch is src (64, 12); the encoder layer's
+        // input (1, 512, 512).
+        "train_step" if parts.get(1) == Some(&"copy") => (Value::Null, false, 12, 64),
         _ => (Value::Null, false, last, 1),
     };
     Ok(json!({
@@ -224,17 +229,11 @@ fn round(ms: f64) -> f64 {
 }
 
 fn print_table(results: &BenchResults) {
-    println!("\n| case | PyTorch ms | default ms (×) | blas ms (×) | GFLOP/s (faster build) |");
-    println!("|---|---:|---:|---:|---:|");
-    for row in results.ratio_rows() {
-        let blas = match (row.blas_ms, row.blas_ratio) {
-            (Some(ms), Some(ratio)) => format!("{ms:.1} ({ratio:.2}×)"),
-            _ => "–".to_string(),
-        };
-        println!(
-            "| {} | {:.1} | {:.1} ({:.2}×) | {blas} | {:.0} |",
-            row.label, row.torch_ms, row.default_ms, row.default_ratio, row.best_gflops
-        );
+    print_ratio_rows(&results.ratio_rows());
+    let train = results.train_step_rows();
+    if !train.is_empty() {
+        println!("\nTraining steps (forward, loss, backward, AdamW; PyTorch with autograd):");
+        print_ratio_rows(&train);
     }
     if let Some(gpu) = &results.gpu {
         println!("\nGPU: {}", gpu.adapter);
@@ -255,6 +254,22 @@ fn print_table(results: &BenchResults) {
             long.seconds,
             long.peak_rss_mb,
             long.plain_weights_gb.unwrap_or(f64::NAN)
+        );
+    }
+}
+
+/// A table of cases against PyTorch.
+fn print_ratio_rows(rows: &[RatioRow]) {
+    println!("\n| case | PyTorch ms | default ms (×) | blas ms (×) | GFLOP/s (faster build) |");
+    println!("|---|---:|---:|---:|---:|");
+    for row in rows {
+        let blas = match (row.blas_ms, row.blas_ratio) {
+            (Some(ms), Some(ratio)) => format!("{ms:.1} ({ratio:.2}×)"),
+            _ => "–".to_string(),
+        };
+        println!(
+            "| {} | {:.1} | {:.1} ({:.2}×) | {blas} | {:.0} |",
+            row.label, row.torch_ms, row.default_ms, row.default_ratio, row.best_gflops
         );
     }
 }
