@@ -240,6 +240,7 @@ pub fn curves(
     plot.set_layout(
         Layout::new()
             .title(title)
+            .height(460)
             .x_axis(Axis::new().title(Title::with_text(x_title)))
             .y_axis(Axis::new().title(Title::with_text(y_title))),
     );
