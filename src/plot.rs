@@ -105,7 +105,9 @@ pub fn multi_head_heatmaps(
     key_tokens: &[String],
     title: &str,
 ) -> Result<Plot> {
-    let names: Vec<String> = (0..weights.shape()[0]).map(|h| format!("head {h}")).collect();
+    let names: Vec<String> = (0..weights.shape()[0])
+        .map(|h| format!("head {h}"))
+        .collect();
     side_by_side_heatmaps(weights, &names, query_tokens, key_tokens, title)
 }
 
@@ -234,7 +236,11 @@ pub fn curves(
 ) -> Plot {
     let mut plot = Plot::new();
     for (name, xs, ys) in series {
-        let mode = if xs.len() > 50 { Mode::Lines } else { Mode::LinesMarkers };
+        let mode = if xs.len() > 50 {
+            Mode::Lines
+        } else {
+            Mode::LinesMarkers
+        };
         plot.add_trace(Scatter::new(xs.clone(), ys.clone()).mode(mode).name(name));
     }
     plot.set_layout(

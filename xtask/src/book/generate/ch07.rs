@@ -18,7 +18,10 @@ pub fn numbers() -> Result<Numbers, String> {
         ("ch07-layer-norm.md", layer_norm()?),
         ("ch07-translate.md", translate()?),
         ("ch07-norms.md", norms()?),
-        ("ch07-trained.md", trained::translations(&trained::all()?[2])?),
+        (
+            "ch07-trained.md",
+            trained::translations(&trained::all()?[2])?,
+        ),
     ])
 }
 

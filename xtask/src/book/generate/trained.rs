@@ -39,7 +39,11 @@ pub fn all() -> Result<Vec<Trained>, String> {
     let tasks = [
         symbol(SymbolTask::Copy),
         symbol(SymbolTask::Reverse),
-        ("translate", translation.model_config(), translation.held_out),
+        (
+            "translate",
+            translation.model_config(),
+            translation.held_out,
+        ),
     ];
     tasks
         .into_iter()
@@ -47,7 +51,11 @@ pub fn all() -> Result<Vec<Trained>, String> {
         .collect()
 }
 
-fn load(name: &'static str, config: Seq2SeqConfig, held_out: Vec<Example>) -> Result<Trained, String> {
+fn load(
+    name: &'static str,
+    config: Seq2SeqConfig,
+    held_out: Vec<Example>,
+) -> Result<Trained, String> {
     let before = Seq2SeqTransformer::from_params(&Params::seeded(SEED), config).map_err(err)?;
     let mut after = before.clone();
     let path = root().join(format!("checkpoints/{name}.safetensors"));
@@ -55,7 +63,8 @@ fn load(name: &'static str, config: Seq2SeqConfig, held_out: Vec<Example>) -> Re
     let record_path = path.with_extension("json");
     let text = std::fs::read_to_string(&record_path)
         .map_err(|e| format!("{}: {e}", record_path.display()))?;
-    let record = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", record_path.display()))?;
+    let record =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", record_path.display()))?;
     Ok(Trained {
         name,
         before,
@@ -75,7 +84,9 @@ pub fn results(tasks: &[Trained]) -> Result<String, String> {
     for t in tasks {
         let before = exact_match_accuracy(&t.before, &t.held_out).map_err(err)?;
         let after = exact_match_accuracy(&t.after, &t.held_out).map_err(err)?;
-        let recorded = t.record["exact_match_accuracy"].as_f64().unwrap_or(f64::NAN);
+        let recorded = t.record["exact_match_accuracy"]
+            .as_f64()
+            .unwrap_or(f64::NAN);
         if (recorded - f64::from(after)).abs() > 1e-6 {
             return Err(format!(
                 "checkpoints/{}: the record says accuracy {recorded}, the checkpoint gives {after}",
@@ -87,7 +98,9 @@ pub fn results(tasks: &[Trained]) -> Result<String, String> {
             .and_then(|a| a.last())
             .and_then(|p| p[1].as_f64())
             .ok_or("a record without held_out_loss")?;
-        let seconds = t.record["seconds"].as_f64().ok_or("a record without seconds")?;
+        let seconds = t.record["seconds"]
+            .as_f64()
+            .ok_or("a record without seconds")?;
         let steps = t.record["steps"].as_u64().ok_or("a record without steps")?;
         writeln!(
             md,
@@ -116,7 +129,12 @@ pub fn loss_curves(tasks: &[Trained], title: &str) -> attention::Result<Plot> {
             series.push((format!("{} ({what})", t.name), xs, ys));
         }
     }
-    Ok(plot::curves(&series, title, "step", "loss (label-smoothed)"))
+    Ok(plot::curves(
+        &series,
+        title,
+        "step",
+        "loss (label-smoothed)",
+    ))
 }
 
 /// The last decoder layer's cross-attention, averaged over heads, before and after training,
@@ -136,7 +154,9 @@ pub fn before_after(
     let queries = &out[..out.len() - 1]; // position t reads, to predict token t + 1
     let layer = t.after.transformer.decoder.layers.len() - 1;
     let mean = |m: &Seq2SeqTransformer| -> attention::Result<_> {
-        Ok(m.cross_attention(&src, queries, layer)?.mean_axis(Axis(0)).expect("heads"))
+        Ok(m.cross_attention(&src, queries, layer)?
+            .mean_axis(Axis(0))
+            .expect("heads"))
     };
     let (before, after) = (mean(&t.before)?, mean(&t.after)?);
     let maps = stack(Axis(0), &[before.view(), after.view()]).expect("same shapes");
@@ -165,7 +185,11 @@ fn symbol_name(id: usize) -> String {
 }
 
 /// The figure: before and after, side by side.
-pub fn before_after_figure(t: &Trained, english: Option<&str>, title: &str) -> attention::Result<Plot> {
+pub fn before_after_figure(
+    t: &Trained,
+    english: Option<&str>,
+    title: &str,
+) -> attention::Result<Plot> {
     let (maps, queries, keys) = before_after(t, english)?;
     let names = ["before training".to_string(), "after training".to_string()];
     plot::side_by_side_heatmaps(&maps, &names, &queries, &keys, title)
@@ -176,14 +200,20 @@ pub fn before_after_figure(t: &Trained, english: Option<&str>, title: &str) -> a
 pub fn translations(t: &Trained) -> Result<String, String> {
     let translation = Translation::new();
     let seen = |english: &str| translation.corpus.train.iter().any(|(en, _)| en == english);
-    let mut md = String::from("| English | greedy decoding (trained) | in the training pairs? |\n|---|---|---|\n");
+    let mut md = String::from(
+        "| English | greedy decoding (trained) | in the training pairs? |\n|---|---|---|\n",
+    );
     let held_out: Vec<&str> = (translation.corpus.held_out.iter())
         .take(4)
         .map(|(en, _)| en.as_str())
         .collect();
     for english in ["let's go", "to go"].into_iter().chain(held_out) {
         let spanish = translation.translate(&t.after, english).map_err(err)?;
-        let where_ = if seen(english) { "yes" } else { "no (held out)" };
+        let where_ = if seen(english) {
+            "yes"
+        } else {
+            "no (held out)"
+        };
         writeln!(md, "| {english} | `{spanish}` | {where_} |").unwrap();
     }
     Ok(md)
