@@ -7,7 +7,7 @@ use attention::masked::Mask;
 use attention::ndarray::{Array1, Array2, Array4, Ix4, array, s};
 use attention::nn::init::uniform;
 use attention::nn::seeded_rng;
-use attention::self_attention::scaled_dot_product_attention;
+use attention::self_attention::{scaled_dot_product_attention, scaled_scores};
 use proptest::prelude::*;
 
 #[test]
@@ -30,8 +30,12 @@ fn online_softmax_by_hand() {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
-    /// Equal to the plain path within 1e-5 relative to the output's scale, across block
-    /// boundaries (blocks are 64 queries × 128 keys), causal and not.
+    /// Equal to the plain path within 1e-5 relative to the output's scale, plus what f32
+    /// cannot avoid with large scores: a score s is computed with a rounding error of about
+    /// ε·|s| (ε = f32::EPSILON), which exp turns into the same relative error of its weight,
+    /// so the two paths may differ by a few ε·max|s| (scale 8 gives scores near 250, where
+    /// that is 3e-5). Across block boundaries (blocks are 64 queries × 128 keys), causal and
+    /// not.
     #[test]
     fn flash_attention_equals_plain_attention(
         tgt in 1usize..200, src in 1usize..300, d_k in 1usize..20, d_v in 1usize..10,
@@ -50,8 +54,11 @@ proptest! {
         let plain = scaled_dot_product_attention(&q, &k, &v, mask.as_ref()).unwrap().output;
         let fast = flash_attention(&q, &k, &v, causal).unwrap();
         let out_scale = plain.iter().fold(1.0_f32, |m, x| m.max(x.abs()));
+        let scores = scaled_scores(&q, &k).unwrap();
+        let max_score = scores.iter().fold(0.0_f32, |m, s| m.max(s.abs()));
+        let tolerance = out_scale * (1e-5 + 4.0 * f32::EPSILON * max_score);
         let max_diff = common::max_abs_diff(&plain, &fast);
-        prop_assert!(max_diff <= 1e-5 * out_scale, "max diff {max_diff}");
+        prop_assert!(max_diff <= tolerance, "max diff {max_diff} > {tolerance}");
     }
 }
 
