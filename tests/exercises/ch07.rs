@@ -64,10 +64,7 @@ pub fn layer_norm(
     // 0.714143 → ±1/0.714143 = ±1.400280 → ×γ + β. (eps outside the root: 1/(0.707107 +
     // 0.01) = 1.394492; eps = 1e-5 instead: 1/0.707114 = 1.414199.) Row 1 is constant: β.
     let x = array![[-1.0_f32, 0.0, 0.0, 1.0], [2.5, 2.5, 2.5, 2.5]];
-    let expected = array![
-        [-1.400_280_f32, 0.1, -0.2, 1.700_280],
-        [0.0, 0.1, -0.2, 0.3]
-    ];
+    let expected = array![[-1.400_28_f32, 0.1, -0.2, 1.700_28], [0.0, 0.1, -0.2, 0.3]];
     let case = format!(
         "case: eps = 0.01\n{}{}{}",
         f32_input("x", &x),
@@ -146,21 +143,33 @@ fn differing_items(expected: &Array3<f32>, actual: &Array3<f32>) -> Vec<usize> {
         .collect()
 }
 
+/// One sublayer switched off (its output forced to 0), for [`layer_diagnosis`].
+struct SwitchedOff {
+    /// The sublayer, e.g. "self-attention".
+    name: &'static str,
+    /// What to check in it.
+    what: &'static str,
+    /// The learner's layer output (`None`: it panicked).
+    yours: Option<Array3<f32>>,
+    /// The crate's.
+    reference: Array3<f32>,
+}
+
 /// What a failed layer check found, from three kinds of evidence (diagnosis only: the verdict
 /// comes from PyTorch's output; these comparisons use the crate's layers, themselves checked
 /// against PyTorch in tests/ch07_transformer.rs):
 /// - `padded`: the batch items with padding; when only they differ, the mask is the suspect;
 /// - `guesses`: the layer's output under usual mistakes, each with its message when it
 ///   matches the learner's;
-/// - `switched_off`: for each sublayer, (its name, what to check in it, the learner's and the
-///   crate's output with that sublayer's output forced to 0): when the learner's layer matches
-///   with one sublayer off, the difference is inside that sublayer.
+/// - `switched_off`: for each sublayer, the learner's and the crate's output with that
+///   sublayer's output forced to 0: when the learner's layer matches with one sublayer off,
+///   the difference is inside that sublayer.
 fn layer_diagnosis(
     expected: &Array3<f32>,
     actual: &Array3<f32>,
     padded: (&[usize], &str),
     guesses: Vec<(Array3<f32>, String)>,
-    switched_off: Vec<(&str, &str, Option<Array3<f32>>, Array3<f32>)>,
+    switched_off: Vec<SwitchedOff>,
 ) -> Vec<String> {
     let mut found = Vec::new();
     if expected.shape() != actual.shape() {
@@ -182,8 +191,12 @@ fn layer_diagnosis(
     );
     let inside: Vec<String> = switched_off
         .iter()
-        .filter(|(_, _, yours, reference)| yours.as_ref().is_some_and(|y| matches(reference, y)))
-        .map(|(name, what, _, _)| {
+        .filter(|off| {
+            off.yours
+                .as_ref()
+                .is_some_and(|y| matches(&off.reference, y))
+        })
+        .map(|SwitchedOff { name, what, .. }| {
             format!(
                 "with the {name} sublayer switched off (its output forced to 0) your layer \
                  matches, so the difference is inside the {name} sublayer: {what}."
@@ -292,7 +305,12 @@ pub fn encoder_layer(
                 }
                 let yours = call("", || f(&off, &x, Some(&mask))).ok();
                 let reference = off.forward(&x, Some(&mask)).unwrap();
-                switched_off.push((sublayer, what, yours, reference));
+                switched_off.push(SwitchedOff {
+                    name: sublayer,
+                    what,
+                    yours,
+                    reference,
+                });
             }
             let padded: Vec<usize> = (0..padding.nrows())
                 .filter(|&b| padding.row(b).iter().any(|&p| p))
@@ -434,7 +452,12 @@ pub fn decoder_layer(
                 }
                 let yours = call("", || f(&off, &x, &memory, masks.0, masks.1)).ok();
                 let reference = decoder_with(&off, &x, &memory, masks, false);
-                switched_off.push((sublayer, what, yours, reference));
+                switched_off.push(SwitchedOff {
+                    name: sublayer,
+                    what,
+                    yours,
+                    reference,
+                });
             }
             let padded: Vec<usize> = (0..padding.nrows())
                 .filter(|&b| padding.row(b).iter().any(|&p| p))
