@@ -52,8 +52,7 @@ pub fn masked_attention(
     f: impl Fn(&Array2<f32>, &Array2<f32>, &Array2<f32>, &Array2<bool>) -> (Array2<f32>, Array2<f32>),
 ) -> Check {
     let next = "scores = q·kᵀ/√d_k, then the mask (−∞ where `allowed` is false) *before* the \
-                softmax, then output = weights · v. The diagnosis below says which step to \
-                look at.";
+                softmax, then output = weights · v.";
     let (q, k, v) = (statquest_x(), statquest_k(), statquest_v());
     let causal = Array2::from_shape_fn((3, 3), |(i, j)| j <= i);
     // Row 0 sees key 0 only: weight 1, output = v_0 = (1.39, 0.93).

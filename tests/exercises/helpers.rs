@@ -144,15 +144,17 @@ pub fn exercise(id: &str) -> String {
 pub fn earlier(id: &str, function: &str, result: Check) -> Option<String> {
     let problem = result.err()?;
     let number = exercise(id);
-    let state = if problem.starts_with("not done yet") {
-        "is not done yet"
+    Some(if problem.starts_with("not done yet") {
+        format!(
+            "your `{function}` ({number}) is not done yet: if you reuse it here, do it first \
+             (`cargo exercise {id}`)."
+        )
     } else {
-        "fails its own check"
-    };
-    Some(format!(
-        "your `{function}` ({number}) {state}: if you reuse it here, fix it first \
-         (`cargo exercise {id}` shows where it goes wrong)."
-    ))
+        format!(
+            "your `{function}` ({number}) fails its own check: if you reuse it here, fix it \
+             first (`cargo exercise {id}` shows where it goes wrong)."
+        )
+    })
 }
 
 /// For diagnosis only, never as an expected value: the softmax of each row, a fully masked
