@@ -174,8 +174,13 @@ fn show_progress(stderr: ChildStderr) -> String {
             .any(|s| step.starts_with(s))
         {
             if terminal {
-                // Clear the line, then write the step: the count says it is moving.
-                eprint!("\r\x1b[2K    [{compiled} compiled] {step}");
+                // Clear the line, then write the step; the count says it is moving.
+                let count = if step.starts_with("Compiling") {
+                    format!(" (crate {compiled})")
+                } else {
+                    String::new()
+                };
+                eprint!("\r\x1b[2K    {step}{count}");
             } else {
                 eprintln!("    {step}");
             }
