@@ -21,11 +21,16 @@ pub fn scaled_scores(q: &Array2<f32>, k: &Array2<f32>) -> Array2<f32> {
     q.dot(&k.t()) / d_k.sqrt() // (tgt_len, d_k) · (d_k, src_len) = (tgt_len, src_len)
 }
 
-/// `ch03_softmax_rows`: softmax of each row, shifted by the row maximum.
+/// `ch03_softmax_rows`: softmax of each row, shifted by the row maximum; a fully masked row
+/// (all −∞) gives zeros.
 pub fn softmax_rows(scores: &Array2<f32>) -> Array2<f32> {
     let mut out = scores.clone();
     for mut row in out.rows_mut() {
         let max = row.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        if max == f32::NEG_INFINITY {
+            row.fill(0.0); // every key masked: −∞ − (−∞) would be NaN
+            continue;
+        }
         row.mapv_inplace(|v| (v - max).exp()); // largest entry → exp(0) = 1, no overflow
         let sum = row.sum();
         row /= sum;
@@ -99,6 +104,46 @@ pub mod wrong {
             row /= sum;
         }
         out
+    }
+
+    /// `ch03_softmax_rows`, mistake: the stable recipe without a case for a fully masked row:
+    /// its maximum is −∞ and −∞ − (−∞) = NaN.
+    pub fn nan_for_fully_masked_row(scores: &Array2<f32>) -> Array2<f32> {
+        let mut out = scores.clone();
+        for mut row in out.rows_mut() {
+            let max = row.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            row.mapv_inplace(|v| (v - max).exp());
+            let sum = row.sum();
+            row /= sum;
+        }
+        out
+    }
+
+    /// `ch03_softmax_rows`, mistake: subtracts the maximum of the whole matrix instead of each
+    /// row's: a row far below it underflows to 0/0 = NaN.
+    pub fn global_max(scores: &Array2<f32>) -> Array2<f32> {
+        let max = scores.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        let mut out = scores.mapv(|v| (v - max).exp());
+        for mut row in out.rows_mut() {
+            let sum = row.sum();
+            row /= sum;
+        }
+        out
+    }
+
+    /// `ch03_attention`, mistake: an inlined softmax without subtracting the row maximum (exp
+    /// overflows on large scores).
+    pub fn unstable_softmax(
+        q: &Array2<f32>,
+        k: &Array2<f32>,
+        v: &Array2<f32>,
+    ) -> (Array2<f32>, Array2<f32>) {
+        let mut weights = scaled_scores(q, k).mapv(f32::exp);
+        for mut row in weights.rows_mut() {
+            let sum = row.sum();
+            row /= sum;
+        }
+        (weights.dot(v), weights)
     }
 
     /// `ch03_attention`, mistake: softmax over the wrong axis (columns sum to 1, not rows).

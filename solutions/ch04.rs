@@ -77,6 +77,35 @@ pub mod wrong {
         (weights.dot(v), weights)
     }
 
+    /// `ch04_masked_attention`, mistake: a softmax without a case for a fully masked row, so a
+    /// query that may attend to nothing gets NaN weights (−∞ − (−∞)) instead of zeros.
+    pub fn nan_for_fully_masked_query(
+        q: &Array2<f32>,
+        k: &Array2<f32>,
+        v: &Array2<f32>,
+        allowed: &Array2<bool>,
+    ) -> (Array2<f32>, Array2<f32>) {
+        let mut weights = apply_mask(&scaled_scores(q, k), allowed);
+        for mut row in weights.rows_mut() {
+            let max = row.fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+            row.mapv_inplace(|s| (s - max).exp());
+            let sum = row.sum();
+            row /= sum;
+        }
+        (weights.dot(v), weights)
+    }
+
+    /// `ch04_masked_attention`, mistake: forgets the 1/√d_k scaling (masks q·kᵀ itself).
+    pub fn forgets_scaling(
+        q: &Array2<f32>,
+        k: &Array2<f32>,
+        v: &Array2<f32>,
+        allowed: &Array2<bool>,
+    ) -> (Array2<f32>, Array2<f32>) {
+        let weights = softmax_rows(&apply_mask(&q.dot(&k.t()), allowed));
+        (weights.dot(v), weights)
+    }
+
     /// `ch04_masked_attention`, mistake: forgets the mask altogether.
     pub fn ignores_mask(
         q: &Array2<f32>,

@@ -130,6 +130,46 @@ pub mod wrong {
         (merge_heads(&heads), weights)
     }
 
+    /// `ch06_multi_head_attention`, mistake: a softmax without a case for a fully masked row,
+    /// so a query that may attend to no key gets NaN weights (−∞ − (−∞)) instead of zeros.
+    pub fn nan_for_fully_masked_query(
+        mha: &MultiHeadAttention,
+        query: &Array3<f32>,
+        key_value: &Array3<f32>,
+        mask: Option<&Mask>,
+    ) -> (Array3<f32>, Array4<f32>) {
+        let h = mha.num_heads;
+        let (batch, tgt_len, _) = query.dim();
+        let src_len = key_value.dim().1;
+        let q = split_heads(&mha.w_q.forward(query).expect("d_model"), h);
+        let k = split_heads(&mha.w_k.forward(key_value).expect("d_model"), h);
+        let v = split_heads(&mha.w_v.forward(key_value).expect("d_model"), h);
+        let mut heads = Array4::zeros(q.raw_dim());
+        let mut weights = Array4::zeros((batch, h, tgt_len, src_len));
+        for b in 0..batch {
+            let allowed = mask.map(|m| m.for_sequence(b, tgt_len));
+            for head in 0..h {
+                let at = s![b, head, .., ..];
+                let mut w = scaled_scores(&q.slice(at).to_owned(), &k.slice(at).to_owned());
+                if let Some(allowed) = &allowed {
+                    w = apply_mask(&w, allowed);
+                }
+                for mut row in w.rows_mut() {
+                    let max = row.fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+                    row.mapv_inplace(|s| (s - max).exp()); // NaN when max = −∞
+                    let sum = row.sum();
+                    row /= sum;
+                }
+                heads.slice_mut(at).assign(&w.dot(&v.slice(at)));
+                weights.slice_mut(at).assign(&w);
+            }
+        }
+        (
+            mha.out_proj.forward(&merge_heads(&heads)).expect("d_model"),
+            weights,
+        )
+    }
+
     /// `ch06_multi_head_attention`, mistake: scales the scores by 1/√d_model instead of 1/√d_k.
     pub fn scales_by_d_model(
         mha: &MultiHeadAttention,

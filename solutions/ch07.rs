@@ -138,6 +138,53 @@ pub mod wrong {
         y * gamma + beta
     }
 
+    /// `ch07_layer_norm`, mistake: no eps at all: a constant row (variance 0) gives 0/0 = NaN.
+    pub fn forgets_eps(
+        x: &Array2<f32>,
+        gamma: &Array1<f32>,
+        beta: &Array1<f32>,
+        _eps: f32,
+    ) -> Array2<f32> {
+        layer_norm(x, gamma, beta, 0.0)
+    }
+
+    /// `ch07_layer_norm`, mistake: eps outside the square root, (x − μ) / (√σ² + eps).
+    pub fn eps_outside_sqrt(
+        x: &Array2<f32>,
+        gamma: &Array1<f32>,
+        beta: &Array1<f32>,
+        eps: f32,
+    ) -> Array2<f32> {
+        let d = x.ncols() as f32;
+        let mut y = x.clone();
+        for mut row in y.rows_mut() {
+            let mean = row.sum() / d;
+            let var = row.mapv(|v| (v - mean).powi(2)).sum() / d;
+            row.mapv_inplace(|v| (v - mean) / (var.sqrt() + eps));
+        }
+        y * gamma + beta
+    }
+
+    /// `ch07_layer_norm`, mistake: PyTorch's default eps 1e-5 hard-coded, ignoring the argument.
+    pub fn hard_coded_eps(
+        x: &Array2<f32>,
+        gamma: &Array1<f32>,
+        beta: &Array1<f32>,
+        _eps: f32,
+    ) -> Array2<f32> {
+        layer_norm(x, gamma, beta, 1e-5)
+    }
+
+    /// `ch07_encoder_layer`, mistake: passes no mask to the self-attention, so the padded batch
+    /// item attends to its `<pad>` token.
+    pub fn ignores_mask(
+        layer: &EncoderLayer,
+        x: &Array3<f32>,
+        _mask: Option<&Mask>,
+    ) -> Array3<f32> {
+        encoder_layer(layer, x, None)
+    }
+
     /// `ch07_encoder_layer`, mistake: forgets the residual connections (post-LN: LN(SelfAttn(x))).
     pub fn forgets_residual(
         layer: &EncoderLayer,
@@ -200,6 +247,39 @@ pub mod wrong {
         memory_mask: Option<&Mask>,
     ) -> Array3<f32> {
         decoder_layer(layer, x, memory, None, memory_mask)
+    }
+
+    /// `ch07_decoder_layer`, mistake: passes no mask to the cross-attention, so the decoder
+    /// attends to the source's `<pad>` tokens.
+    pub fn ignores_memory_mask(
+        layer: &DecoderLayer,
+        x: &Array3<f32>,
+        memory: &Array3<f32>,
+        self_mask: Option<&Mask>,
+        _memory_mask: Option<&Mask>,
+    ) -> Array3<f32> {
+        decoder_layer(layer, x, memory, self_mask, None)
+    }
+
+    /// `ch07_greedy_step`, mistake: the argmax by `Iterator::max_by`, which returns the *last*
+    /// of equal maxima.
+    pub fn last_on_ties(
+        model: &Seq2SeqTransformer,
+        src_ids: &[usize],
+        tgt_so_far: &[usize],
+    ) -> usize {
+        let src = Array2::from_shape_vec((1, src_ids.len()), src_ids.to_vec()).expect("1 × len");
+        let tgt =
+            Array2::from_shape_vec((1, tgt_so_far.len()), tgt_so_far.to_vec()).expect("1 × t");
+        let (memory, src_mask) = model.encode(&src).unwrap();
+        let decoded = model.decode(&tgt, &memory, &src_mask).unwrap();
+        let logits = model
+            .generator
+            .forward(&decoded.slice(s![0, -1.., ..]))
+            .unwrap();
+        let row = logits.index_axis(Axis(0), 0);
+        let best = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1));
+        best.map(|(i, _)| i).unwrap()
     }
 
     /// `ch07_greedy_step`, mistake: takes the logits of the first target position (which only ever

@@ -223,3 +223,49 @@ fn every_wrong_solution_fails_its_check() {
         "wrong solutions that pass their check: {accepted:?}"
     );
 }
+
+/// On failure, the checks of the exercises that build on earlier ones say which step is wrong
+/// (the diagnosis), rather than only showing the difference: each wrong solution here must
+/// get a message naming its cause, and none naming another's.
+#[cfg(feature = "solutions")]
+#[test]
+fn failure_messages_diagnose_the_cause() {
+    use attention::exercises::{ch03, ch04, ch06, ch07};
+    use checks::{ch03 as c3, ch04 as c4, ch06 as c6, ch07 as c7};
+    const AFTER_SOFTMAX: &str = "*after* the softmax";
+    #[rustfmt::skip]
+    let cases: Vec<(&str, Check, &[&str], &[&str])> = vec![
+        ("ch03_attention: missing_scaling", c3::attention(ch03::wrong::missing_scaling), &["*unscaled*"], &[]),
+        ("ch03_attention: softmax_over_columns", c3::attention(ch03::wrong::softmax_over_columns), &["*column*"], &[]),
+        ("ch03_attention: unstable_softmax", c3::attention(ch03::wrong::unstable_softmax), &["NaN: did `exp` overflow"], &[]),
+        ("ch04_masked_attention: forgets_scaling", c4::masked_attention(ch04::wrong::forgets_scaling), &["*unscaled*"], &[AFTER_SOFTMAX]),
+        ("ch04_masked_attention: mask_after_softmax", c4::masked_attention(ch04::wrong::mask_after_softmax), &[AFTER_SOFTMAX], &["*unscaled*"]),
+        ("ch04_masked_attention: ignores_mask", c4::masked_attention(ch04::wrong::ignores_mask), &["without the mask"], &[AFTER_SOFTMAX]),
+        ("ch04_masked_attention: nan_for_fully_masked_query", c4::masked_attention(ch04::wrong::nan_for_fully_masked_query), &["fully masked (every key masked)"], &[]),
+        ("ch06_multi_head_attention: scales_by_d_model", c6::multi_head_attention(ch06::wrong::scales_by_d_model), &["1/√d_model"], &[]),
+        ("ch06_multi_head_attention: forgets_out_proj", c6::multi_head_attention(ch06::wrong::forgets_out_proj), &["per-head weights are right"], &[]),
+        ("ch06_multi_head_attention: nan_for_fully_masked_query", c6::multi_head_attention(ch06::wrong::nan_for_fully_masked_query), &["may attend to no key"], &[]),
+        ("ch07_encoder_layer: always_post_ln", c7::encoder_layer(ch07::wrong::always_post_ln), &["the post-LN layer's, but this layer is pre-LN"], &["only batch item"]),
+        ("ch07_encoder_layer: ignores_mask", c7::encoder_layer(ch07::wrong::ignores_mask), &["only batch item(s) [1]", "without the mask", "inside the self-attention sublayer"], &["norm_position"]),
+        ("ch07_encoder_layer: forgets_residual", c7::encoder_layer(ch07::wrong::forgets_residual), &["without the residual connections"], &["inside the"]),
+        ("ch07_decoder_layer: ignores_self_mask", c7::decoder_layer(ch07::wrong::ignores_self_mask), &["without `self_mask`", "inside the self-attention sublayer"], &["only batch item"]),
+        ("ch07_decoder_layer: ignores_memory_mask", c7::decoder_layer(ch07::wrong::ignores_memory_mask), &["only batch item(s) [1]", "without `memory_mask`", "inside the cross-attention sublayer"], &[]),
+        ("ch07_decoder_layer: cross_attends_to_itself", c7::decoder_layer(ch07::wrong::cross_attends_to_itself), &["keys and values from x", "inside the cross-attention sublayer"], &[]),
+    ];
+    let mut wrong = Vec::new();
+    for (what, result, wanted, unwanted) in cases {
+        let message = result.err().unwrap_or_default();
+        let diagnosis = message.split("\n\ndiagnosis:\n").nth(1).unwrap_or("");
+        let missing: Vec<&&str> = wanted.iter().filter(|w| !diagnosis.contains(**w)).collect();
+        let extra: Vec<&&str> = unwanted
+            .iter()
+            .filter(|u| diagnosis.contains(**u))
+            .collect();
+        if !missing.is_empty() || !extra.is_empty() {
+            wrong.push(format!(
+                "{what}: diagnosis lacks {missing:?} or wrongly says {extra:?}:\n{diagnosis}"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
+}

@@ -38,14 +38,17 @@ pub fn scaled_scores(q: &Array2<f32>, k: &Array2<f32>) -> Array2<f32> {
 /// Exercise `ch03_softmax_rows` — a numerically stable softmax of every row.
 ///
 /// `scores`: `(rows, cols)` → `(rows, cols)`; each row becomes exp(xⱼ − max) / Σ exp(xₖ − max),
-/// so it is positive and sums to 1. Subtracting the row maximum changes nothing
-/// mathematically but keeps `exp` from overflowing on large scores (1000.0 must work).
-/// Entries of −∞ (masked, chapter 4) get weight 0.
+/// with max the maximum of that row, so it is positive and sums to 1. Subtracting the row
+/// maximum changes nothing mathematically but keeps `exp` from overflowing or underflowing
+/// (1000.0 must work, and so must a row of −200.0 next to a row of 1.0). Entries of −∞
+/// (masked, chapter 4) get weight 0; a row that is −∞ everywhere (fully masked) becomes all
+/// zeros, never NaN.
 ///
 /// Re-read: chapter 3, section "Softmax".
 #[allow(unused_variables)]
 pub fn softmax_rows(scores: &Array2<f32>) -> Array2<f32> {
-    // TODO: for each row: subtract its max, exponentiate, divide by the row's sum.
+    // TODO: for each row: subtract its max, exponentiate, divide by the row's sum (a row that
+    // is all −∞ becomes zeros).
     todo!()
 }
 
@@ -54,7 +57,8 @@ pub fn softmax_rows(scores: &Array2<f32>) -> Array2<f32> {
 /// `q`: `(tgt_len, d_k)`, `k`: `(src_len, d_k)`, `v`: `(src_len, d_v)`. Return
 /// `(output, weights)` where `weights = softmax(Q·Kᵀ / √d_k)` row by row, `(tgt_len, src_len)`,
 /// and `output = weights · V`, `(tgt_len, d_v)`: each output row is a weighted sum of the value
-/// rows. (Reuse your `scaled_scores` and `softmax_rows`, or `crate::nn::softmax`.)
+/// rows. Large scores (±1000) must not give NaN. (Reuse your `scaled_scores` and
+/// `softmax_rows`, or `crate::nn::softmax`.)
 ///
 /// Re-read: chapter 3, section "Weighted sum of values".
 #[allow(unused_variables)]

@@ -39,9 +39,10 @@ pub fn apply_mask(scores: &Array2<f32>, allowed: &Array2<bool>) -> Array2<f32> {
 ///
 /// `q`: `(tgt_len, d_k)`, `k`: `(src_len, d_k)`, `v`: `(src_len, d_v)`, `allowed`:
 /// `(tgt_len, src_len)`. Return `(output, weights)` as in `ch03_attention`, except that the
-/// mask is applied to the scaled scores **before** the softmax: each row of `weights` still
-/// sums to 1 and masked entries are exactly 0. (Reuse your `scaled_scores`, `softmax_rows`
-/// and `apply_mask`.)
+/// mask is applied to the scaled scores **before** the softmax: masked entries are exactly 0
+/// and each row of `weights` still sums to 1, except a fully masked row (a query that may
+/// attend to no key), which is all zeros, so its output row is zeros too, never NaN (chapter
+/// 4, "A fully masked row"). (Reuse your `scaled_scores`, `softmax_rows` and `apply_mask`.)
 ///
 /// Re-read: chapter 4, section "Masked attention".
 #[allow(unused_variables)]

@@ -42,7 +42,8 @@ pub fn merge_heads(x: &Array4<f32>) -> Array3<f32> {
 /// 2. split each into heads (`split_heads`);
 /// 3. in every batch item b and head h: scaled dot-product attention with d_k = d_model /
 ///    num_heads, the mask (if any) applied before softmax, `mask.for_sequence(b, tgt_len)`
-///    giving its `(tgt_len, src_len)` booleans (`true` = may attend);
+///    giving its `(tgt_len, src_len)` booleans (`true` = may attend); a query that may attend
+///    to no key gets all-zero weights (as `softmax_rows` gives a fully masked row);
 /// 4. merge the heads (`merge_heads`) and apply `out_proj`.
 ///
 /// Return `(output (batch, tgt_len, d_model), weights (batch, heads, tgt_len, src_len))`.

@@ -5,9 +5,12 @@
 // 2·0.353553 here, not 1/√2 by intent), to the precision the comments show.
 #![allow(clippy::approx_constant, clippy::excessive_precision)]
 
-use attention::ndarray::{Array2, Ix2, array};
+use attention::ndarray::{Array2, Ix2, Zip, array};
 
-use super::helpers::{Check, call, close, f32_input, fixture_case};
+use super::helpers::{
+    Check, call, close, diagnosed, earlier, exercise, f32_input, fixture_case, matches,
+    nan_in_fully_masked_rows, softmax_rows_for_diagnosis,
+};
 use crate::common::fixture;
 
 /// The StatQuest encodings of "let's go <eos>" (attention::worked::statquest_encodings),
@@ -143,14 +146,173 @@ pub fn softmax_rows(f: impl Fn(&Array2<f32>) -> Array2<f32>) -> Check {
         f32_input("scores", &scores)
     );
     let actual = call(&case, || f(&scores))?;
-    close("softmax", &case, &expected, &actual, next)?;
+    let stable = "exp(1000) overflows f32 to ∞ and ∞/∞ is NaN: subtract the row's maximum \
+                  before `exp`, so the largest entry becomes e^0 = 1.";
+    close("softmax", &case, &expected, &actual, stable)?;
+
+    // Each row shifted by its *own* maximum: row 0 by 1, row 1 by −200, so both become
+    // e^(−1), e^0 (or e^0, e^(−1)) → 0.268941, 0.731059. Shifting both rows by the global
+    // maximum 1 leaves row 1 with e^(−201), e^(−202): both underflow to 0, and 0/0 = NaN.
+    let scores = array![[0.0_f32, 1.0], [-200.0, -201.0]];
+    let expected = array![[0.268_941_f32, 0.731_059], [0.731_059, 0.268_941]];
+    let case = format!(
+        "case: rows at very different scales\n{}",
+        f32_input("scores", &scores)
+    );
+    let actual = call(&case, || f(&scores))?;
+    let own_max = "subtract each row's *own* maximum: with the maximum of the whole matrix \
+                   (1 here), row 1 becomes e^(−201), e^(−202), which both underflow to 0, \
+                   and 0/0 is NaN.";
+    close("softmax", &case, &expected, &actual, own_max)?;
 
     // A masked score (−∞) gets weight e^(−∞) = 0; the others share the rest.
     let scores = array![[0.0_f32, f32::NEG_INFINITY, 0.0]];
     let expected = array![[0.5_f32, 0.0, 0.5]];
     let case = format!("case: a masked entry\n{}", f32_input("scores", &scores));
     let actual = call(&case, || f(&scores))?;
-    close("softmax", &case, &expected, &actual, next)
+    close("softmax", &case, &expected, &actual, next)?;
+
+    // Row 0 is fully masked: its maximum is −∞ and −∞ − (−∞) = NaN, so it needs its own
+    // case: the book defines its weights as all zeros (chapter 4, "A fully masked row").
+    // Row 1: e^0, 0, e^0 → 0.5, 0, 0.5.
+    let inf = f32::NEG_INFINITY;
+    let scores = array![[inf, inf, inf], [1.0, inf, 1.0]];
+    let expected = array![[0.0_f32, 0.0, 0.0], [0.5, 0.0, 0.5]];
+    let case = format!(
+        "case: a fully masked row (every entry −∞)\n{}",
+        f32_input("scores", &scores)
+    );
+    let actual = call(&case, || f(&scores))?;
+    let fully_masked = "a row whose entries are all −∞ has maximum −∞, and −∞ − (−∞) is NaN: \
+                        give such a row all zeros (check `max == f32::NEG_INFINITY` before \
+                        subtracting), never NaN.";
+    close("softmax", &case, &expected, &actual, fully_masked)
+}
+
+/// What a failed attention check found (`ch03_attention`, `ch04_masked_attention`): the
+/// earlier exercises it may reuse, NaN in fully masked rows, and which usual mistake the
+/// learner's weights match. Diagnosis only: the verdict comes from the expected values.
+pub fn attention_diagnosis(
+    q: &Array2<f32>,
+    k: &Array2<f32>,
+    allowed: Option<&Array2<bool>>,
+    expected_weights: &Array2<f32>,
+    weights: &Array2<f32>,
+) -> Vec<String> {
+    use attention::exercises::{ch03, ch04};
+    let mut found: Vec<String> = [
+        earlier(
+            "ch03_scaled_scores",
+            "scaled_scores",
+            scaled_scores(ch03::scaled_scores),
+        ),
+        earlier(
+            "ch03_softmax_rows",
+            "softmax_rows",
+            softmax_rows(ch03::softmax_rows),
+        ),
+        allowed.and_then(|_| {
+            earlier(
+                "ch04_apply_mask",
+                "apply_mask",
+                super::ch04::apply_mask(ch04::apply_mask),
+            )
+        }),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if matches(expected_weights, weights) {
+        found.push(
+            "your weights are right: the output is weights · v (`weights.dot(v)`), shape \
+             (tgt_len, d_v)."
+                .into(),
+        );
+        return found;
+    }
+    if weights.iter().any(|w| w.is_nan()) {
+        let masked_rows = allowed.map_or(Vec::new(), |a| {
+            nan_in_fully_masked_rows(weights.view(), a.view())
+        });
+        let softmax = exercise("ch03_softmax_rows");
+        found.push(if masked_rows.is_empty() {
+            format!(
+                "your weights hold NaN: did `exp` overflow (∞/∞) or underflow (0/0)? Subtract \
+                 each row's own maximum before `exp` (`softmax_rows`, {softmax})."
+            )
+        } else {
+            format!(
+                "row(s) {masked_rows:?} are fully masked (every key masked): their weights must \
+                 be all 0, giving a zero output row, but yours are NaN (−∞ − (−∞) in the \
+                 softmax). Fix `softmax_rows` ({softmax}) to give such a row zeros."
+            )
+        });
+        return found;
+    }
+    let raw = q.dot(&k.t());
+    let d_k = q.ncols() as f32;
+    let mask = |scores: Array2<f32>, allowed: &Array2<bool>, keep: bool| {
+        Zip::from(&scores)
+            .and(allowed)
+            .map_collect(|&s, &ok| if ok == keep { s } else { f32::NEG_INFINITY })
+    };
+    let masked = |scores: Array2<f32>| match allowed {
+        Some(a) => mask(scores, a, true),
+        None => scores,
+    };
+    let mut guesses = vec![
+        (
+            softmax_rows_for_diagnosis(&masked(raw.clone())),
+            format!(
+                "your weights are the softmax of the *unscaled* scores q·kᵀ: divide them by \
+                 √d_k = √{d_k} before the softmax (what your `scaled_scores` returns?)."
+            ),
+        ),
+        (
+            softmax_rows_for_diagnosis(&masked(&raw / d_k)),
+            "your scores are divided by d_k instead of √d_k.".into(),
+        ),
+        (
+            softmax_rows_for_diagnosis(&masked(&raw / d_k.sqrt()).t().to_owned())
+                .t()
+                .to_owned(),
+            "each *column* of your weights sums to 1: the softmax runs along each row (one \
+             query's distribution over the keys)."
+                .into(),
+        ),
+    ];
+    if let Some(a) = allowed {
+        let scaled = &raw / d_k.sqrt();
+        guesses.extend([
+            (
+                softmax_rows_for_diagnosis(&scaled),
+                "your weights are those without the mask: set the scores where `allowed` is \
+                 false to −∞ before the softmax."
+                    .to_string(),
+            ),
+            (
+                softmax_rows_for_diagnosis(&mask(scaled.clone(), a, false)),
+                "your mask is inverted: `true` means may attend (this crate's convention), so \
+                 the scores where `allowed` is *false* become −∞."
+                    .into(),
+            ),
+            (
+                Zip::from(&softmax_rows_for_diagnosis(&scaled))
+                    .and(a)
+                    .map_collect(|&w, &ok| if ok { w } else { 0.0 }),
+                "you zeroed the masked weights *after* the softmax, so the rows no longer sum \
+                 to 1: set the masked scores to −∞ *before* the softmax."
+                    .into(),
+            ),
+        ]);
+    }
+    found.extend(
+        guesses
+            .into_iter()
+            .filter(|(guess, _)| matches(guess, weights))
+            .map(|(_, what)| what),
+    );
+    found
 }
 
 /// The check of `ch03_attention`.
@@ -182,9 +344,40 @@ pub fn attention(
         f32_input("k", &k),
         f32_input("v", &v)
     );
-    let (output, weights) = call(&case, || f(&q, &k, &v))?;
-    close("weights", &case, &expected_weights, &weights, next)?;
-    close("output", &case, &expected_output, &output, next)?;
+    check_attention(
+        &f,
+        &case,
+        (&q, &k, &v),
+        &expected_weights,
+        &expected_output,
+        next,
+    )?;
+
+    // d_k = 1, so the scores are the plain products: row 0: 1000, 999; row 1: −1000, −999.
+    // Minus each row's maximum: e^0, e^(−1) → 0.731059, 0.268941 (and the reverse for row 1).
+    // Without the shift, exp(1000) = ∞ (∞/∞ = NaN) and exp(−1000) = 0 (0/0 = NaN).
+    // output = weights · v with v = diag(2, 4): row 0 = (1.462117, 1.075766).
+    let q = array![[1000.0_f32], [-1000.0]];
+    let k = array![[1.0_f32], [0.999]];
+    let v = array![[2.0_f32, 0.0], [0.0, 4.0]];
+    let expected_weights = array![[0.731_059_f32, 0.268_941], [0.268_941, 0.731_059]];
+    let expected_output = array![[1.462_117_f32, 1.075_766], [0.537_883, 2.924_234]];
+    let case = format!(
+        "case: large scores (±1000: stability)\n{}{}{}",
+        f32_input("q", &q),
+        f32_input("k", &k),
+        f32_input("v", &v)
+    );
+    let stable = "exp(1000) overflows to ∞ and exp(−1000) underflows to 0, so ∞/∞ or 0/0 gives \
+                  NaN: subtract each row's maximum before `exp`, as `softmax_rows` does.";
+    check_attention(
+        &f,
+        &case,
+        (&q, &k, &v),
+        &expected_weights,
+        &expected_output,
+        stable,
+    )?;
 
     let fx = fixture("sdpa_plain");
     let (q, k, v): (Array2<f32>, Array2<f32>, Array2<f32>) =
@@ -193,13 +386,34 @@ pub fn attention(
         "sdpa_plain",
         "F.scaled_dot_product_attention, q (4, 8), k (6, 8), v (6, 5)",
     );
-    let (output, weights) = call(&case, || f(&q, &k, &v))?;
-    close(
-        "weights",
+    check_attention(
+        &f,
         &case,
+        (&q, &k, &v),
         &fx.output::<Ix2>("weights"),
-        &weights,
+        &fx.output::<Ix2>("output"),
         next,
+    )
+}
+
+/// One case of `ch03_attention`: the weights, then the output, with a diagnosis on failure.
+#[allow(clippy::type_complexity)]
+fn check_attention(
+    f: &impl Fn(&Array2<f32>, &Array2<f32>, &Array2<f32>) -> (Array2<f32>, Array2<f32>),
+    case: &str,
+    (q, k, v): (&Array2<f32>, &Array2<f32>, &Array2<f32>),
+    expected_weights: &Array2<f32>,
+    expected_output: &Array2<f32>,
+    next: &str,
+) -> Check {
+    let (output, weights) = call(case, || f(q, k, v))?;
+    let diagnose = || attention_diagnosis(q, k, None, expected_weights, &weights);
+    diagnosed(
+        close("weights", case, expected_weights, &weights, next),
+        diagnose,
     )?;
-    close("output", &case, &fx.output::<Ix2>("output"), &output, next)
+    diagnosed(
+        close("output", case, expected_output, &output, next),
+        diagnose,
+    )
 }

@@ -3,8 +3,8 @@
 
 use attention::ndarray::{Array2, Ix2, array};
 
-use super::ch03::{statquest_k, statquest_v, statquest_x};
-use super::helpers::{Check, call, close, f32_input, fixture_case, same_bools};
+use super::ch03::{attention_diagnosis, statquest_k, statquest_v, statquest_x};
+use super::helpers::{Check, call, close, diagnosed, f32_input, fixture_case, same_bools};
 use crate::common::fixture;
 
 /// The check of `ch04_causal_mask`.
@@ -51,8 +51,8 @@ pub fn apply_mask(f: impl Fn(&Array2<f32>, &Array2<bool>) -> Array2<f32>) -> Che
 pub fn masked_attention(
     f: impl Fn(&Array2<f32>, &Array2<f32>, &Array2<f32>, &Array2<bool>) -> (Array2<f32>, Array2<f32>),
 ) -> Check {
-    let next = "mask the scaled scores (−∞) *before* the softmax; zeroing weights after the \
-                softmax leaves rows that no longer sum to 1. Then output = weights · v.";
+    let next = "scores = q·kᵀ/√d_k, then the mask (−∞ where `allowed` is false) *before* the \
+                softmax, then output = weights · v.";
     let (q, k, v) = (statquest_x(), statquest_k(), statquest_v());
     let causal = Array2::from_shape_fn((3, 3), |(i, j)| j <= i);
     // Row 0 sees key 0 only: weight 1, output = v_0 = (1.39, 0.93).
@@ -76,9 +76,39 @@ pub fn masked_attention(
         f32_input("v", &v),
         causal.mapv(u8::from)
     );
-    let (output, weights) = call(&case, || f(&q, &k, &v, &causal))?;
-    close("weights", &case, &expected_weights, &weights, next)?;
-    close("output", &case, &expected_output, &output, next)?;
+    let expected = (&expected_weights, &expected_output);
+    check_masked(&f, &case, (&q, &k, &v, &causal), expected, next)?;
+
+    // Query 1 may attend to no key: its weights are all 0 (not NaN), so its output is the
+    // zero vector (chapter 4, "A fully masked row"). Row 0 sees keys 0 and 2: scores 0.37731,
+    // −1.05451 → e^(−1.43182) = 0.238874 → 1/1.238874 = 0.807185, 0.192815; output
+    // 0.807185·(1.39, 0.93) + 0.192815·(2.25, 6.57) = (1.555821, 2.017478). Row 2 sees keys
+    // 0 and 1: as in `ch03_attention`, whose weight on key 2 rounds to 0 anyway.
+    let (t, x) = (true, false);
+    let allowed = array![[t, x, t], [x, x, x], [t, t, x]];
+    let expected_weights = array![
+        [0.807_185_f32, 0.0, 0.192_815],
+        [0.0, 0.0, 0.0],
+        [0.011_834, 0.988_166, 0.0],
+    ];
+    let expected_output = array![
+        [1.555_821_f32, 2.017_478],
+        [0.0, 0.0],
+        [1.923_61, -0.769_645]
+    ];
+    let case = format!(
+        "case: the StatQuest example, query 1 fully masked (it may attend to no key)\n{}{}{}  \
+         allowed =\n{}\n",
+        f32_input("q", &q),
+        f32_input("k", &k),
+        f32_input("v", &v),
+        allowed.mapv(u8::from)
+    );
+    let fully_masked = "a query that may attend to no key gets all-zero weights and a zero \
+                        output row, never NaN: its scores are all −∞, and −∞ − (−∞) = NaN in \
+                        the softmax unless your `softmax_rows` gives such a row zeros.";
+    let expected = (&expected_weights, &expected_output);
+    check_masked(&f, &case, (&q, &k, &v, &allowed), expected, fully_masked)?;
 
     for (name, detail) in [
         (
@@ -99,15 +129,29 @@ pub fn masked_attention(
             fx.bool_input::<Ix2>("attn_mask")
         };
         let case = fixture_case(name, detail);
-        let (output, weights) = call(&case, || f(&q, &k, &v, &allowed))?;
-        close(
-            "weights",
-            &case,
-            &fx.output::<Ix2>("weights"),
-            &weights,
-            next,
-        )?;
-        close("output", &case, &fx.output::<Ix2>("output"), &output, next)?;
+        let (weights, output) = (fx.output::<Ix2>("weights"), fx.output::<Ix2>("output"));
+        check_masked(&f, &case, (&q, &k, &v, &allowed), (&weights, &output), next)?;
     }
     Ok(())
+}
+
+/// One case of `ch04_masked_attention`: the weights, then the output, diagnosed on failure.
+#[allow(clippy::type_complexity)]
+fn check_masked(
+    f: &impl Fn(&Array2<f32>, &Array2<f32>, &Array2<f32>, &Array2<bool>) -> (Array2<f32>, Array2<f32>),
+    case: &str,
+    (q, k, v, allowed): (&Array2<f32>, &Array2<f32>, &Array2<f32>, &Array2<bool>),
+    (expected_weights, expected_output): (&Array2<f32>, &Array2<f32>),
+    next: &str,
+) -> Check {
+    let (output, weights) = call(case, || f(q, k, v, allowed))?;
+    let diagnose = || attention_diagnosis(q, k, Some(allowed), expected_weights, &weights);
+    diagnosed(
+        close("weights", case, expected_weights, &weights, next),
+        diagnose,
+    )?;
+    diagnosed(
+        close("output", case, expected_output, &output, next),
+        diagnose,
+    )
 }

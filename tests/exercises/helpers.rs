@@ -7,7 +7,7 @@ use std::fmt::Display;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Once;
 
-use attention::ndarray::{Array, Dimension};
+use attention::ndarray::{Array, Array2, ArrayView2, Dimension};
 
 /// The outcome of one check: `Err` holds the learner-facing explanation.
 pub type Check = Result<(), String>;
@@ -108,6 +108,79 @@ pub fn same(a: f32, e: f32) -> bool {
         return a == e;
     }
     (a - e).abs() <= TOL
+}
+
+/// True when `actual` has `expected`'s shape and every entry is [`same`] (NaN never is).
+pub fn matches<D: Dimension>(expected: &Array<f32, D>, actual: &Array<f32, D>) -> bool {
+    expected.shape() == actual.shape() && expected.iter().zip(actual).all(|(&e, &a)| same(a, e))
+}
+
+/// `result`, with what `diagnose` finds appended to a failure's message. `diagnose` runs only
+/// on failure and only explains: it never turns a failure into a pass or the reverse.
+pub fn diagnosed(result: Check, diagnose: impl FnOnce() -> Vec<String>) -> Check {
+    result.map_err(|message| {
+        let found = diagnose();
+        if found.is_empty() {
+            return message;
+        }
+        let lines: Vec<String> = found.iter().map(|f| format!("  - {f}")).collect();
+        format!("{message}\n\ndiagnosis:\n{}", lines.join("\n"))
+    })
+}
+
+/// "exercise N `id`", N from the manifest, for messages that send the learner back to it.
+pub fn exercise(id: &str) -> String {
+    exercise_manifest::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
+        .ok()
+        .and_then(|all| all.into_iter().find(|e| e.id == id))
+        .map_or_else(
+            || format!("exercise `{id}`"),
+            |e| format!("exercise {} `{id}`", e.number),
+        )
+}
+
+/// An earlier exercise that this one may reuse, `id`, judged by its own check on the
+/// learner's function (`result`): `None` when it passes, else a line telling to fix it first.
+pub fn earlier(id: &str, function: &str, result: Check) -> Option<String> {
+    let problem = result.err()?;
+    let number = exercise(id);
+    Some(if problem.starts_with("not done yet") {
+        format!(
+            "your `{function}` ({number}) is not done yet: if you reuse it here, do it first \
+             (`cargo exercise {id}`)."
+        )
+    } else {
+        format!(
+            "your `{function}` ({number}) fails its own check: if you reuse it here, fix it \
+             first (`cargo exercise {id}` shows where it goes wrong)."
+        )
+    })
+}
+
+/// For diagnosis only, never as an expected value: the softmax of each row, a fully masked
+/// row (all −∞) giving zeros, as the book defines it.
+pub fn softmax_rows_for_diagnosis(scores: &Array2<f32>) -> Array2<f32> {
+    let mut out = scores.clone();
+    for mut row in out.rows_mut() {
+        let max = row.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        if max == f32::NEG_INFINITY {
+            row.fill(0.0);
+            continue;
+        }
+        row.mapv_inplace(|v| (v - max).exp());
+        let sum = row.sum();
+        row /= sum;
+    }
+    out
+}
+
+/// The fully masked rows of `allowed` (no `true`) where `weights` holds a NaN.
+pub fn nan_in_fully_masked_rows(weights: ArrayView2<f32>, allowed: ArrayView2<bool>) -> Vec<usize> {
+    (0..allowed.nrows().min(weights.nrows()))
+        .filter(|&i| {
+            !allowed.row(i).iter().any(|&ok| ok) && weights.row(i).iter().any(|w| w.is_nan())
+        })
+        .collect()
 }
 
 /// Compares `actual` with `expected`; on failure explains with the case, both arrays, the

@@ -1,14 +1,16 @@
 //! `cargo xtask exercises`: progress, hints and the proofs that the checkers work.
 //!
-//! - `cargo xtask exercises` runs the learner checks (`cargo exercise`) quietly and prints
-//!   every exercise with done / not yet, the next one to do and its first hint;
+//! - `cargo xtask exercises` runs the learner checks (`cargo exercise`), showing only cargo's
+//!   progress while it compiles, and prints every exercise with done / not yet, the next one to
+//!   do and its first hint;
 //! - `cargo xtask exercises --hint N` prints every hint of exercise N (number or id);
 //! - [`check`] (a stage of `cargo xtask test`, so CI enforces it) proves the checks work:
 //!   they pass with the reference solutions, fail with the stubs as shipped and fail with
 //!   every known wrong solution; and the book chapters and notebooks link to the exercises.
 
+use std::io::{BufRead, BufReader, IsTerminal, Read};
 use std::path::Path;
-use std::process::Command;
+use std::process::{ChildStderr, Command, Stdio};
 
 use exercise_manifest::Exercise;
 
@@ -84,13 +86,26 @@ fn hints(exercises: &[Exercise], which: &str) -> Result<(), String> {
 
 /// Runs the learner checks and reads each test's verdict from libtest's output.
 fn progress(exercises: &[Exercise]) -> Result<(), String> {
-    println!("checking your exercises (cargo exercise)…");
-    let out = cargo()
+    println!(
+        "checking your exercises: compiling them and running their checks (`cargo exercise`)…\n\
+         (the first run compiles the crate and its dependencies: about 3 minutes on 2 cores; \
+         later runs recompile only what changed)"
+    );
+    let mut child = cargo()
         .args(["test", "--features", "exercises", "--test", "exercises"])
         .current_dir(root())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(|e| format!("cannot run cargo test: {e}"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = child.stderr.take().expect("piped");
+    let relay = std::thread::spawn(move || show_progress(stderr));
+    let mut stdout = String::new();
+    let read = (child.stdout.take().expect("piped")).read_to_string(&mut stdout);
+    let waited = child.wait();
+    let stderr = relay.join().unwrap_or_default();
+    read.and(waited.map(|_| ()))
+        .map_err(|e| format!("cannot run cargo test: {e}"))?;
     let verdicts: Vec<(String, bool)> = stdout
         .lines()
         .filter_map(|line| {
@@ -100,7 +115,6 @@ fn progress(exercises: &[Exercise]) -> Result<(), String> {
         })
         .collect();
     if verdicts.is_empty() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
         let errors: Vec<&str> = stderr
             .lines()
             .skip_while(|l| !l.starts_with("error"))
@@ -141,6 +155,43 @@ fn progress(exercises: &[Exercise]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Shows cargo's progress (its `Compiling …`, `Finished …`, `Running …` lines) while it
+/// works, on one line rewritten in place on a terminal, and returns all of its stderr for the
+/// error report.
+fn show_progress(stderr: ChildStderr) -> String {
+    let terminal = std::io::stderr().is_terminal();
+    let mut all = String::new();
+    let mut compiled = 0;
+    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        let step = line.trim_start();
+        if step.starts_with("Compiling") {
+            compiled += 1;
+        }
+        if ["Compiling", "Finished", "Running"]
+            .iter()
+            .any(|s| step.starts_with(s))
+        {
+            if terminal {
+                // Clear the line, then write the step; the count says it is moving.
+                let count = if step.starts_with("Compiling") {
+                    format!(" (crate {compiled})")
+                } else {
+                    String::new()
+                };
+                eprint!("\r\x1b[2K    {step}{count}");
+            } else {
+                eprintln!("    {step}");
+            }
+        }
+        all.push_str(&line);
+        all.push('\n');
+    }
+    if terminal {
+        eprint!("\r\x1b[2K");
+    }
+    all
 }
 
 /// The exercises stage of `cargo xtask test`: the three proofs, lints of the opt-in targets,
