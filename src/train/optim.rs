@@ -501,6 +501,9 @@ fn check_step(
 
 /// Errors, naming the gradient and the first bad entry, unless every entry is finite.
 fn check_finite(name: &str, grad: &ArrayD<f32>) -> Result<()> {
+    if grad.iter().all(|v| v.is_finite()) {
+        return Ok(()); // the common case, without building an index per entry
+    }
     match grad.indexed_iter().find(|(_, v)| !v.is_finite()) {
         None => Ok(()),
         Some((index, v)) => Err(Error::value(
