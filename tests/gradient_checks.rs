@@ -162,6 +162,22 @@ proptest! {
     }
 
     #[test]
+    fn embedding_and_learned_positions(seed in 0u64..1000, seq in 1usize..6) {
+        let table = Embedding::from_params(&Params::seeded(seed), 7, 4).unwrap();
+        let positions = LearnedPositionalEmbedding::from_params(&Params::seeded(seed + 1), 6, 4).unwrap();
+        let ids = Array2::from_shape_fn((2, seq), |(b, s)| (b + 2 * s + seed as usize) % 7);
+        let r: Array3<f32> = random((2, seq, 4), seed + 2);
+        let mut grads = Gradients::new();
+        table.backward(&ids, &r, &mut grads, "").unwrap();
+        check_parameters(&table, &grads, |t| dot(&t.forward_batch(&ids).unwrap(), &r));
+        let x: Array3<f32> = random((2, seq, 4), seed + 3);
+        let mut grads = Gradients::new();
+        let dx = positions.backward(&r, &mut grads, "").unwrap();
+        check_parameters(&positions, &grads, |p| dot(&p.forward(&x).unwrap(), &r));
+        check_input(&x, &dx, "x", |x| dot(&positions.forward(x).unwrap(), &r));
+    }
+
+    #[test]
     fn softmax_vjp(seed in 0u64..1000, n in 1usize..8) {
         let mut x: Array2<f32> = random((3, n), seed);
         x[[0, 0]] = f32::NEG_INFINITY; // a masked entry
