@@ -27,7 +27,8 @@ use crate::weights::{NamedTensors, join};
 /// PE[pos, 2i] = sin(pos / 10000^(2i/d_model)), PE[pos, 2i+1] = cos(pos / 10000^(2i/d_model)).
 ///
 /// Column pair (2i, 2i+1) is a sine/cosine of one frequency; frequencies fall geometrically
-/// from 1 to 1/10000 across the pairs. Because sin and cos of (pos + k) are a fixed rotation of
+/// across the pairs, from 1 radian per position for the first to 10000^(−(d_model−2)/d_model)
+/// for the last (just above 1/10000). Because sin and cos of (pos + k) are a fixed rotation of
 /// those of pos, the model can attend by *relative* position with one linear map. Computed in
 /// f64 and rounded once to f32.
 // ANCHOR: sinusoidal_encoding

@@ -39,8 +39,10 @@ pub fn sinusoidal_table(max_len: usize, d_model: usize) -> Array2<f32> {
 /// `weight`: embedding table `(vocab_size, d_model)`; `ids`: the token ids `(seq)`; `pe`: a
 /// positional table `(max_len, d_model)` with `max_len ≥ seq`. Return
 /// `weight[ids[t]] · √d_model + pe[t]` for every position t: `(seq, d_model)`.
-/// (The paper multiplies the embeddings by √d_model so they are not drowned by the
-/// positions, whose entries are in [−1, 1].)
+/// (The paper multiplies by √d_model because its embeddings, shared with the output
+/// projection, are initialised ~N(0, 1/d_model): the product has the positions' scale,
+/// entries in [−1, 1]. With an N(0, 1) table, PyTorch's `nn.Embedding` init, the tokens come
+/// out ~√d_model times larger than the positions.)
 ///
 /// Re-read: chapter 2, section "Adding positions to embeddings".
 #[allow(unused_variables)]

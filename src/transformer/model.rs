@@ -262,8 +262,10 @@ impl Seq2SeqTransformer {
 
     /// Token embeddings scaled by √d_model, plus sinusoidal positions: `(batch, seq, d_model)`.
     ///
-    /// The scaling makes the embeddings (init ~N(0, 1/d_model) in the paper) comparable in
-    /// size to the positional encoding (entries in [−1, 1]).
+    /// The scaling is the paper's: its embeddings, shared with the output projection, are
+    /// initialised ~N(0, 1/d_model), and × √d_model brings them to the positional encoding's
+    /// scale (entries in [−1, 1]). With PyTorch's `nn.Embedding` init N(0, 1), which
+    /// [`Embedding`] copies, it makes the tokens ~√d_model times larger than the positions.
     pub fn embed(&self, table: &Embedding, ids: &ArrayRef2<usize>) -> Result<Array3<f32>> {
         let scale = (self.config.transformer.d_model as f32).sqrt();
         let tokens = table.forward_batch(ids)? * scale; // (batch, seq, d_model)
