@@ -27,7 +27,9 @@ pub fn statquest_tokens() -> Vec<String> {
     ["let's", "go", "<eos>"].map(String::from).to_vec()
 }
 
-/// The StatQuest encodings (word embedding + position) of `let's go <eos>`: `(3, 2)`.
+/// The StatQuest encodings of `let's go <eos>`: `(3, 2)`, hand-picked (the course's values,
+/// which stand for word embedding + position there; chapter 2 uses them as position-free
+/// input, chapter 3 as the head's input X).
 pub fn statquest_encodings() -> Array2<f32> {
     array![[1.16, 0.23], [0.57, 1.36], [4.41, -2.16]]
 }
