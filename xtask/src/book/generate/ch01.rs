@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use attention::embedding::{cosine_similarity, cosine_similarity_matrix};
+use attention::embedding::{TOY_SENTENCES, Vocab, cosine_similarity, cosine_similarity_matrix};
 use attention::ndarray::ArrayView1;
 use attention::plot;
 use attention::worked;
@@ -12,6 +12,7 @@ use super::{Figure, Numbers, err, figure, num};
 
 pub fn numbers() -> Result<Numbers, String> {
     Ok(vec![
+        ("ch01-ids.md", ids()?),
         ("ch01-vectors.md", vectors()),
         ("ch01-pairs.md", pairs()?),
     ])
@@ -28,6 +29,24 @@ pub fn figures() -> Result<Vec<Figure>, String> {
             plot::heatmap(&cos, &words, &words, t, Some((-1.0, 1.0)))
         })?,
     ])
+}
+
+/// The token ids the prose quotes, one anchor each (`{{#include generated/ch01-ids.md:NAME}}`
+/// inside a sentence), from the toy sentences' vocabulary.
+fn ids() -> Result<String, String> {
+    let vocab = Vocab::from_sentences(TOY_SENTENCES);
+    let id = |t: &str| vocab.id(t).ok_or_else(|| format!("{t:?} is not in the toy vocabulary"));
+    let (pizza, oven) = (id("pizza")?, id("oven")?);
+    let mut md = String::new();
+    for (name, value) in [
+        ("lets_go", format!("{:?}", vocab.encode("Let's go"))),
+        ("pizza", pizza.to_string()),
+        ("oven", oven.to_string()),
+        ("pizza_plus_oven", (pizza + oven).to_string()),
+    ] {
+        writeln!(md, "<!-- ANCHOR: {name} -->\n{value}\n<!-- ANCHOR_END: {name} -->").unwrap();
+    }
+    Ok(md)
 }
 
 /// The toy embedding table.
