@@ -211,7 +211,6 @@ impl SelfAttention {
     pub fn forward(&self, x: &ArrayRef2<f32>, mask: Option<&Mask>) -> Result<AttentionOutput> {
         project_and_attend(&self.projections(), ("x", x), ("x", x), mask)
     }
-    // ANCHOR_END: self_attention
 
     /// A head from three projections; all must read `d_model` inputs and write `d_k` outputs.
     pub fn new(w_q: Linear, w_k: Linear, w_v: Linear) -> Result<Self> {
@@ -241,6 +240,7 @@ impl SelfAttention {
         [&self.w_q, &self.w_k, &self.w_v]
     }
 }
+// ANCHOR_END: self_attention
 
 impl Module for SelfAttention {
     /// `{prefix}.W_q.weight` etc.

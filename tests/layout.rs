@@ -111,6 +111,53 @@ fn chapters_3_and_6_show_plain_code() {
 }
 
 #[test]
+fn included_listings_are_balanced() {
+    let mut chapters: Vec<_> = std::fs::read_dir(root().join("chapters"))
+        .expect("chapters/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    chapters.sort();
+    for chapter in chapters {
+        let name = chapter.file_name().unwrap().to_string_lossy().to_string();
+        for (spec, code) in included_listings(&name) {
+            // Braces and parentheses outside comments and string/char literals.
+            let (mut braces, mut parens) = (0i32, 0i32);
+            for line in code.lines() {
+                let line = line.split("//").next().unwrap_or("");
+                let mut in_str = false;
+                let mut chars = line.chars().peekable();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' if in_str => {
+                            chars.next();
+                        }
+                        '"' => in_str = !in_str,
+                        '\'' if !in_str => {
+                            // A char literal ('{'), not a lifetime ('a).
+                            let rest: String = chars.clone().take(2).collect();
+                            if rest.ends_with('\'') {
+                                chars.next();
+                                chars.next();
+                            }
+                        }
+                        '{' if !in_str => braces += 1,
+                        '}' if !in_str => braces -= 1,
+                        '(' if !in_str => parens += 1,
+                        ')' if !in_str => parens -= 1,
+                        _ => {}
+                    }
+                }
+            }
+            assert!(
+                braces == 0 && parens == 0,
+                "{name} shows `{spec}`, an unbalanced listing (an ANCHOR_END inside a block?):\n{code}"
+            );
+        }
+    }
+}
+
+#[test]
 fn no_source_file_is_over_600_lines() {
     let dirs = [
         "src",
