@@ -65,6 +65,7 @@ pub fn main(_args: &[String]) -> Result<(), String> {
     }
     step("python venv", &python_venv);
     step("rust kernel", &rust_kernel);
+    step("jupyterlab", &lab_settings);
     println!("\nsetup summary:");
     for line in &summary {
         println!("{line}");
@@ -190,10 +191,73 @@ fn rust_kernel() -> Result<String, String> {
     }
 }
 
+/// JupyterLab's "Would you like to get notified about official Jupyter news?" popup, which
+/// a learner would meet on the first start.
+const ANNOUNCEMENTS_PLUGIN: &str = "@jupyterlab/apputils-extension:announcements";
+
+/// Turns JupyterLab's news popup off for `.venv` (its `etc/jupyter/labconfig/page_config.json`).
+fn lab_settings() -> Result<String, String> {
+    let page_config = venv().join("etc/jupyter/labconfig/page_config.json");
+    let disabled =
+        || std::fs::read_to_string(&page_config).is_ok_and(|text| announcements_disabled(&text));
+    if disabled() {
+        return Ok("news popup off".into());
+    }
+    run(Command::new(venv_bin("jupyter")).args([
+        "labextension",
+        "disable",
+        "--level=sys_prefix",
+        ANNOUNCEMENTS_PLUGIN,
+    ]))?;
+    if disabled() {
+        Ok("news popup turned off".into())
+    } else {
+        Err(format!(
+            "`jupyter labextension disable` left {ANNOUNCEMENTS_PLUGIN} enabled in {}",
+            page_config.display()
+        ))
+    }
+}
+
+/// True when a `page_config.json` disables the announcements plugin (JupyterLab 4 writes
+/// `{"disabledExtensions": {"id": true}}`; older versions a list of ids).
+fn announcements_disabled(page_config: &str) -> bool {
+    let Ok(config) = serde_json::from_str::<serde_json::Value>(page_config) else {
+        return false;
+    };
+    match &config["disabledExtensions"] {
+        serde_json::Value::Object(map) => map.get(ANNOUNCEMENTS_PLUGIN) == Some(&true.into()),
+        serde_json::Value::Array(ids) => ids.iter().any(|id| id == ANNOUNCEMENTS_PLUGIN),
+        _ => false,
+    }
+}
+
 /// True when Jupyter (from `.venv`) lists the `rust` kernel.
 pub fn kernel_registered() -> bool {
     output(Command::new(venv_bin("jupyter")).args(["kernelspec", "list"])).is_ok_and(|list| {
         list.lines()
             .any(|l| l.split_whitespace().next() == Some("rust"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announcements_disabled_reads_page_config() {
+        let plugin = ANNOUNCEMENTS_PLUGIN;
+        assert!(announcements_disabled(&format!(
+            r#"{{"disabledExtensions": {{"{plugin}": true}}}}"#
+        )));
+        assert!(announcements_disabled(&format!(
+            r#"{{"disabledExtensions": ["{plugin}"]}}"#
+        )));
+        assert!(!announcements_disabled(&format!(
+            r#"{{"disabledExtensions": {{"{plugin}": false}}}}"#
+        )));
+        assert!(!announcements_disabled(r#"{"disabledExtensions": {}}"#));
+        assert!(!announcements_disabled("{}"));
+        assert!(!announcements_disabled("not json"));
+    }
 }

@@ -60,6 +60,9 @@ pub fn main(args: &[String]) -> Result<(), String> {
         .args(["lab", "--ServerApp.ip=127.0.0.1"])
         .arg(format!("--ServerApp.port={LAB_PORT}"))
         .arg("--ServerApp.port_retries=0")
+        // A new notebook (launcher, "New notebook") gets the Rust kernel; the course's
+        // notebooks name it in their metadata already.
+        .arg("--MappingKernelManager.default_kernel_name=rust")
         .arg(format!("--IdentityProvider.token={token}"))
         .arg(format!(
             "--ServerApp.root_dir={}",
