@@ -35,7 +35,11 @@ pub fn figures() -> Result<Vec<Figure>, String> {
 /// inside a sentence), from the toy sentences' vocabulary.
 fn ids() -> Result<String, String> {
     let vocab = Vocab::from_sentences(TOY_SENTENCES);
-    let id = |t: &str| vocab.id(t).ok_or_else(|| format!("{t:?} is not in the toy vocabulary"));
+    let id = |t: &str| {
+        vocab
+            .id(t)
+            .ok_or_else(|| format!("{t:?} is not in the toy vocabulary"))
+    };
     let (pizza, oven) = (id("pizza")?, id("oven")?);
     let mut md = String::new();
     for (name, value) in [
@@ -44,7 +48,11 @@ fn ids() -> Result<String, String> {
         ("oven", oven.to_string()),
         ("pizza_plus_oven", (pizza + oven).to_string()),
     ] {
-        writeln!(md, "<!-- ANCHOR: {name} -->\n{value}\n<!-- ANCHOR_END: {name} -->").unwrap();
+        writeln!(
+            md,
+            "<!-- ANCHOR: {name} -->\n{value}\n<!-- ANCHOR_END: {name} -->"
+        )
+        .unwrap();
     }
     Ok(md)
 }
