@@ -7,12 +7,13 @@ use attention::plot;
 use attention::self_attention::scaled_scores;
 use attention::worked;
 
-use super::{Figure, Numbers, bmatrix, bmatrix_dp, err, figure, pizza};
+use super::{Figure, Numbers, bmatrix, bmatrix_dp, err, figure, fmt_dp, pizza};
 
 pub fn numbers() -> Result<Numbers, String> {
     Ok(vec![
         ("ch04-masked.md", masked()?),
         ("ch04-fully-masked.md", fully_masked()?),
+        ("ch04-row1.md", row_one_by_hand()?),
     ])
 }
 
@@ -76,5 +77,38 @@ fn fully_masked() -> Result<String, String> {
         bmatrix_dp(&m, 0),
         bmatrix(&attn.weights),
         bmatrix(&attn.output)
+    ))
+}
+
+/// Row 1 of the masked softmax by hand: only the two allowed scores take part.
+fn row_one_by_hand() -> Result<String, String> {
+    let (head, x) = (worked::statquest_head(), worked::statquest_encodings());
+    let q = head.w_q.forward(&x).map_err(err)?;
+    let k = head.w_k.forward(&x).map_err(err)?;
+    let scaled = scaled_scores(&q, &k).map_err(err)?;
+    let attn = head
+        .forward(&x, Some(&Mask::causal(3).map_err(err)?))
+        .map_err(err)?;
+    let (s0, s1) = (scaled[[1, 0]], scaled[[1, 1]]);
+    let (e0, e1) = (s0.exp(), s1.exp());
+    let weight = attn.weights[[1, 0]];
+    if (e0 / (e0 + e1) - weight).abs() > 1e-6 {
+        return Err(format!(
+            "row 1 by hand gives {}, the crate {weight}",
+            e0 / (e0 + e1)
+        ));
+    }
+    Ok(format!(
+        concat!(
+            r"$$\frac{{e^{{{}}}}}{{e^{{{}}} + e^{{{}}}}} = \frac{{{}}}{{{} + {}}} = {}$$",
+            "\n"
+        ),
+        fmt_dp(s0, 4),
+        fmt_dp(s0, 4),
+        fmt_dp(s1, 4),
+        fmt_dp(e0, 3),
+        fmt_dp(e0, 3),
+        fmt_dp(e1, 3),
+        fmt_dp(weight, 3),
     ))
 }
