@@ -69,16 +69,13 @@ impl Batch {
     // ANCHOR_END: teacher_forcing
 }
 
-/// [`pad_batch`] with any padding id (it pads with id 0).
+/// [`pad_batch`] with any padding id (it pads with [`crate::embedding::PAD_ID`]).
 fn pad_batch_with(sequences: &[Vec<usize>], pad_id: usize) -> Result<Array2<usize>> {
-    let padded = pad_batch(sequences)?;
-    let mut out = padded.clone();
-    for (i, seq) in sequences.iter().enumerate() {
-        for j in seq.len()..padded.ncols() {
-            out[[i, j]] = pad_id;
-        }
+    let mut padded = pad_batch(sequences)?;
+    for (mut row, seq) in padded.rows_mut().into_iter().zip(sequences) {
+        row.slice_mut(ndarray::s![seq.len()..]).fill(pad_id);
     }
-    Ok(out)
+    Ok(padded)
 }
 
 /// How to train: the recipe, every number in one place.

@@ -3,7 +3,6 @@
 
 use std::fmt::Write as _;
 
-use attention::masked::Mask;
 use attention::ndarray::{Array2, Array3, Axis, array};
 use attention::params::Module;
 use attention::plot;
@@ -68,18 +67,7 @@ fn toy_cross_weights() -> attention::Result<(Vec<String>, Vec<String>, Array3<f3
     let (src_vocab, tgt_vocab) = worked::toy_translation_vocabs();
     let src_ids = src_vocab.encode_with_specials("let's go");
     let tgt_ids = vec![BOS_ID, tgt_vocab.id("vamos").unwrap_or(BOS_ID)];
-    let src = Array2::from_shape_vec((1, src_ids.len()), src_ids.clone()).expect("1 × n");
-    let tgt = Array2::from_shape_vec((1, tgt_ids.len()), tgt_ids.clone()).expect("1 × n");
-    let (memory, src_mask) = model.encode(&src)?; // (1, src_len, d_model)
-    let layer = &model.transformer.decoder.layers[0];
-    let x = model.embed(&model.tgt_embedding, &tgt)?; // (1, tgt_len, d_model)
-    let causal = Mask::causal(tgt_ids.len())?;
-    let attended = layer.self_attn.forward(&x, &x, &x, Some(&causal))?.output;
-    let x = layer.norm1.forward(&(attended + &x))?; // post-LN, as the model is built
-    let cross = layer
-        .cross_attn
-        .forward(&x, &memory, &memory, Some(&src_mask))?;
-    let weights = cross.weights.index_axis(Axis(0), 0).to_owned(); // (heads, tgt, src)
+    let weights = model.cross_attention(&src_ids, &tgt_ids, 0)?; // (heads, tgt, src)
     Ok((
         src_vocab.tokens_of(&src_ids)?,
         tgt_vocab.tokens_of(&tgt_ids)?,

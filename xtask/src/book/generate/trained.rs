@@ -5,11 +5,12 @@
 
 use std::fmt::Write as _;
 
+use attention::embedding::{BOS, EOS, PAD, UNK};
 use attention::ndarray::{Array3, Axis, stack};
 use attention::params::Params;
 use attention::plot;
 use attention::plotly::Plot;
-use attention::prelude::{BOS_ID, EOS_ID, Seq2SeqTransformer, greedy_decode};
+use attention::prelude::{BOS_ID, EOS_ID, Seq2SeqTransformer, Vocab, greedy_decode};
 use attention::train::tasks::{SymbolTask, Translation, exact_match_accuracy};
 use attention::train::trainer::{Example, load_checkpoint};
 use attention::transformer::Seq2SeqConfig;
@@ -160,7 +161,7 @@ pub fn before_after(
     };
     let (before, after) = (mean(&t.before)?, mean(&t.after)?);
     let maps = stack(Axis(0), &[before.view(), after.view()]).expect("same shapes");
-    let tokens = |ids: &[usize], vocab: Option<&attention::prelude::Vocab>| -> Vec<String> {
+    let tokens = |ids: &[usize], vocab: Option<&Vocab>| -> Vec<String> {
         match vocab {
             Some(v) => v.tokens_of(ids).unwrap_or_default(),
             None => ids.iter().map(|&id| symbol_name(id)).collect(),
@@ -175,12 +176,9 @@ pub fn before_after(
 
 /// A symbol id as the book writes it: specials by name, symbols as letters A, B, ….
 fn symbol_name(id: usize) -> String {
-    match id {
-        0 => "<pad>".into(),
-        1 => "<unk>".into(),
-        2 => "<bos>".into(),
-        3 => "<eos>".into(),
-        _ => char::from(b'A' + (id - 4) as u8).to_string(),
+    match [PAD, UNK, BOS, EOS].get(id) {
+        Some(special) => special.to_string(), // ids 0–3
+        None => char::from(b'A' + (id - 4) as u8).to_string(),
     }
 }
 
