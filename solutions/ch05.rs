@@ -100,6 +100,21 @@ pub mod wrong {
         cross_attention(encoder_output, decoder_states, w_q, w_k, w_v)
     }
 
+    /// `ch05_cross_attention`, mistake: projects the values with W_v by hand and forgets the
+    /// bias (x·W_vᵀ instead of x·W_vᵀ + b_v).
+    pub fn forgets_value_bias(
+        decoder_states: &Array2<f32>,
+        encoder_output: &Array2<f32>,
+        w_q: &Linear,
+        w_k: &Linear,
+        w_v: &Linear,
+    ) -> (Array2<f32>, Array2<f32>) {
+        let q = w_q.forward(decoder_states).expect("d_model matches");
+        let k = w_k.forward(encoder_output).expect("d_model matches");
+        let v = encoder_output.dot(&w_v.weight.t());
+        attention(&q, &k, &v)
+    }
+
     /// `ch05_source_padding_mask`, mistake: inverted: only the padding may be attended to.
     pub fn keeps_padding(src_ids: &[usize], tgt_len: usize, pad_id: usize) -> Array2<bool> {
         Array2::from_shape_fn((tgt_len, src_ids.len()), |(_, j)| src_ids[j] == pad_id)

@@ -269,3 +269,47 @@ fn failure_messages_diagnose_the_cause() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
 }
+
+#[cfg(feature = "solutions")]
+#[test]
+fn failure_messages_name_the_shape_of_the_difference() {
+    use attention::exercises::{ch03, ch05};
+    use checks::{ch03 as c3, ch05 as c5};
+    #[rustfmt::skip]
+    let cases: Vec<(&str, Check, &str)> = vec![
+        ("ch05_cross_attention: forgets_value_bias", c5::cross_attention(ch05::wrong::forgets_value_bias), "a constant offset per column. A bias left out"),
+        ("ch03_scaled_scores: missing_sqrt_scaling", c3::scaled_scores(ch03::wrong::missing_sqrt_scaling), "a constant factor is missing or extra"),
+        ("ch03_scaled_scores: divides_by_d_k", c3::scaled_scores(ch03::wrong::divides_by_d_k), "a constant factor is missing or extra"),
+    ];
+    let mut wrong = Vec::new();
+    for (what, result, wanted) in cases {
+        let message = result.err().unwrap_or_default();
+        if !message.contains(wanted) {
+            wrong.push(format!("{what}: the message lacks {wanted:?}:\n{message}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
+}
+
+#[test]
+fn each_shape_of_difference_is_recognised() {
+    use attention::ndarray::array;
+    use checks::helpers::difference_pattern;
+    let e = array![[1.0_f32, 2.0], [3.0, -4.0]];
+    let says = |a: attention::ndarray::Array2<f32>| difference_pattern(&e, &a).unwrap_or_default();
+    assert!(says(e.mapv(|x| x * 2.0)).contains("2.0000 × the expected"));
+    assert!(
+        says(&e + &array![0.5_f32, -1.0])
+            .contains("[0.5000, -1.0000]: a constant offset per column")
+    );
+    assert!(says(e.t().to_owned()).contains("transposed"));
+    assert!(says(array![[1.0, 2.0], [3.0, 4.0]]).contains("only row(s) [1] of 2 differ"));
+    assert_eq!(
+        difference_pattern(&e, &array![[5.0_f32, 1.0], [0.0, 2.0]]),
+        None
+    );
+    assert_eq!(
+        difference_pattern(&e, &array![[f32::NAN, 2.0], [3.0, -4.0]]),
+        None
+    );
+}

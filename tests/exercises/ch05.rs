@@ -71,7 +71,8 @@ pub fn cross_attention(
 
     // nn.MultiheadAttention(8, 2) cross-attention: each head is one cross-attention head
     // whose projections are 4 rows of in_proj_weight (with bias); PyTorch recorded every
-    // head's weights.
+    // head's weights. A head's output is its weights (PyTorch's) times its values,
+    // memory·W_vᵀ + b_v, with W_v and b_v the head's rows of the fixture's parameters.
     let fx = fixture("mha_cross");
     let w: Array2<f32> = fx
         .tensors
@@ -109,9 +110,11 @@ pub fn cross_attention(
                     "batch item {b}, head {h} of nn.MultiheadAttention(8, 2): tgt_len 4, src_len 6, d_k 4, with bias"
                 ),
             );
-            let (_, weights) = call(&case, || f(&dec, &enc, &w_q, &w_k, &w_v))?;
-            let expected = per_head.slice(s![b, h, .., ..]).to_owned();
+            let (output, weights) = call(&case, || f(&dec, &enc, &w_q, &w_k, &w_v))?;
+            let expected = per_head.slice(s![b, h, .., ..]).to_owned(); // (tgt, src)
             close("weights", &case, &expected, &weights, next)?;
+            let values = enc.dot(&w_v.weight.t()) + w_v.bias.as_ref().unwrap(); // (src, d_k)
+            close("output", &case, &expected.dot(&values), &output, next)?;
         }
     }
     Ok(())

@@ -214,14 +214,89 @@ pub fn close<D: Dimension>(
             } else {
                 ""
             };
+            let pattern = difference_pattern(expected, actual)
+                .map(|p| format!("\n\nthe difference, actual − expected: {p}"))
+                .unwrap_or_default();
             Err(format!(
                 "{header} wrong values. First difference at {index:?}: expected {e:.4}, got {a:.4}{nan} \
-                 (tolerance {TOL:e}).\n\nexpected {}\n\nactual {}\n\ncheck next: {next}",
+                 (tolerance {TOL:e}).\n\nexpected {}\n\nactual {}{pattern}\n\ncheck next: {next}",
                 show(expected),
                 show(actual)
             ))
         }
     }
+}
+
+/// What the difference between two same-shaped arrays looks like, when it has a shape that
+/// points at a stage of the computation (read as rows × last axis): a constant factor (a
+/// scaling left out or doubled), the same offset in every row (a bias left out or added
+/// twice), a transpose, or only some rows wrong. `None` when no such pattern fits. Used only
+/// to explain a failure, never to decide one.
+pub fn difference_pattern<D: Dimension>(
+    expected: &Array<f32, D>,
+    actual: &Array<f32, D>,
+) -> Option<String> {
+    let cols = *expected.shape().last()?;
+    if cols == 0 || expected.len() != actual.len() || actual.iter().any(|v| !v.is_finite()) {
+        return None;
+    }
+    let e = Array2::from_shape_vec(
+        (expected.len() / cols, cols),
+        expected.iter().copied().collect(),
+    )
+    .ok()?;
+    let a = Array2::from_shape_vec(e.dim(), actual.iter().copied().collect()).ok()?;
+    let d = &a - &e; // (rows, cols)
+    let rows = e.nrows();
+    // A constant factor: a = c·e, c fitted by least squares.
+    let ee: f32 = e.iter().map(|x| x * x).sum();
+    if ee > 0.0 {
+        let c = e.iter().zip(&a).map(|(x, y)| x * y).sum::<f32>() / ee;
+        let fits = e
+            .iter()
+            .zip(&a)
+            .all(|(x, y)| (c * x - y).abs() <= TOL.max(1e-4 * y.abs()));
+        if fits && (c - 1.0).abs() > 1e-3 {
+            return Some(format!(
+                "every entry is {c:.4} × the expected one (1/{c:.4} = {:.4}, {c:.4}² = {:.4}): \
+                 a constant factor is missing or extra (a 1/√d_k scaling? a √d_model?)",
+                1.0 / c,
+                c * c
+            ));
+        }
+    }
+    // The same offset in every row: a bias.
+    if rows > 1
+        && d.rows()
+            .into_iter()
+            .all(|r| r.iter().zip(d.row(0)).all(|(x, y)| (x - y).abs() <= TOL))
+    {
+        let offset: Vec<String> = d.row(0).iter().map(|x| format!("{x:.4}")).collect();
+        return Some(format!(
+            "the same in every row, [{}]: a constant offset per column. A bias left out or \
+             added twice? (a layer's output is x·Wᵀ + b: use the layer's `forward`, or add `b`)",
+            offset.join(", ")
+        ));
+    }
+    // A transpose.
+    if rows == cols && rows > 1 && e.t().iter().zip(&a).all(|(x, y)| (x - y).abs() <= TOL) {
+        return Some(
+            "your result is the expected one transposed: check the order of a product \
+             (X·Wᵀ, Q·Kᵀ) or which axis you work along"
+                .to_string(),
+        );
+    }
+    // Only some rows differ.
+    let wrong: Vec<usize> = (0..rows)
+        .filter(|&i| d.row(i).iter().any(|x| x.abs() > TOL))
+        .collect();
+    if rows > 1 && wrong.len() < rows {
+        return Some(format!(
+            "only row(s) {wrong:?} of {rows} differ (rows as the last axis reads them): what is \
+             special about them? (a mask, padding, the first or last position)"
+        ));
+    }
+    None
 }
 
 pub fn same_bools<D: Dimension>(
