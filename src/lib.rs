@@ -68,6 +68,7 @@ mod error;
 #[cfg(feature = "exercises")]
 pub mod exercises;
 pub mod fast;
+pub mod gpt;
 #[cfg(feature = "gpu")]
 pub mod gpu;
 pub mod gradients;

@@ -190,23 +190,9 @@ impl MultiHeadAttention {
         let out_prefix = join(prefix, "out_proj");
         let d_concat = (self.out_proj).backward(&cache.concat, d_output, grads, &out_prefix)?;
         let d_heads = split_heads(&d_concat, self.num_heads)?; // (batch, heads, tgt_len, d_k)
-        let (batch, h, _, _) = d_heads.dim();
-        let per_head = map_heads_in_parallel(batch, h, |b, head| {
-            let at = s![b, head, .., ..];
-            let dropped = cache.dropped.as_ref().map(|m| m.slice(at));
-            let (q, k, v) = (cache.q.slice(at), cache.k.slice(at), cache.v.slice(at));
-            let weights = cache.weights.slice(at);
-            attend_backward(&q, &k, &v, &weights, dropped.as_deref(), &d_heads.slice(at))
-        });
-        let mut dq = Array4::zeros(cache.q.raw_dim()); // (batch, heads, tgt_len, d_k)
-        let mut dk = Array4::zeros(cache.k.raw_dim()); // (batch, heads, src_len, d_k)
-        let mut dv = Array4::zeros(cache.v.raw_dim()); // (batch, heads, src_len, d_k)
-        for ((b, head), g) in per_head {
-            let at = s![b, head, .., ..];
-            dq.slice_mut(at).assign(&g.queries);
-            dk.slice_mut(at).assign(&g.keys);
-            dv.slice_mut(at).assign(&g.values);
-        }
+        let (q, k, v, weights) = (&cache.q, &cache.k, &cache.v, &cache.weights);
+        let (dq, dk, dv) =
+            attend_each_head_backward(q, k, v, weights, cache.dropped.as_ref(), &d_heads);
         let (dq, dk, dv) = (merge_heads(&dq), merge_heads(&dk), merge_heads(&dv)); // (batch, len, E)
         let (dw_q, db_q) = self.w_q.weight_grads(&cache.query, &dq)?; // (E, E), (E)
         let (dw_k, db_k) = self.w_k.weight_grads(&cache.key, &dk)?;
@@ -399,7 +385,7 @@ impl Module for MultiHeadAttention {
 ///
 /// The heads are independent, so they run in parallel, one per core (the kernels floor's
 /// [`map_heads_in_parallel`]); each is chapter 3's attention.
-fn attend_each_head(
+pub(crate) fn attend_each_head(
     q: &Array4<f32>,
     k: &Array4<f32>,
     v: &Array4<f32>,
@@ -422,6 +408,44 @@ fn attend_each_head(
         weights.slice_mut(at).assign(&attn.weights); // (tgt_len, src_len)
     }
     HeadsOutput { output, weights }
+}
+
+/// Backward of [`attend_each_head`], head by head in parallel: given every head's `q`, `k`,
+/// `v`, softmax `weights` (and dropout mask `dropped`, if any) and `d_heads = ∂L/∂output
+/// (batch, heads, tgt_len, d_k)`, returns ∂L/∂q, ∂L/∂k, ∂L/∂v in the shapes of `q`, `k`, `v`.
+/// Each head is chapter 9's [`crate::self_attention::scaled_dot_product_attention_backward`].
+pub(crate) fn attend_each_head_backward(
+    q: &Array4<f32>,
+    k: &Array4<f32>,
+    v: &Array4<f32>,
+    weights: &Array4<f32>,
+    dropped: Option<&Array4<f32>>,
+    d_heads: &Array4<f32>,
+) -> (Array4<f32>, Array4<f32>, Array4<f32>) {
+    let (batch, h, _, _) = d_heads.dim();
+    let per_head = map_heads_in_parallel(batch, h, |b, head| {
+        let at = s![b, head, .., ..];
+        let dropped = dropped.map(|m| m.slice(at));
+        let (q, k, v) = (q.slice(at), k.slice(at), v.slice(at));
+        attend_backward(
+            &q,
+            &k,
+            &v,
+            &weights.slice(at),
+            dropped.as_deref(),
+            &d_heads.slice(at),
+        )
+    });
+    let mut dq = Array4::zeros(q.raw_dim()); // (batch, heads, tgt_len, d_k)
+    let mut dk = Array4::zeros(k.raw_dim()); // (batch, heads, src_len, d_k)
+    let mut dv = Array4::zeros(v.raw_dim()); // (batch, heads, src_len, d_k)
+    for ((b, head), g) in per_head {
+        let at = s![b, head, .., ..];
+        dq.slice_mut(at).assign(&g.queries);
+        dk.slice_mut(at).assign(&g.keys);
+        dv.slice_mut(at).assign(&g.values);
+    }
+    (dq, dk, dv)
 }
 
 /// `a (batch, heads, n, m) · b (batch, heads, m, p) → (batch, heads, n, p)`, head by head
@@ -470,11 +494,11 @@ pub struct MultiHeadGrads {
 }
 
 /// Every head's attention output and weights, before the heads are merged.
-struct HeadsOutput {
+pub(crate) struct HeadsOutput {
     /// `(batch, heads, tgt_len, d_k)`.
-    output: Array4<f32>,
+    pub(crate) output: Array4<f32>,
     /// `(batch, heads, tgt_len, src_len)`.
-    weights: Array4<f32>,
+    pub(crate) weights: Array4<f32>,
 }
 
 /// Errors unless `num_heads` ≥ 1 divides `d_model`.
