@@ -128,9 +128,7 @@ fn parameters_are_named_as_nanogpt_and_round_trip() {
 fn gelu_matches_its_definition_and_its_derivative() {
     // GELU(x) = x·Φ(x); Φ(1) = 0.841344746, Φ(−1) = 0.158655254 (standard normal table).
     let y = gelu(&array![-1.0_f32, 0.0, 1.0]);
-    assert!(
-        (y[0] + 0.158_655_25).abs() < 1e-6 && y[1] == 0.0 && (y[2] - 0.841_344_8).abs() < 1e-6
-    );
+    assert!((y[0] + 0.158_655_25).abs() < 1e-6 && y[1] == 0.0 && (y[2] - 0.841_344_8).abs() < 1e-6);
     let x = array![-2.5_f32, -0.7, 0.0, 0.3, 1.9];
     let h = 1e-3_f32;
     let numeric = (gelu(&(&x + h)) - gelu(&(&x - h))) / (2.0 * h);
@@ -204,4 +202,185 @@ proptest! {
         prop_assert!(diff <= 1e-5, "max |cached − uncached| = {diff:e}");
         prop_assert_eq!(caches[0].len(), tokens.len());
     }
+}
+
+// ------------------------------------------------------------------------- data, sampling
+
+use attention::gpt::data::{CharDataset, CharTokenizer, get_batch, shakespeare};
+use attention::gpt::sample::{Decoding, generate, generate_uncached, next_token_probabilities};
+use attention::gpt::train::{GptTrainConfig, GptTrainer, split_loss};
+use attention::nn::seeded_rng;
+
+#[test]
+fn characters_are_tokens() {
+    let tok = CharTokenizer::from_text("hello, world").unwrap();
+    assert_eq!(tok.chars(), &[' ', ',', 'd', 'e', 'h', 'l', 'o', 'r', 'w']); // sorted, distinct
+    let ids = tok.encode("low").unwrap();
+    assert_eq!(ids, vec![5, 6, 8]);
+    assert_eq!(tok.decode(&ids).unwrap(), "low");
+    let err = tok.encode("hi").unwrap_err().to_string();
+    assert!(err.contains("'i'") && err.contains("9 of them"), "{err}");
+    assert!(
+        tok.decode(&[9])
+            .unwrap_err()
+            .to_string()
+            .contains("vocab_size = 9")
+    );
+    assert!(CharTokenizer::from_text("").is_err());
+}
+
+#[test]
+fn the_shakespeare_text_splits_90_10_and_batches_shift_by_one() {
+    let text = shakespeare().unwrap();
+    let data = CharDataset::new(&text).unwrap();
+    assert_eq!(
+        text.chars().count(),
+        993_268,
+        "data/shakespeare/README.md's size"
+    );
+    assert_eq!(data.tokenizer.vocab_size(), 73);
+    assert_eq!(data.train.len(), 993_268 * 9 / 10);
+    assert_eq!(data.train.len() + data.val.len(), 993_268);
+    assert_eq!(data.tokenizer.decode(&data.train[..6]).unwrap(), "HAMLET");
+    let (x, y) = get_batch(&data.train, 4, 8, &mut seeded_rng(0)).unwrap();
+    assert_eq!((x.dim(), y.dim()), ((4, 8), (4, 8)));
+    assert_eq!(
+        x.slice(s![.., 1..]),
+        y.slice(s![.., ..7]),
+        "y is x shifted by one"
+    );
+    assert!(get_batch(&data.train[..8], 1, 8, &mut seeded_rng(0)).is_err());
+}
+
+#[test]
+fn temperature_top_k_and_top_p_reshape_the_distribution() {
+    let logits = array![0.5_f32, 0.3, 0.2].mapv(f32::ln); // softmax gives (0.5, 0.3, 0.2)
+    let p = |d: Decoding| next_token_probabilities(&logits, d).unwrap();
+    let close = |a: Array1<f32>, b: Array1<f32>| (&a - &b).iter().all(|d| d.abs() < 1e-6);
+    assert!(close(p(Decoding::SAMPLE), array![0.5, 0.3, 0.2]));
+    // temperature ½: p ∝ p², (0.25, 0.09, 0.04) / 0.38
+    let cold = Decoding::Sample {
+        temperature: 0.5,
+        top_k: None,
+        top_p: None,
+    };
+    assert!(close(
+        p(cold),
+        array![0.25 / 0.38, 0.09 / 0.38, 0.04 / 0.38]
+    ));
+    let top2 = Decoding::Sample {
+        temperature: 1.0,
+        top_k: Some(2),
+        top_p: None,
+    };
+    assert!(close(p(top2), array![0.625, 0.375, 0.0]));
+    // top-p 0.6: 0.5 < 0.6, 0.5 + 0.3 ≥ 0.6 → the first two
+    let nucleus = Decoding::Sample {
+        temperature: 1.0,
+        top_k: None,
+        top_p: Some(0.6),
+    };
+    assert!(close(p(nucleus), array![0.625, 0.375, 0.0]));
+    let tight = Decoding::Sample {
+        temperature: 1.0,
+        top_k: None,
+        top_p: Some(0.5),
+    };
+    assert!(close(p(tight), array![1.0, 0.0, 0.0]));
+    assert!(close(p(Decoding::Greedy), array![1.0, 0.0, 0.0]));
+}
+
+#[test]
+fn bad_sampling_settings_and_prompts_are_named() {
+    let gpt = small_gpt(1);
+    let mut rng = seeded_rng(0);
+    let sample = |t: f32, k: Option<usize>, p: Option<f32>| Decoding::Sample {
+        temperature: t,
+        top_k: k,
+        top_p: p,
+    };
+    for (decoding, arg) in [
+        (sample(0.0, None, None), "temperature"),
+        (sample(-1.0, None, None), "temperature"),
+        (sample(1.0, Some(0), None), "top_k"),
+        (sample(1.0, None, Some(0.0)), "top_p"),
+        (sample(1.0, None, Some(1.5)), "top_p"),
+    ] {
+        let err = generate(&gpt, &[1, 2], 3, decoding, None, &mut rng)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(arg), "{err}");
+    }
+    for prompt in [vec![], vec![1; 17]] {
+        let err = generate(&gpt, &prompt, 3, Decoding::Greedy, None, &mut rng)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("prompt") && err.contains("block_size = 16"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn generation_with_the_cache_equals_generation_without_it() {
+    let gpt = small_gpt(2);
+    for decoding in [Decoding::Greedy, Decoding::SAMPLE] {
+        // 40 new tokens with a context of 16: the window slides past the cache's capacity.
+        let cached = generate(&gpt, &[3, 1, 4], 40, decoding, None, &mut seeded_rng(5)).unwrap();
+        let plain =
+            generate_uncached(&gpt, &[3, 1, 4], 40, decoding, None, &mut seeded_rng(5)).unwrap();
+        assert_eq!(cached.len(), 40);
+        assert_eq!(cached, plain, "{decoding:?}");
+    }
+    let stop = generate(
+        &gpt,
+        &[3, 1, 4],
+        40,
+        Decoding::Greedy,
+        None,
+        &mut seeded_rng(5),
+    )
+    .unwrap()[4];
+    let stopped = generate(
+        &gpt,
+        &[3, 1, 4],
+        40,
+        Decoding::Greedy,
+        Some(stop),
+        &mut seeded_rng(5),
+    )
+    .unwrap();
+    assert_eq!(*stopped.last().unwrap(), stop);
+    assert!(stopped.len() <= 5);
+}
+
+#[test]
+fn a_short_training_run_lowers_the_validation_loss() {
+    let data = CharDataset::new(&shakespeare().unwrap()[..200_000]).unwrap();
+    let config = GptConfig {
+        vocab_size: data.tokenizer.vocab_size(),
+        block_size: 32,
+        n_layer: 1,
+        n_head: 2,
+        n_embd: 32,
+    };
+    let gpt = Gpt::from_params(&Params::seeded(0), config).unwrap();
+    let val = &data.val[..3_000];
+    let before = split_loss(&gpt, val, 32).unwrap();
+    let train = GptTrainConfig {
+        batch_size: 8,
+        max_iters: 60,
+        warmup_iters: 5,
+        lr_decay_iters: 60,
+        learning_rate: 3e-3,
+        ..GptTrainConfig::nanogpt_cpu()
+    };
+    let mut trainer = GptTrainer::new(gpt, train).unwrap();
+    for _ in 0..60 {
+        trainer.step(&data.train).unwrap();
+    }
+    let after = split_loss(&trainer.model, val, 32).unwrap();
+    println!("validation loss {before:.3} → {after:.3}");
+    assert!(after < before - 0.5, "{before} → {after}");
 }

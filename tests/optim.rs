@@ -155,6 +155,16 @@ fn adamw_matches_pytorch() {
 }
 
 #[test]
+fn adamw_decaying_matrices_only_matches_pytorch_param_groups() {
+    let f = fixture("optim_adamw_groups");
+    let (eps, wd) = (config_f64(&f, "eps"), config_f64(&f, "weight_decay"));
+    let mut adamw = AdamW::new(1.0, betas(&f), eps, wd)
+        .unwrap()
+        .decay_matrices_only();
+    replay(&f, &mut adamw);
+}
+
+#[test]
 fn clip_grad_norm_matches_pytorch() {
     let f = fixture("optim_clip");
     let mut grads = Gradients::new();

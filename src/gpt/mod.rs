@@ -23,10 +23,16 @@
 
 pub mod attention;
 pub mod block;
+pub mod data;
 pub mod mlp;
 pub mod model;
+pub mod sample;
+pub mod train;
 
 pub use attention::{CausalSelfAttention, KvCache};
 pub use block::Block;
+pub use data::{CharDataset, CharTokenizer, Split, get_batch};
 pub use mlp::{Mlp, gelu, gelu_backward};
 pub use model::{Gpt, GptCache, GptConfig};
+pub use sample::{Decoding, generate, next_token_probabilities};
+pub use train::{GptTrainConfig, GptTrainer};

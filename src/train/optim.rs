@@ -223,6 +223,15 @@ impl AdamW {
         })
     }
 
+    /// Decays only the parameters with two or more axes (weight matrices and embedding
+    /// tables), not biases and LayerNorm γ, β: nanoGPT's two parameter groups
+    /// (`configure_optimizers`), as `torch.optim.AdamW([{"params": matrices, "weight_decay":
+    /// λ}, {"params": vectors, "weight_decay": 0.0}])`.
+    pub fn decay_matrices_only(mut self) -> Self {
+        self.settings.matrices_only = true;
+        self
+    }
+
     /// AdamW with PyTorch's defaults: betas (0.9, 0.999), eps 1e-8, weight decay 0.01.
     pub fn with_lr(lr: f64) -> Result<Self> {
         AdamW::new(lr, DEFAULT_BETAS, DEFAULT_EPS, ADAMW_DEFAULT_WEIGHT_DECAY)
@@ -280,6 +289,8 @@ struct AdamSettings {
     beta2: f64,
     eps: f64,
     weight_decay: f64,
+    /// Weight decay for parameters with ≥ 2 axes only.
+    matrices_only: bool,
 }
 
 impl AdamSettings {
@@ -300,6 +311,7 @@ impl AdamSettings {
             beta2,
             eps,
             weight_decay,
+            matrices_only: false,
         })
     }
 }
@@ -357,11 +369,12 @@ fn adam_update(
 ) {
     state.step += 1;
     let mut g = grad.clone();
-    if s.weight_decay != 0.0 && decay == Decay::Decoupled {
+    let decays = s.weight_decay != 0.0 && !(s.matrices_only && param.ndim() < 2);
+    if decays && decay == Decay::Decoupled {
         let shrink = (1.0 - s.lr * s.weight_decay) as f32; // θ ← θ·(1 − γλ)
         param.mapv_inplace(|p| p * shrink);
     }
-    if s.weight_decay != 0.0 && decay == Decay::L2 {
+    if decays && decay == Decay::L2 {
         let wd = s.weight_decay as f32; // g ← g + λθ, PyTorch's grad.add(param, alpha=λ)
         Zip::from(&mut g)
             .and(&param)
