@@ -384,3 +384,78 @@ fn a_short_training_run_lowers_the_validation_loss() {
     println!("validation loss {before:.3} → {after:.3}");
     assert!(after < before - 0.5, "{before} → {after}");
 }
+
+// ------------------------------------------------------------------ RoPE, MQA and GQA
+
+use attention::gpt::{grouped_query_attention, kv_cache_bytes, rope};
+use attention::ndarray::Array4;
+
+#[test]
+fn rope_matches_the_hugging_face_llama_rotation() {
+    let f = fixture("rope");
+    let start = f.usize("start");
+    for name in ["q", "k"] {
+        let x: Array4<f32> = f.input(name);
+        let rotated = rope(&x, start, 10_000.0).unwrap();
+        assert_scaled(&format!("rope {name}"), &rotated, &f.output(name));
+    }
+    let odd = Array4::<f32>::zeros((1, 1, 2, 3));
+    assert!(
+        rope(&odd, 0, 10_000.0)
+            .unwrap_err()
+            .to_string()
+            .contains("even head size")
+    );
+}
+
+#[test]
+fn rope_scores_depend_only_on_the_distance() {
+    let q: Array4<f32> = fixture("rope").input("q");
+    let k: Array4<f32> = fixture("rope").input("k");
+    let (one_q, one_k) = (
+        q.slice(s![..1, ..1, ..1, ..]).to_owned(),
+        k.slice(s![..1, ..1, ..1, ..]).to_owned(),
+    );
+    let score = |m: usize, n: usize| {
+        let (qm, kn) = (
+            rope(&one_q, m, 10_000.0).unwrap(),
+            rope(&one_k, n, 10_000.0).unwrap(),
+        );
+        (&qm * &kn).sum()
+    };
+    for (m, n) in [(3, 1), (10, 8), (52, 50)] {
+        assert!(
+            (score(m, n) - score(2, 0)).abs() < 1e-4,
+            "distance 2 at ({m}, {n})"
+        );
+    }
+    assert!(
+        (score(5, 0) - score(2, 0)).abs() > 1e-3,
+        "another distance, another score"
+    );
+}
+
+#[test]
+fn grouped_query_attention_matches_pytorch_enable_gqa() {
+    let f = fixture("gqa");
+    let (q, k, v): (Array4<f32>, Array4<f32>, Array4<f32>) =
+        (f.input("q"), f.input("k"), f.input("v"));
+    let out = grouped_query_attention(&q, &k, &v, true).unwrap();
+    assert_scaled("gqa", &out, &f.output("out"));
+    let (k1, v1) = (
+        k.slice(s![.., ..1, .., ..]).to_owned(),
+        v.slice(s![.., ..1, .., ..]).to_owned(),
+    );
+    let mqa = grouped_query_attention(&q, &k1, &v1, true).unwrap();
+    assert_scaled("mqa", &mqa, &f.output("mqa"));
+    let four = Array4::<f32>::zeros((2, 4, 5, 4));
+    let err = grouped_query_attention(&q, &four, &four, true)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("a divisor of n_head = 6"), "{err}");
+    // 6 query heads over 2 kv heads: a third of multi-head attention's cache.
+    assert_eq!(
+        kv_cache_bytes(4, 2, 32, 1024, 1) * 3,
+        kv_cache_bytes(4, 6, 32, 1024, 1)
+    );
+}

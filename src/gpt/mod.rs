@@ -24,15 +24,19 @@
 pub mod attention;
 pub mod block;
 pub mod data;
+pub mod gqa;
 pub mod mlp;
 pub mod model;
+pub mod rope;
 pub mod sample;
 pub mod train;
 
 pub use attention::{CausalSelfAttention, KvCache};
 pub use block::Block;
 pub use data::{CharDataset, CharTokenizer, Split, get_batch};
+pub use gqa::{grouped_query_attention, kv_cache_bytes};
 pub use mlp::{Mlp, gelu, gelu_backward};
 pub use model::{Gpt, GptCache, GptConfig};
+pub use rope::rope;
 pub use sample::{Decoding, generate, next_token_probabilities};
 pub use train::{GptTrainConfig, GptTrainer};
