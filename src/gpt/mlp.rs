@@ -13,22 +13,39 @@ use crate::weights::{NamedTensors, join};
 /// CDF, Φ(x) = ½(1 + erf(x/√2)). Like ReLU for large |x|, but smooth around 0 and slightly
 /// negative for small negative x.
 pub fn gelu<D: Dimension>(x: &ArrayRef<f32, D>) -> Array<f32, D> {
-    x.mapv(|x| 0.5 * x * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2)))
+    x.mapv(|x| x * normal_cdf(x))
 }
 
 /// Backward of [`gelu`]: d/dx [x·Φ(x)] = Φ(x) + x·φ(x), with φ(x) = e^(−x²/2)/√(2π) the
 /// normal density; returns `dy ⊙ gelu'(x)`.
 pub fn gelu_backward<D: Dimension>(x: &ArrayRef<f32, D>, dy: &ArrayRef<f32, D>) -> Array<f32, D> {
-    let inv_sqrt_2pi = 0.5 * std::f32::consts::FRAC_2_SQRT_PI * std::f32::consts::FRAC_1_SQRT_2;
-    let mut dx = Array::zeros(x.raw_dim());
-    Zip::from(&mut dx).and(x).and(dy).for_each(|dx, &x, &dy| {
-        let cdf = 0.5 * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2)); // Φ(x)
-        let pdf = inv_sqrt_2pi * (-0.5 * x * x).exp(); // φ(x)
-        *dx = dy * (cdf + x * pdf);
-    });
-    dx
+    gelu_backward_with_cdf(x, &x.mapv(normal_cdf), dy)
 }
 // ANCHOR_END: gelu
+
+/// Φ(x) = ½(1 + erf(x/√2)), the standard normal CDF.
+fn normal_cdf(x: f32) -> f32 {
+    0.5 * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2))
+}
+
+/// [`gelu_backward`] given Φ(x) from the forward (erf is the costly part: computed once).
+fn gelu_backward_with_cdf<D: Dimension>(
+    x: &ArrayRef<f32, D>,
+    cdf: &ArrayRef<f32, D>,
+    dy: &ArrayRef<f32, D>,
+) -> Array<f32, D> {
+    let inv_sqrt_2pi = 0.5 * std::f32::consts::FRAC_2_SQRT_PI * std::f32::consts::FRAC_1_SQRT_2;
+    let mut dx = Array::zeros(x.raw_dim());
+    Zip::from(&mut dx)
+        .and(x)
+        .and(cdf)
+        .and(dy)
+        .for_each(|dx, &x, &cdf, &dy| {
+            let pdf = inv_sqrt_2pi * (-0.5 * x * x).exp(); // φ(x)
+            *dx = dy * (cdf + x * pdf);
+        });
+    dx
+}
 
 /// `c_fc` (4C, C) → GELU → `c_proj` (C, 4C), applied to every position on its own.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +61,7 @@ pub struct Mlp {
 pub struct MlpCache {
     x: Array3<f32>,
     hidden: Array3<f32>,
+    cdf: Array3<f32>,
     activated: Array3<f32>,
 }
 
@@ -68,7 +86,8 @@ impl Mlp {
     /// [`Mlp::forward`], keeping what the backward needs.
     pub fn forward_train(&self, x: &ArrayRef3<f32>) -> Result<(Array3<f32>, MlpCache)> {
         let hidden = self.c_fc.forward(x)?; // (batch, seq, 4C)
-        let activated = gelu(&hidden); // (batch, seq, 4C)
+        let cdf = hidden.mapv(normal_cdf); // Φ(hidden), kept for the backward
+        let activated = &hidden * &cdf; // GELU, (batch, seq, 4C)
         let y = self.c_proj.forward(&activated)?; // (batch, seq, C)
         let x = x.to_owned();
         Ok((
@@ -76,6 +95,7 @@ impl Mlp {
             MlpCache {
                 x,
                 hidden,
+                cdf,
                 activated,
             },
         ))
@@ -92,7 +112,7 @@ impl Mlp {
     ) -> Result<Array3<f32>> {
         let d_activated =
             (self.c_proj).backward(&cache.activated, dy, grads, &join(prefix, "c_proj"))?;
-        let d_hidden = gelu_backward(&cache.hidden, &d_activated); // (batch, seq, 4C)
+        let d_hidden = gelu_backward_with_cdf(&cache.hidden, &cache.cdf, &d_activated); // (batch, seq, 4C)
         (self.c_fc).backward(&cache.x, &d_hidden, grads, &join(prefix, "c_fc"))
     }
 }
