@@ -459,3 +459,19 @@ fn grouped_query_attention_matches_pytorch_enable_gqa() {
         kv_cache_bytes(4, 6, 32, 1024, 1)
     );
 }
+
+#[test]
+fn a_truncated_cache_generates_again_from_the_earlier_point() {
+    let gpt = small_gpt(4);
+    let mut caches = gpt.new_caches(1);
+    gpt.forward_cached(&array![[1_usize, 2, 3]], &mut caches)
+        .unwrap();
+    let first = gpt.forward_cached(&array![[4_usize]], &mut caches).unwrap();
+    gpt.forward_cached(&array![[9_usize, 9]], &mut caches)
+        .unwrap();
+    assert_eq!(caches[0].len(), 6);
+    caches.iter_mut().for_each(|c| c.truncate(3));
+    assert_eq!(caches[1].len(), 3);
+    let again = gpt.forward_cached(&array![[4_usize]], &mut caches).unwrap();
+    assert_eq!(again, first);
+}

@@ -175,6 +175,12 @@ impl KvCache {
         self.len == 0
     }
 
+    /// Forgets every position from `len` on (no effect if fewer are cached): to generate
+    /// again from an earlier point.
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
     /// Bytes the cached keys and values take (the buffers hold `capacity` positions).
     pub fn bytes(&self) -> usize {
         (self.keys.len() + self.values.len()) * std::mem::size_of::<f32>()
