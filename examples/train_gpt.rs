@@ -9,8 +9,9 @@
 //! ```
 //!
 //! It prints a progress line every 10 steps (loss, learning rate, gradient norm, tokens/s)
-//! and both losses every 250 steps. With `--save PATH.safetensors` it writes the weights and
-//! `PATH.json`, the run's record (losses, wall time, tokens/s), which chapter 10 shows.
+//! and both losses every 250 steps, and ends with the run's record (losses, training time,
+//! tokens/s) as one line of JSON. With `--save PATH.safetensors` it writes the weights and
+//! the record as `PATH.json`.
 //! `benches/nanogpt_shakespeare.py` trains the same recipe in PyTorch for comparison.
 
 use std::time::Instant;
@@ -111,9 +112,7 @@ fn main() -> attention::Result<()> {
         let out = generate(&trainer.model, &ids, 200, decoding, None, &mut rng)?;
         println!("--- {prompt:?}\n{}{}", prompt, data.tokenizer.decode(&out)?);
     }
-    if let Some(path) = value("--save") {
-        save_checkpoint(&trainer.model, path)?;
-        let record = serde_json::json!({
+    let record = serde_json::json!({
             "recipe": "nanoGPT shakespeare_char, CPU: n_layer 4, n_head 4, n_embd 128, block_size 64, batch_size 12, lr 1e-3 → 1e-4 cosine, warmup 100, AdamW β=(0.9, 0.99), wd 0.1, clip 1.0, dropout 0",
             "max_iters": config.max_iters,
             "seed": config.seed,
@@ -122,7 +121,10 @@ fn main() -> attention::Result<()> {
             "train_seconds": train_seconds,
             "tokens_per_second": (config.max_iters * tokens_per_step) as f64 / train_seconds,
             "parameters": trainer.model.parameter_count(),
-        });
+            "threads": rayon::current_num_threads(),
+    });
+    if let Some(path) = value("--save") {
+        save_checkpoint(&trainer.model, path)?;
         let json_path = std::path::Path::new(path).with_extension("json");
         std::fs::write(
             &json_path,
@@ -134,5 +136,6 @@ fn main() -> attention::Result<()> {
         })?;
         println!("saved {path} and {}", json_path.display());
     }
+    println!("{record}"); // last line: the record as JSON, for `cargo xtask bench-gpt`
     Ok(())
 }

@@ -94,7 +94,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
 }
 
 /// The venv's python with torch: `$TORCH_VENV/bin/python`, default `.venv-torch/`.
-fn torch_python() -> Result<PathBuf, String> {
+pub fn torch_python() -> Result<PathBuf, String> {
     let venv = std::env::var_os("TORCH_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join(".venv-torch"));
@@ -275,7 +275,7 @@ fn print_ratio_rows(rows: &[RatioRow]) {
 }
 
 /// What the results record about this machine's CPU, read once from `/proc/cpuinfo`.
-struct Cpu {
+pub struct Cpu {
     model: String,
     flags: Vec<String>,
     mhz: f64,
@@ -283,7 +283,7 @@ struct Cpu {
 }
 
 impl Cpu {
-    fn read() -> Self {
+    pub fn read() -> Self {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let field = |name: &str| {
             cpuinfo
@@ -307,7 +307,7 @@ impl Cpu {
         self.flags.iter().any(|f| f == flag)
     }
 
-    fn description(&self) -> String {
+    pub fn description(&self) -> String {
         format!("{} cores, {}", self.cores, self.model)
     }
 
@@ -334,7 +334,7 @@ impl Cpu {
     }
 }
 
-fn today() -> Result<String, String> {
+pub fn today() -> Result<String, String> {
     Ok(output(Command::new("date").arg("+%Y-%m-%d"))?
         .trim()
         .to_string())

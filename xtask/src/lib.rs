@@ -4,6 +4,7 @@
 //! same code (and the built binary, through `CARGO_BIN_EXE_xtask`).
 
 pub mod bench;
+pub mod bench_gpt;
 pub mod book;
 pub mod exercises;
 pub mod newcomer;
@@ -29,7 +30,8 @@ commands:
                                execute notebooks headless and check their outputs
   book [--check]               generate the book's numbers and figures, build it
   exercises [--hint N]         list the exercises, your progress and the next hint
-  bench-torch [--quick] [--gpu] benchmarks against PyTorch in the same run (needs .venv-torch)";
+  bench-torch [--quick] [--gpu] benchmarks against PyTorch in the same run (needs .venv-torch)
+  bench-gpt [--iters N]        chapter 10's GPT trained here and in PyTorch (~10 min)";
 
 /// Parses the command line and runs one command; the process exit code.
 pub fn cli() -> ExitCode {
@@ -46,6 +48,7 @@ pub fn cli() -> ExitCode {
         Some("book") => book::main(rest),
         Some("exercises") => exercises::main(rest),
         Some("bench-torch") => bench::main(rest),
+        Some("bench-gpt") => bench_gpt::main(rest),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
