@@ -7,6 +7,7 @@ pub mod bench;
 pub mod book;
 pub mod exercises;
 pub mod newcomer;
+pub mod notebook_images;
 pub mod notebook_lock;
 pub mod notebooks;
 pub mod procs;
