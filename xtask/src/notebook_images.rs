@@ -232,32 +232,3 @@ mod tests {
         assert!(nb["cells"][1]["outputs"][1]["data"][PLOTLY_MIME].is_object());
     }
 }
-
-#[cfg(test)]
-mod survey {
-    #[test]
-    #[ignore]
-    fn survey_sizes() {
-        for entry in std::fs::read_dir(crate::util::root().join("notebooks")).unwrap() {
-            let p = entry.unwrap().path();
-            if p.extension().is_none_or(|e| e != "ipynb") {
-                continue;
-            }
-            let mut nb: serde_json::Value =
-                serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-            let t = std::time::Instant::now();
-            let n = super::add_images(&mut nb).unwrap();
-            let sizes: Vec<usize> = super::figure_outputs(&mut nb)
-                .iter()
-                .map(|(_, o)| o["data"][super::PNG_MIME].as_str().unwrap().len())
-                .collect();
-            let before = std::fs::metadata(&p).unwrap().len();
-            let after = serde_json::to_string_pretty(&nb).unwrap().len();
-            println!(
-                "{:?}: {n} figures {sizes:?} {before} -> {after} bytes ({:.1} s)",
-                p.file_name().unwrap(),
-                t.elapsed().as_secs_f64()
-            );
-        }
-    }
-}
