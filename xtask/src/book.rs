@@ -13,7 +13,7 @@
 //! no broken CSS `url()` and nothing loaded from the network; in headless Chromium every
 //! chapter page shows typeset KaTeX (no raw `$$`) and every plotly figure has drawn its SVG.
 
-mod checks;
+pub(crate) mod checks;
 mod generate;
 mod links;
 
@@ -131,7 +131,7 @@ fn find_hyperlink() -> Result<String, String> {
 
 /// Chromium's command: `$CHROMIUM`, else the first of `chromium`, `chromium-browser`,
 /// `google-chrome` that runs.
-fn find_chromium() -> Result<String, String> {
+pub(crate) fn find_chromium() -> Result<String, String> {
     if let Ok(c) = std::env::var("CHROMIUM") {
         return require(&c, "--version").map(|_| c);
     }

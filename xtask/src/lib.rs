@@ -8,6 +8,7 @@ pub mod bench_gpt;
 pub mod book;
 pub mod exercises;
 pub mod newcomer;
+pub mod notebook_images;
 pub mod notebook_lock;
 pub mod notebooks;
 pub mod procs;

@@ -7,7 +7,9 @@
 //!   an error;
 //! - it draws at least one figure (plotly's JSON mimetype);
 //! - every cell's text output equals the output stored in the committed notebook, so the
-//!   stored outputs never lie. `--bless` rewrites the stored outputs on purpose instead.
+//!   stored outputs never lie. `--bless` rewrites the stored outputs on purpose instead;
+//! - every stored figure carries a static PNG beside plotly's JSON (made by `--bless`, see
+//!   [`crate::notebook_images`]), so GitHub and nbviewer show it too.
 //!
 //! evcxr compiles notebook code in a crate of its own (in [`evcxr_tmpdir`]) and would resolve
 //! that crate's dependencies to whatever crates.io serves today; `notebooks/lock/` pins them to
@@ -24,8 +26,7 @@ use serde_json::Value;
 use crate::setup::{kernel_registered, venv_bin};
 use crate::util::{root, run};
 
-/// The mimetype of a plotly figure in a notebook output.
-const PLOTLY_MIME: &str = "application/vnd.plotly.v1+json";
+use crate::notebook_images::{PLOTLY_MIME, add_images, check_images};
 
 /// Marks where the stored notebooks drop the 4.6 MB plotly.js copy that [`attention::plot::show`]
 /// loads into a live page once per kernel session.
@@ -49,7 +50,11 @@ pub fn main(args: &[String]) -> Result<(), String> {
     for path in &notebooks {
         print!("  {} ... ", stem(path));
         let t = std::time::Instant::now();
-        check_sources(&read_notebook(path)?).map_err(|e| format!("{}: {e}", stem(path)))?;
+        let stored = read_notebook(path)?;
+        check_sources(&stored).map_err(|e| format!("{}: {e}", stem(path)))?;
+        if !bless {
+            check_images(&stored).map_err(|e| format!("{}: {e}", stem(path)))?;
+        }
         let run_once = || -> Result<Value, String> {
             let executed = execute(path)?;
             check_executed(&executed).map_err(|e| format!("{}: {e}", stem(path)))?;
@@ -58,10 +63,14 @@ pub fn main(args: &[String]) -> Result<(), String> {
         };
         let mut executed = run_once()?;
         if bless {
-            write_notebook(path, &strip_for_storage(executed))?;
-            println!("blessed ({:.0} s)", t.elapsed().as_secs_f64());
+            let mut blessed = strip_for_storage(executed);
+            let images = add_images(&mut blessed).map_err(|e| format!("{}: {e}", stem(path)))?;
+            write_notebook(path, &blessed)?;
+            println!(
+                "blessed, {images} figure image(s) ({:.0} s)",
+                t.elapsed().as_secs_f64()
+            );
         } else {
-            let stored = read_notebook(path)?;
             if compare_text_outputs(&stored, &executed).is_err()
                 && only_lines_lost(&stored, &executed)
             {
@@ -337,14 +346,25 @@ fn only_lines_lost(stored: &Value, executed: &Value) -> bool {
     new.len() <= old.len() && new.iter().all(|line| old_lines.any(|o| o == line))
 }
 
-/// Prepares an executed notebook for git: drops plotly.js (4.6 MB) from the outputs and
-/// merges consecutive stream outputs (evcxr sends one per line).
+/// Prepares an executed notebook for git: drops plotly.js (4.6 MB) from the outputs, drops
+/// the HTML of figure outputs and merges consecutive stream outputs (evcxr sends one per line).
+///
+/// A figure's HTML only draws where plotly.js was loaded by the live session; stored (with
+/// plotly.js omitted, and untrusted, so no script runs) it is an empty `<div>`, and static
+/// viewers (GitHub, nbviewer, nbconvert) prefer `text/html` to the figure's `image/png`, so
+/// they showed nothing. Kept: plotly's JSON (JupyterLab, VS Code) and the PNG (everything
+/// else; added by [`add_images`]).
 pub fn strip_for_storage(mut notebook: Value) -> Value {
     for cell in notebook["cells"].as_array_mut().into_iter().flatten() {
         let Some(outputs) = cell.get_mut("outputs").and_then(Value::as_array_mut) else {
             continue;
         };
         for output in outputs.iter_mut() {
+            if output["data"].get(PLOTLY_MIME).is_some()
+                && let Some(data) = output["data"].as_object_mut()
+            {
+                data.remove("text/html");
+            }
             let Some(html) = output.get_mut("data").and_then(|d| d.get_mut("text/html")) else {
                 continue;
             };
@@ -554,5 +574,17 @@ mod tests {
             format!("{PLOTLY_JS_OMITTED}\n<div id=\"p\"></div>")
         );
         assert_eq!(outputs[1]["data"]["text/html"], "<div id=\"q\"></div>");
+    }
+
+    #[test]
+    fn stored_figures_keep_their_json_but_not_their_html() {
+        let figure = serde_json::json!({"data": [], "layout": {}});
+        let nb = serde_json::json!({"cells": [{"cell_type": "code", "outputs": [
+            {"output_type": "display_data", "metadata": {},
+             "data": {"text/html": "<div id=\"plot-0\"></div>", PLOTLY_MIME: figure}}]}]});
+        let stored = strip_for_storage(nb);
+        let data = &stored["cells"][0]["outputs"][0]["data"];
+        assert!(data.get("text/html").is_none(), "{data}");
+        assert_eq!(data[PLOTLY_MIME], figure);
     }
 }
