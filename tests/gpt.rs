@@ -475,3 +475,23 @@ fn a_truncated_cache_generates_again_from_the_earlier_point() {
     let again = gpt.forward_cached(&array![[4_usize]], &mut caches).unwrap();
     assert_eq!(again, first);
 }
+
+#[test]
+fn attention_weights_are_causal_rows_that_sum_to_one() {
+    let gpt = small_gpt(6);
+    let maps = gpt
+        .attention_weights(&array![[1_usize, 5, 2, 7, 3]])
+        .unwrap();
+    assert_eq!(maps.len(), 2);
+    for w in &maps {
+        assert_eq!(w.shape(), &[1, 2, 5, 5]);
+        for ((_, _, i, j), &v) in w.indexed_iter() {
+            if j > i {
+                assert_eq!(v, 0.0, "position {i} sees the future {j}");
+            }
+        }
+        for row in w.lanes(Axis(3)) {
+            assert!((row.sum() - 1.0).abs() < 1e-5);
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! One GPT block: pre-LN causal self-attention and MLP, each added to the residual stream.
 
-use ndarray::{Array3, ArrayRef3, ArrayViewMutD};
+use ndarray::{Array3, Array4, ArrayRef3, ArrayViewMutD};
 
 use crate::error::Result;
 use crate::gradients::Gradients;
@@ -54,6 +54,13 @@ impl Block {
         Ok(x)
     }
     // ANCHOR_END: block_forward
+
+    /// [`Block::forward`], also returning the attention weights `(batch, heads, seq, seq)`.
+    pub fn forward_with_weights(&self, x: &ArrayRef3<f32>) -> Result<(Array3<f32>, Array4<f32>)> {
+        let (attended, weights) = self.attn.forward(&self.ln_1.forward(x)?)?;
+        let x = attended + x;
+        Ok((&x + &self.mlp.forward(&self.ln_2.forward(&x)?)?, weights))
+    }
 
     /// [`Block::forward`] on the new positions only, with the layer's KV cache.
     pub fn forward_cached(&self, x: &ArrayRef3<f32>, cache: &mut KvCache) -> Result<Array3<f32>> {

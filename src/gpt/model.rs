@@ -1,7 +1,7 @@
 //! The whole GPT: token and position embeddings, a stack of blocks, a final LayerNorm and
 //! the language-model head, which shares its weights with the token embedding.
 
-use ndarray::{Array2, Array3, ArrayRef2, ArrayRef3, ArrayViewMutD};
+use ndarray::{Array2, Array3, Array4, ArrayRef2, ArrayRef3, ArrayViewMutD};
 
 use crate::backend::matmul;
 use crate::embedding::Embedding;
@@ -123,6 +123,20 @@ impl Gpt {
         self.head(&self.ln_f.forward(&x)?) // (batch, seq, V)
     }
     // ANCHOR_END: gpt_forward
+
+    /// Every block's attention weights for `idx (batch, seq)`, first block first: one
+    /// `(batch, heads, seq, seq)` array per block (row t: how position t spread its
+    /// attention over positions 0..=t).
+    pub fn attention_weights(&self, idx: &ArrayRef2<usize>) -> Result<Vec<Array4<f32>>> {
+        let mut x = self.embed(idx, 0)?; // (batch, seq, C)
+        let mut maps = Vec::with_capacity(self.h.len());
+        for block in &self.h {
+            let (y, weights) = block.forward_with_weights(&x)?;
+            maps.push(weights);
+            x = y;
+        }
+        Ok(maps)
+    }
 
     /// Token embeddings plus the positions `start..start + seq`: `(batch, seq, C)`.
     fn embed(&self, idx: &ArrayRef2<usize>, start: usize) -> Result<Array3<f32>> {
