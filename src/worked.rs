@@ -35,13 +35,17 @@ pub fn statquest_encodings() -> Array2<f32> {
 }
 
 /// A self-attention head `d_model = d_k = 2` with easy weights (`(out, in)` layout):
-/// W_q = identity (Q = X), W_k swaps the two columns, W_v maps (a, b) to (a + b, a − b).
+/// W_q maps (a, b) to (a + b, b), W_k to (b, −a) (a quarter turn), W_v to (a, a − b).
+///
+/// None of the three is symmetric, so `X·Wᵀ` (what `nn.Linear` computes) and `X·W` differ for
+/// each: a forgotten transpose changes every worked number (with W_k it flips every score's
+/// sign).
 pub fn statquest_head() -> SelfAttention {
     let linear = |w: Array2<f32>| Linear::new(w, None).expect("2 × 2 weight");
     SelfAttention::new(
-        linear(array![[1.0, 0.0], [0.0, 1.0]]),
-        linear(array![[0.0, 1.0], [1.0, 0.0]]),
-        linear(array![[1.0, 1.0], [1.0, -1.0]]),
+        linear(array![[1.0, 1.0], [0.0, 1.0]]),
+        linear(array![[0.0, 1.0], [-1.0, 0.0]]),
+        linear(array![[1.0, 0.0], [1.0, -1.0]]),
     )
     .expect("three 2 × 2 projections")
 }

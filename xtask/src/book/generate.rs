@@ -167,6 +167,50 @@ fn fmt_dp(v: f32, dp: usize) -> String {
     }
 }
 
+/// Values quoted inside sentences, one mdBook anchor each
+/// (`{{#include generated/FILE.md:NAME}}`).
+fn anchors(values: &[(&str, String)]) -> String {
+    values
+        .iter()
+        .map(|(name, value)| {
+            format!("<!-- ANCHOR: {name} -->\n{value}\n<!-- ANCHOR_END: {name} -->\n")
+        })
+        .collect()
+}
+
+/// A token as the prose writes it: `<eos>` as code, a word in italics.
+fn token_md(token: &str) -> String {
+    if token.starts_with('<') {
+        format!("`{token}`")
+    } else {
+        format!("*{token}*")
+    }
+}
+
+/// A weight in `[0, 1]` as a whole percentage: `0.7599` → `"76 %"`.
+fn percent(weight: f32) -> String {
+    format!("{:.0} %", weight * 100.0)
+}
+
+/// Where each query row attends most: `(row token, column token, weight)`.
+fn most_attended<'t>(
+    weights: &ArrayRef2<f32>,
+    rows: &'t [String],
+    columns: &'t [String],
+) -> Vec<(&'t str, &'t str, f32)> {
+    weights
+        .rows()
+        .into_iter()
+        .zip(rows)
+        .map(|(row, token)| {
+            let (j, &w) = row.iter().enumerate().fold((0, &f32::MIN), |best, (j, w)| {
+                if *w > *best.1 { (j, w) } else { best }
+            });
+            (token.as_str(), columns[j].as_str(), w)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,10 +6,15 @@ use attention::prelude::{AttentionOutput, CrossAttention};
 use attention::self_attention::scaled_scores;
 use attention::worked;
 
-use super::{Figure, Numbers, bmatrix, bmatrix_dp, err, figure};
+use super::{
+    Figure, Numbers, anchors, bmatrix, bmatrix_dp, err, figure, most_attended, percent, token_md,
+};
 
 pub fn numbers() -> Result<Numbers, String> {
-    Ok(vec![("ch05-cross.md", cross()?)])
+    Ok(vec![
+        ("ch05-cross.md", cross()?),
+        ("ch05-pattern.md", pattern()?),
+    ])
 }
 
 pub fn figures() -> Result<Vec<Figure>, String> {
@@ -63,4 +68,27 @@ fn cross() -> Result<String, String> {
         bmatrix(&attn.weights),
         bmatrix(&attn.output)
     ))
+}
+
+/// Where each target token attends most, for the sentence after the matrices.
+fn pattern() -> Result<String, String> {
+    let attn = statquest_cross().map_err(err)?;
+    let (rows, columns) = (
+        worked::statquest_decoder_tokens(),
+        worked::statquest_tokens(),
+    );
+    let sentence = most_attended(&attn.weights, &rows, &columns)
+        .iter()
+        .enumerate()
+        .map(|(i, (row, column, w))| {
+            format!(
+                "row {i} ({}) puts {} of its attention on {}",
+                token_md(row),
+                percent(*w),
+                token_md(column)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    Ok(anchors(&[("pattern", sentence)]))
 }
