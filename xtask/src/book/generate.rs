@@ -48,7 +48,8 @@ type Chapter<T> = fn() -> Result<T, String>;
 
 /// `(file name, markdown)` for every generated numbers file, in chapter order.
 pub fn numbers() -> Result<Vec<(String, String)>, String> {
-    let chapters: [Chapter<Numbers>; 9] = [
+    let chapters: [Chapter<Numbers>; 10] = [
+        ch00::numbers,
         ch01::numbers,
         ch02::numbers,
         ch03::numbers,
@@ -190,6 +191,16 @@ fn token_md(token: &str) -> String {
 /// A weight in `[0, 1]` as a whole percentage: `0.7599` → `"76 %"`.
 fn percent(weight: f32) -> String {
     format!("{:.0} %", weight * 100.0)
+}
+
+/// The largest difference of an experiment that should change nothing: `"0"` when exactly
+/// zero, otherwise like `"6e-8"` (float rounding).
+fn difference(v: f32) -> String {
+    if v == 0.0 {
+        "0".to_string()
+    } else {
+        format!("{v:.0e}")
+    }
 }
 
 /// Where each query row attends most: `(row token, column token, weight)`.

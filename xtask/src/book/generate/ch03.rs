@@ -3,17 +3,16 @@
 
 use std::fmt::Write as _;
 
-use attention::ndarray::{Array2, ArrayView1};
+use attention::ndarray::ArrayView1;
 use attention::nn::Linear;
-use attention::nn::{init, seeded_rng, softmax};
 use attention::plot;
 use attention::plotly::Plot;
 use attention::self_attention::{SelfAttention, scaled_scores};
-use attention::worked;
+use attention::worked::{self, ScalingRow};
 
 use super::{
-    Figure, Numbers, anchors, bmatrix, bmatrix_dp, err, figure, fmt_dp, most_attended, num,
-    percent, token_md,
+    Figure, Numbers, anchors, bmatrix, bmatrix_dp, difference, err, figure, fmt_dp, most_attended,
+    num, percent, token_md,
 };
 
 pub fn numbers() -> Result<Numbers, String> {
@@ -24,6 +23,7 @@ pub fn numbers() -> Result<Numbers, String> {
         ("ch03-scores.md", scores()?),
         ("ch03-weights.md", weights()?),
         ("ch03-scaling.md", scaling_table()),
+        ("ch03-quiz.md", quiz()?),
     ])
 }
 
@@ -304,50 +304,10 @@ fn weights() -> Result<String, String> {
     ))
 }
 
-/// One row of the √d_k experiment: for random q, k ~ N(0, 1), the spread of the scores and
-/// how peaked softmax gets, without and with the scaling.
-struct Scaling {
-    d_k: usize,
-    std_raw: f64,
-    std_scaled: f64,
-    max_raw: f64,
-    max_scaled: f64,
-}
-
-/// 500 draws of one query against 10 keys, for d_k = 1, 2, 4 … 512 (seeded; computed once).
-fn scaling_experiment() -> &'static [Scaling] {
-    static ROWS: std::sync::OnceLock<Vec<Scaling>> = std::sync::OnceLock::new();
-    ROWS.get_or_init(run_scaling_experiment)
-}
-
-fn run_scaling_experiment() -> Vec<Scaling> {
-    let mut rng = seeded_rng(3);
-    (0..10)
-        .map(|p| {
-            let d_k = 1usize << p;
-            let (mut scores, mut max_raw, mut max_scaled) = (Vec::new(), 0.0, 0.0);
-            for _ in 0..500 {
-                let q: Array2<f32> = init::normal((1, d_k), 1.0, &mut rng);
-                let k: Array2<f32> = init::normal((10, d_k), 1.0, &mut rng);
-                let raw = q.dot(&k.t()); // (1, 10)
-                let scaled = &raw / (d_k as f32).sqrt();
-                scores.extend(raw.iter().map(|&v| f64::from(v)));
-                let peak = |a: &Array2<f32>| f64::from(softmax(a).fold(0.0_f32, |m, &v| m.max(v)));
-                max_raw += peak(&raw) / 500.0;
-                max_scaled += peak(&scaled) / 500.0;
-            }
-            let n = scores.len() as f64;
-            let mean = scores.iter().sum::<f64>() / n;
-            let std_raw = (scores.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
-            Scaling {
-                d_k,
-                std_raw,
-                std_scaled: std_raw / (d_k as f64).sqrt(),
-                max_raw,
-                max_scaled,
-            }
-        })
-        .collect()
+/// The √d_k experiment, 500 draws per size (computed once; `attention::worked`).
+fn scaling_experiment() -> &'static [ScalingRow] {
+    static ROWS: std::sync::OnceLock<Vec<ScalingRow>> = std::sync::OnceLock::new();
+    ROWS.get_or_init(|| worked::scaling_experiment(500))
 }
 
 /// Three rows of the experiment: d_k = 4, 64 and 512.
@@ -384,4 +344,52 @@ fn scaling_figure(title: &str) -> Plot {
         ),
     ];
     plot::line_chart(&xs, &series, title, "log₂ d_k", "largest weight")
+}
+
+/// The quiz's experiments (notebook 03, cells "Quiz: scale W_q" and "Quiz: double W_v"):
+/// each row's largest weight with W_q and with 10·W_q; the weights and output with 2·W_v.
+fn quiz() -> Result<String, String> {
+    let (head, x) = (worked::statquest_head(), worked::statquest_encodings());
+    let attn = head.forward(&x, None).map_err(err)?;
+    let mut sharp = head.clone();
+    sharp.w_q.weight *= 10.0;
+    let sharp_attn = sharp.forward(&x, None).map_err(err)?;
+    let tokens = worked::statquest_tokens();
+    let before = most_attended(&attn.weights, &tokens, &tokens);
+    let after = most_attended(&sharp_attn.weights, &tokens, &tokens);
+    let rows: Vec<String> = before
+        .iter()
+        .zip(&after)
+        .map(|(b, a)| {
+            let same = if a.1 == b.1 { "" } else { ", another key" };
+            format!(
+                "{} {} → {}{same}",
+                token_md(b.0),
+                fmt_dp(b.2, 2),
+                fmt_dp(a.2, 2)
+            )
+        })
+        .collect();
+    let same_winner = before.iter().zip(&after).all(|(b, a)| a.1 == b.1);
+
+    let mut doubled = head.clone();
+    doubled.w_v.weight *= 2.0;
+    let doubled_attn = doubled.forward(&x, None).map_err(err)?;
+    let weights_change =
+        (&doubled_attn.weights - &attn.weights).fold(0.0_f32, |m, &v| m.max(v.abs()));
+    let output_change =
+        (&doubled_attn.output - &(&attn.output * 2.0)).fold(0.0_f32, |m, &v| m.max(v.abs()));
+    Ok(anchors(&[
+        ("sharp_rows", rows.join(", ")),
+        (
+            "sharp_same_winner",
+            if same_winner {
+                "every row keeps its favourite key".to_string()
+            } else {
+                "a row changes its favourite key".to_string()
+            },
+        ),
+        ("v_weights_change", difference(weights_change)),
+        ("v_output_change", difference(output_change)),
+    ]))
 }
