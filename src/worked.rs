@@ -8,6 +8,8 @@
 //!   ([`statquest_encodings`]) and a head whose weights make the arithmetic checkable by hand
 //!   ([`statquest_head`]); the decoder side `<bos> vamos` for cross-attention
 //!   ([`statquest_decoder_encodings`]);
+//! - chapter 3's √d_k experiment: random queries and keys, with and without the scaling
+//!   ([`scaling_experiment`]);
 //! - chapter 6: the pizza sentence, embedded with positions ([`pizza_sentence`]);
 //! - chapter 7: a small translation model over [`crate::embedding::TOY_TRANSLATIONS`]
 //!   ([`toy_translation_model`]).
@@ -16,7 +18,7 @@ use ndarray::{Array2, array};
 
 use crate::embedding::{Embedding, TOY_SENTENCES, TOY_TRANSLATIONS, Vocab};
 use crate::error::Result;
-use crate::nn::Linear;
+use crate::nn::{Linear, init, seeded_rng, softmax};
 use crate::params::Params;
 use crate::positional::SinusoidalEncoding;
 use crate::self_attention::SelfAttention;
@@ -35,15 +37,67 @@ pub fn statquest_encodings() -> Array2<f32> {
 }
 
 /// A self-attention head `d_model = d_k = 2` with easy weights (`(out, in)` layout):
-/// W_q = identity (Q = X), W_k swaps the two columns, W_v maps (a, b) to (a + b, a − b).
+/// W_q maps (a, b) to (a + b, b), W_k to (b, −a) (a quarter turn), W_v to (a, a − b).
+///
+/// None of the three is symmetric, so `X·Wᵀ` (what `nn.Linear` computes) and `X·W` differ for
+/// each: a forgotten transpose changes every worked number (with W_k it flips every score's
+/// sign).
 pub fn statquest_head() -> SelfAttention {
     let linear = |w: Array2<f32>| Linear::new(w, None).expect("2 × 2 weight");
     SelfAttention::new(
-        linear(array![[1.0, 0.0], [0.0, 1.0]]),
-        linear(array![[0.0, 1.0], [1.0, 0.0]]),
-        linear(array![[1.0, 1.0], [1.0, -1.0]]),
+        linear(array![[1.0, 1.0], [0.0, 1.0]]),
+        linear(array![[0.0, 1.0], [-1.0, 0.0]]),
+        linear(array![[1.0, 0.0], [1.0, -1.0]]),
     )
     .expect("three 2 × 2 projections")
+}
+
+/// One head size of the √d_k experiment ([`scaling_experiment`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScalingRow {
+    /// The head size.
+    pub d_k: usize,
+    /// Standard deviation of the raw scores q · k.
+    pub std_raw: f64,
+    /// Standard deviation of the scaled scores q · k / √d_k.
+    pub std_scaled: f64,
+    /// The largest of the 10 softmax weights without scaling, averaged over the draws.
+    pub max_raw: f64,
+    /// The same with the scaling.
+    pub max_scaled: f64,
+}
+
+/// Chapter 3's √d_k experiment: for d_k = 1, 2, 4 … 512, `draws` times one random query
+/// against 10 random keys (entries N(0, 1), generator seeded with 3): how spread out the
+/// scores are and how peaked their softmax gets, without and with the division by √d_k.
+pub fn scaling_experiment(draws: usize) -> Vec<ScalingRow> {
+    let mut rng = seeded_rng(3);
+    (0..10)
+        .map(|p| {
+            let d_k = 1usize << p;
+            let (mut scores, mut max_raw, mut max_scaled) = (Vec::new(), 0.0, 0.0);
+            for _ in 0..draws {
+                let q: Array2<f32> = init::normal((1, d_k), 1.0, &mut rng); // (1, d_k)
+                let k: Array2<f32> = init::normal((10, d_k), 1.0, &mut rng); // (10, d_k)
+                let raw = q.dot(&k.t()); // (1, 10)
+                let scaled = &raw / (d_k as f32).sqrt();
+                scores.extend(raw.iter().map(|&v| f64::from(v)));
+                let peak = |a: &Array2<f32>| f64::from(softmax(a).fold(0.0_f32, |m, &v| m.max(v)));
+                max_raw += peak(&raw) / draws as f64;
+                max_scaled += peak(&scaled) / draws as f64;
+            }
+            let n = scores.len() as f64;
+            let mean = scores.iter().sum::<f64>() / n;
+            let std_raw = (scores.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+            ScalingRow {
+                d_k,
+                std_raw,
+                std_scaled: std_raw / (d_k as f64).sqrt(),
+                max_raw,
+                max_scaled,
+            }
+        })
+        .collect()
 }
 
 /// Tokens of the decoder side of the toy translation: `<bos> vamos`.

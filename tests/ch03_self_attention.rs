@@ -30,45 +30,52 @@ fn sdpa_matches_pytorch() {
 fn statquest_example_by_hand() {
     // Encodings X of "Let's go <EOS>"-style 3 tokens (rows), d_model = 2.
     let x = array![[1.16_f32, 0.23], [0.57, 1.36], [4.41, -2.16]];
-    // W_q = identity       → Q = X·W_qᵀ = X
-    // W_k = swap           → K = X with its two columns swapped
-    // W_v = [[1, 1], [1, -1]] → V row (a, b) becomes (a + b, a − b)
+    // W_q = [[1, 1], [0, 1]]  → Q row (a, b) becomes (a + b, b)
+    // W_k = [[0, 1], [-1, 0]] → K row (a, b) becomes (b, −a), a quarter turn
+    // W_v = [[1, 0], [1, -1]] → V row (a, b) becomes (a, a − b)
     // The book's and notebooks' head (attention::worked) has exactly these weights:
     let head = attention::worked::statquest_head();
-    assert_eq!(head.w_q.weight, array![[1.0, 0.0], [0.0, 1.0]]);
-    assert_eq!(head.w_k.weight, array![[0.0, 1.0], [1.0, 0.0]]);
-    assert_eq!(head.w_v.weight, array![[1.0, 1.0], [1.0, -1.0]]);
+    assert_eq!(head.w_q.weight, array![[1.0, 1.0], [0.0, 1.0]]);
+    assert_eq!(head.w_k.weight, array![[0.0, 1.0], [-1.0, 0.0]]);
+    assert_eq!(head.w_v.weight, array![[1.0, 0.0], [1.0, -1.0]]);
     assert!(head.w_q.bias.is_none() && head.w_k.bias.is_none() && head.w_v.bias.is_none());
     assert_eq!(attention::worked::statquest_encodings(), x);
+    let q = head.w_q.forward(&x).unwrap();
     let k = head.w_k.forward(&x).unwrap();
     let v = head.w_v.forward(&x).unwrap();
-    assert_close("K", &k, &array![[0.23, 1.16], [1.36, 0.57], [-2.16, 4.41]]);
-    assert_close("V", &v, &array![[1.39, 0.93], [1.93, -0.79], [2.25, 6.57]]);
+    assert_close("Q", &q, &array![[1.39, 0.23], [1.93, 1.36], [2.25, -2.16]]);
+    assert_close(
+        "K",
+        &k,
+        &array![[0.23, -1.16], [1.36, -0.57], [-2.16, -4.41]],
+    );
+    assert_close("V", &v, &array![[1.16, 0.93], [0.57, -0.79], [4.41, 6.57]]);
 
     // Q·Kᵀ, entry (i, j) = q_i · k_j:
-    //   row 0: 1.16·0.23 + 0.23·1.16 = 0.5336, 1.16·1.36 + 0.23·0.57 = 1.7087,
-    //          1.16·(−2.16) + 0.23·4.41 = −1.4913
-    //   row 1: 0.57·0.23 + 1.36·1.16 = 1.7087, 0.57·1.36 + 1.36·0.57 = 1.5504,
-    //          0.57·(−2.16) + 1.36·4.41 = 4.7664
-    //   row 2: −1.4913, 4.41·1.36 + (−2.16)·0.57 = 4.7664, 2·4.41·(−2.16) = −19.0512
+    //   row 0: 1.39·0.23 − 0.23·1.16 = 0.0529, 1.39·1.36 − 0.23·0.57 = 1.7593,
+    //          1.39·(−2.16) − 0.23·4.41 = −4.0167
+    //   row 1: 1.93·0.23 − 1.36·1.16 = −1.1337, 1.93·1.36 − 1.36·0.57 = 1.8496,
+    //          1.93·(−2.16) − 1.36·4.41 = −10.1664
+    //   row 2: 2.25·0.23 + 2.16·1.16 = 3.0231, 2.25·1.36 + 2.16·0.57 = 4.2912,
+    //          2.25·(−2.16) + 2.16·4.41 = 4.6656
     // Divide by √d_k = √2 ≈ 1.41421:
-    let scaled = scaled_scores(&x, &k).unwrap();
+    let scaled = scaled_scores(&q, &k).unwrap();
     let expected_scaled = array![
-        [0.37731_f32, 1.20823, -1.05451],
-        [1.20823, 1.09630, 3.37035],
-        [-1.05451, 3.37035, -13.47123],
+        [0.03741_f32, 1.24401, -2.84024],
+        [-0.80165, 1.30786, -7.18873],
+        [2.13765, 3.03434, 3.29908],
     ];
     assert!(scaled.abs_diff_eq(&expected_scaled, 1e-4), "{scaled}");
 
-    // softmax row 0: e^0.37731 = 1.45836, e^1.20823 = 3.34757, e^−1.05451 = 0.34836,
-    //   sum 5.15429 → [0.28294, 0.64947, 0.06759]
-    // row 1: 3.34757, 2.99307, 29.08882, sum 35.42945 → [0.09449, 0.08448, 0.82103]
-    // row 2: 0.34836, 29.08882, ~1.4e−6, sum 29.43718 → [0.01183, 0.98817, 0.00000]
+    // softmax row 0: e^0.03741 = 1.03811, e^1.24401 = 3.46951, e^−2.84024 = 0.05841,
+    //   sum 4.56603 → [0.22736, 0.75985, 0.01279]
+    // row 1: 0.44859, 3.69827, 0.00076, sum 4.14761 → [0.10816, 0.89166, 0.00018]
+    // row 2: 8.47953, 20.78718, 27.08764, sum 56.35435 → [0.15047, 0.36887, 0.48067]
     let attn = head.forward(&x, None).unwrap();
     let expected_weights = array![
-        [0.28294_f32, 0.64947, 0.06759],
-        [0.09449, 0.08448, 0.82103],
-        [0.01183, 0.98817, 0.00000],
+        [0.22736_f32, 0.75985, 0.01279],
+        [0.10816, 0.89166, 0.00018],
+        [0.15047, 0.36887, 0.48067],
     ];
     assert!(
         attn.weights.abs_diff_eq(&expected_weights, 1e-4),
@@ -76,18 +83,55 @@ fn statquest_example_by_hand() {
         attn.weights
     );
 
-    // output row 0 = 0.28294·(1.39, 0.93) + 0.64947·(1.93, −0.79) + 0.06759·(2.25, 6.57)
-    //              = (0.39329 + 1.25348 + 0.15208, 0.26313 − 0.51308 + 0.44407)
-    //              = (1.79884, 0.19410); rows 1 and 2 likewise.
+    // output row 0 = 0.22736·(1.16, 0.93) + 0.75985·(0.57, −0.79) + 0.01279·(4.41, 6.57)
+    //              = (0.26374 + 0.43311 + 0.05640, 0.21144 − 0.60028 + 0.08403)
+    //              = (0.75325, −0.30481); rows 1 and 2 likewise.
     let expected_output = array![
-        [1.79884_f32, 0.19410],
-        [2.14171, 5.41533],
-        [1.92361, -0.76964]
+        [0.75326_f32, -0.30479],
+        [0.63451, -0.60263],
+        [2.50453, 3.00651]
     ];
     assert!(
         attn.output.abs_diff_eq(&expected_output, 1e-4),
         "{}",
         attn.output
+    );
+}
+
+/// The worked head is not blind to the transpose chapter 3 stresses: for each projection
+/// X·Wᵀ (`nn.Linear`) differs from X·W, and a head that forgot the transpose (weights
+/// W instead of Wᵀ) gives other attention weights and another output.
+#[test]
+fn worked_head_shows_a_forgotten_transpose() {
+    let head = attention::worked::statquest_head();
+    let x = attention::worked::statquest_encodings();
+    for (name, linear) in [("W_q", &head.w_q), ("W_k", &head.w_k), ("W_v", &head.w_v)] {
+        let with_transpose = x.dot(&linear.weight.t());
+        let without = x.dot(&linear.weight);
+        assert!(
+            !with_transpose.abs_diff_eq(&without, 0.1),
+            "{name} is transpose-blind on the worked X: X·Wᵀ = X·W = {without}"
+        );
+        assert!(linear.bias.is_none());
+    }
+    let untransposed = |l: &Linear| Linear::new(l.weight.t().to_owned(), None).unwrap();
+    let forgot = SelfAttention::new(
+        untransposed(&head.w_q),
+        untransposed(&head.w_k),
+        untransposed(&head.w_v),
+    )
+    .unwrap();
+    let right = head.forward(&x, None).unwrap();
+    let wrong = forgot.forward(&x, None).unwrap();
+    assert!(
+        !right.weights.abs_diff_eq(&wrong.weights, 0.1),
+        "weights equal without the transpose: {}",
+        right.weights
+    );
+    assert!(
+        !right.output.abs_diff_eq(&wrong.output, 0.1),
+        "output equal without the transpose: {}",
+        right.output
     );
 }
 

@@ -41,7 +41,9 @@ pub fn project_qkv(
 ) -> Check {
     let next = "PyTorch stores W as (out, in): the projection is x · Wᵀ (`x.dot(&w.t())`), not \
                 x · W. Q uses w_q, K uses w_k, V uses w_v.";
-    // StatQuest head: W_q = identity → Q = X; W_k swaps the columns; W_v: (a, b) → (a + b, a − b).
+    // The StatQuest encodings with simpler weights than the book's head (whose W_q, W_k, W_v
+    // are all asymmetric): W_q = identity → Q = X; W_k swaps the columns;
+    // W_v: (a, b) → (a + b, a − b). The next case has asymmetric weights.
     let x = statquest_x();
     let (w_q, w_k, w_v) = (
         array![[1.0_f32, 0.0], [0.0, 1.0]],
@@ -49,7 +51,7 @@ pub fn project_qkv(
         array![[1.0_f32, 1.0], [1.0, -1.0]],
     );
     let case = format!(
-        "case: the chapter's StatQuest head\n{}{}{}{}",
+        "case: the StatQuest encodings, simple weights\n{}{}{}{}",
         f32_input("x", &x),
         f32_input("w_q", &w_q),
         f32_input("w_k", &w_k),

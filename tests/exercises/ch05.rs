@@ -40,8 +40,9 @@ pub fn cross_attention(
                 w_v(encoder_output); then softmax(Q·Kᵀ/√d_k)·V. The weights must be \
                 (tgt_len, src_len).";
     let linear = |w: Array2<f32>| Linear::new(w, None).unwrap();
-    // The StatQuest head: Q = decoder states, K = encoder output with columns swapped,
-    // V row (a, b) → (a + b, a − b).
+    // Simpler weights than the book's head: Q = decoder states, K = encoder output with
+    // columns swapped, V row (a, b) → (a + b, a − b). The fixture cases below have
+    // asymmetric weights and biases.
     let (w_q, w_k, w_v) = (
         linear(array![[1.0, 0.0], [0.0, 1.0]]),
         linear(array![[0.0, 1.0], [1.0, 0.0]]),
@@ -60,7 +61,7 @@ pub fn cross_attention(
     // output = weights · V, V = (1.39, 0.93), (1.93, −0.79), (2.25, 6.57).
     let expected_output = array![[2.209_321_f32, 6.208_779], [1.837_753, -0.388_369]];
     let case = format!(
-        "case: \"<bos> vamos\" attending to \"let's go <eos>\" (the StatQuest head: W_q = I, \
+        "case: \"<bos> vamos\" attending to \"let's go <eos>\" (simple weights: W_q = I, \
          W_k swaps, W_v = [[1, 1], [1, −1]], no bias)\n{}{}",
         f32_input("decoder_states", &decoder),
         f32_input("encoder_output", &encoder)

@@ -169,12 +169,31 @@ fn chapters_complete(chapters: &Path) -> Result<(), String> {
         if let Err(e) = checks::chapter_parts(&md, &text, promised(&md)) {
             errors.push(e);
         }
+        if let Err(e) = quiz_cells(chapters, &md, &text) {
+            errors.push(e);
+        }
     }
     if errors.is_empty() {
         println!("    {count} chapters have every part");
         Ok(())
     } else {
         Err(errors.join("\n  "))
+    }
+}
+
+/// The notebook cells a chapter's quiz answers name exist in its notebook (when it has one).
+fn quiz_cells(chapters: &Path, md: &str, text: &str) -> Result<usize, String> {
+    let prefix = md.get(..3).unwrap_or("");
+    let notebooks = chapters.parent().unwrap_or(chapters).join("notebooks");
+    let notebook = checks::files_with_ext(&notebooks, "ipynb")?
+        .into_iter()
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+        });
+    match notebook {
+        Some(path) => checks::quiz_cells(md, text, &checks::read(&path)?),
+        None => checks::quiz_cells(md, text, ""),
     }
 }
 
@@ -456,13 +475,15 @@ mod tests {
             let err = checks::chapter_parts("03-self-attention.md", &text, all).unwrap_err();
             assert!(err.contains(expected), "{from:?} → {to:?}: {err}");
         }
-        // Two questions only (of five).
+        // Two questions only (of seven).
         let text = good
             .replace("3. What do", "What do")
             .replace("4. If all of", "If all of")
-            .replace("5. In the", "In the");
+            .replace("5. In the", "In the")
+            .replace("6. Predict", "Predict")
+            .replace("7. Predict", "Predict");
         let err = checks::chapter_parts("03-self-attention.md", &text, all).unwrap_err();
-        assert!(err.contains("3 to 5"), "{err}");
+        assert!(err.contains("3 to 8"), "{err}");
     }
 
     #[test]

@@ -111,7 +111,8 @@ pub struct Promised {
 
 /// A chapter (`chapters/NN-*.md`) has every part the book promises: math, worked numbers
 /// from the crate, the crate's code, a figure, "Run it" naming its notebook, "Exercises", a
-/// quiz of 3–5 questions with folded answers, and a summary.
+/// quiz of 3–8 questions (some of them "predict, then run" a notebook cell) with folded
+/// answers, and a summary.
 ///
 /// A chapter whose exercises are not in the manifest yet still needs its "Exercises" section
 /// (questions to think about) but not the generated list; a chapter whose notebook does not
@@ -173,8 +174,8 @@ pub fn chapter_parts(name: &str, md: &str, promised: Promised) -> Result<(), Str
         })
         .count();
     need(
-        (3..=5).contains(&count),
-        "a quiz of 3 to 5 numbered questions",
+        (3..=8).contains(&count),
+        "a quiz of 3 to 8 numbered questions",
     );
     need(
         answers.contains("<summary>") && answers.contains("</details>"),
@@ -184,6 +185,31 @@ pub fn chapter_parts(name: &str, md: &str, promised: Promised) -> Result<(), Str
         Ok(())
     } else {
         Err(format!("{name} lacks: {}", missing.join("; ")))
+    }
+}
+
+/// Every quiz answer that sends the reader to a notebook cell (`the cell "Quiz: NAME"`, line
+/// breaks allowed inside) names a code cell the chapter's notebook has: one whose source has
+/// the comment `// Quiz: NAME`. `notebook` is the notebook's JSON text. Returns how many.
+pub fn quiz_cells(name: &str, md: &str, notebook: &str) -> Result<usize, String> {
+    let words: Vec<&str> = md.split_whitespace().collect();
+    let text = words.join(" ");
+    let mut missing = Vec::new();
+    let mut count = 0;
+    for part in text.split("the cell \"Quiz: ").skip(1) {
+        let cell = part.split('"').next().unwrap_or("");
+        count += 1;
+        if !notebook.contains(&format!("// Quiz: {cell}")) {
+            missing.push(format!("\"Quiz: {cell}\""));
+        }
+    }
+    if missing.is_empty() {
+        Ok(count)
+    } else {
+        Err(format!(
+            "{name}: its notebook has no cell `// Quiz: …` for {}",
+            missing.join(", ")
+        ))
     }
 }
 
@@ -408,6 +434,16 @@ pub fn read(path: &Path) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quiz_answer_names_a_cell_of_the_notebook() {
+        let md = "6. Sharper. Notebook 03, the cell \"Quiz:\n   scale W_q\".\n";
+        let notebook = r#"{"source": ["// Quiz: scale W_q\n", "let x = 1;"]}"#;
+        assert_eq!(quiz_cells("03.md", md, notebook), Ok(1));
+        let err = quiz_cells("03.md", md, r#"{"source": ["// Quiz: double W_v"]}"#).unwrap_err();
+        assert!(err.contains("\"Quiz: scale W_q\""), "{err}");
+        assert_eq!(quiz_cells("03.md", "no quiz cells", "{}"), Ok(0));
+    }
 
     #[test]
     fn a_chapter_without_exercises_or_notebook_yet_needs_questions_and_a_command() {

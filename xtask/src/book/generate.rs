@@ -48,7 +48,8 @@ type Chapter<T> = fn() -> Result<T, String>;
 
 /// `(file name, markdown)` for every generated numbers file, in chapter order.
 pub fn numbers() -> Result<Vec<(String, String)>, String> {
-    let chapters: [Chapter<Numbers>; 9] = [
+    let chapters: [Chapter<Numbers>; 10] = [
+        ch00::numbers,
         ch01::numbers,
         ch02::numbers,
         ch03::numbers,
@@ -165,6 +166,60 @@ fn fmt_dp(v: f32, dp: usize) -> String {
     } else {
         s
     }
+}
+
+/// Values quoted inside sentences, one mdBook anchor each
+/// (`{{#include generated/FILE.md:NAME}}`).
+fn anchors(values: &[(&str, String)]) -> String {
+    values
+        .iter()
+        .map(|(name, value)| {
+            format!("<!-- ANCHOR: {name} -->\n{value}\n<!-- ANCHOR_END: {name} -->\n")
+        })
+        .collect()
+}
+
+/// A token as the prose writes it: `<eos>` as code, a word in italics.
+fn token_md(token: &str) -> String {
+    if token.starts_with('<') {
+        format!("`{token}`")
+    } else {
+        format!("*{token}*")
+    }
+}
+
+/// A weight in `[0, 1]` as a whole percentage: `0.7599` → `"76 %"`.
+fn percent(weight: f32) -> String {
+    format!("{:.0} %", weight * 100.0)
+}
+
+/// The largest difference of an experiment that should change nothing: `"0"` when exactly
+/// zero, otherwise like `"6e-8"` (float rounding).
+fn difference(v: f32) -> String {
+    if v == 0.0 {
+        "0".to_string()
+    } else {
+        format!("{v:.0e}")
+    }
+}
+
+/// Where each query row attends most: `(row token, column token, weight)`.
+fn most_attended<'t>(
+    weights: &ArrayRef2<f32>,
+    rows: &'t [String],
+    columns: &'t [String],
+) -> Vec<(&'t str, &'t str, f32)> {
+    weights
+        .rows()
+        .into_iter()
+        .zip(rows)
+        .map(|(row, token)| {
+            let (j, &w) = row.iter().enumerate().fold((0, &f32::MIN), |best, (j, w)| {
+                if *w > *best.1 { (j, w) } else { best }
+            });
+            (token.as_str(), columns[j].as_str(), w)
+        })
+        .collect()
 }
 
 #[cfg(test)]

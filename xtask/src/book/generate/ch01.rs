@@ -3,18 +3,22 @@
 
 use std::fmt::Write as _;
 
-use attention::embedding::{TOY_SENTENCES, Vocab, cosine_similarity, cosine_similarity_matrix};
+use attention::embedding::{
+    Embedding, TOY_SENTENCES, Vocab, cosine_similarity, cosine_similarity_matrix,
+};
 use attention::ndarray::ArrayView1;
+use attention::params::Params;
 use attention::plot;
 use attention::worked;
 
-use super::{Figure, Numbers, err, figure, num};
+use super::{Figure, Numbers, anchors, err, figure, num};
 
 pub fn numbers() -> Result<Numbers, String> {
     Ok(vec![
         ("ch01-ids.md", ids()?),
         ("ch01-vectors.md", vectors()),
         ("ch01-pairs.md", pairs()?),
+        ("ch01-quiz.md", quiz()?),
     ])
 }
 
@@ -88,4 +92,21 @@ fn pairs() -> Result<String, String> {
         double.view(),
     )?;
     Ok(md)
+}
+
+/// The quiz's experiments (notebook 01, cells "Quiz: a repeated word" and "Quiz: unknown
+/// words"): the ids and rows of a sentence with a word twice, and of two unseen words.
+fn quiz() -> Result<String, String> {
+    let vocab = Vocab::from_sentences(TOY_SENTENCES);
+    let table = Embedding::from_params(&Params::seeded(0), vocab.len(), 4).map_err(err)?;
+    let repeated = vocab.encode("let's go let's");
+    let x = table.forward(&repeated).map_err(err)?; // (3, 4)
+    let unknown = vocab.encode("pineapple banana");
+    let y = table.forward(&unknown).map_err(err)?; // (2, 4)
+    Ok(anchors(&[
+        ("repeated_ids", format!("{repeated:?}")),
+        ("repeated_equal", (x.row(0) == x.row(2)).to_string()),
+        ("unknown_ids", format!("{unknown:?}")),
+        ("unknown_equal", (y.row(0) == y.row(1)).to_string()),
+    ]))
 }

@@ -9,12 +9,13 @@ use attention::plotly::Plot;
 use attention::positional::sinusoidal_encoding;
 use attention::worked;
 
-use super::{Figure, Numbers, bmatrix, bmatrix_dp, err, figure};
+use super::{Figure, Numbers, anchors, bmatrix, bmatrix_dp, err, figure, fmt_dp};
 
 pub fn numbers() -> Result<Numbers, String> {
     Ok(vec![
         ("ch02-positional.md", positional()?),
         ("ch02-shuffle.md", shuffle()?),
+        ("ch02-quiz.md", quiz()?),
     ])
 }
 
@@ -86,4 +87,32 @@ fn similarity(pe: &Array2<f32>, title: &str) -> attention::Result<Plot> {
     let similarity = pe.dot(&pe.t()); // (50, 50)
     let labels: Vec<String> = (0..50).map(|p| p.to_string()).collect();
     plot::heatmap(&similarity, &labels, &labels, title, None)
+}
+
+/// The quiz's experiments on the book's `(50, 32)` encoding (notebook 02, cells "Quiz: the
+/// length of a position" and "Quiz: similarity and distance"): the squared length of some
+/// rows, and PE[0] · PE[k] for a few distances k with the distance where it is smallest.
+fn quiz() -> Result<String, String> {
+    let pe = sinusoidal_encoding(50, 32).map_err(err)?;
+    let lengths: Vec<String> = [0, 7, 49]
+        .iter()
+        .map(|&p| format!("{}", fmt_dp(pe.row(p).dot(&pe.row(p)), 4)))
+        .collect();
+    let dot = |k: usize| pe.row(0).dot(&pe.row(k));
+    let dots: Vec<String> = [0, 1, 2, 5, 10, 20, 40]
+        .iter()
+        .map(|&k| format!("k = {k}: {}", fmt_dp(dot(k), 2)))
+        .collect();
+    if (1..50).all(|k| dot(k) <= dot(k - 1)) {
+        return Err("PE[0] · PE[k] falls steadily with k: the quiz says it wobbles".into());
+    }
+    let smallest = (1..50)
+        .min_by(|&a, &b| dot(a).total_cmp(&dot(b)))
+        .expect("49 distances");
+    Ok(anchors(&[
+        ("lengths", lengths.join(", ")),
+        ("dots", dots.join("; ")),
+        ("smallest_at", smallest.to_string()),
+        ("smallest", fmt_dp(dot(smallest), 2)),
+    ]))
 }

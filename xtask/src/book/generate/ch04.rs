@@ -2,18 +2,22 @@
 //! may attend to nothing, and the masked heatmaps.
 
 use attention::masked::{Mask, apply_mask};
-use attention::ndarray::{Axis, array};
+use attention::ndarray::{Array2, Axis, array};
+use attention::nn::softmax;
 use attention::plot;
 use attention::self_attention::scaled_scores;
 use attention::worked;
 
-use super::{Figure, Numbers, bmatrix, bmatrix_dp, err, figure, fmt_dp, pizza};
+use super::{
+    Figure, Numbers, anchors, bmatrix, bmatrix_dp, difference, err, figure, fmt_dp, pizza,
+};
 
 pub fn numbers() -> Result<Numbers, String> {
     Ok(vec![
         ("ch04-masked.md", masked()?),
         ("ch04-fully-masked.md", fully_masked()?),
         ("ch04-row1.md", row_one_by_hand()?),
+        ("ch04-quiz.md", quiz()?),
     ])
 }
 
@@ -111,4 +115,58 @@ fn row_one_by_hand() -> Result<String, String> {
         fmt_dp(e1, 3),
         fmt_dp(weight, 3),
     ))
+}
+
+/// The quiz's experiments (notebook 04, cells "Quiz: mask after the softmax" and "Quiz:
+/// −1e9 instead of −∞"): masking the weights after an unmasked softmax and renormalising,
+/// and PyTorch's `masked_fill(mask, -1e9)` on the causal and the fully masked example.
+fn quiz() -> Result<String, String> {
+    let (head, x) = (worked::statquest_head(), worked::statquest_encodings());
+    let q = head.w_q.forward(&x).map_err(err)?;
+    let k = head.w_k.forward(&x).map_err(err)?;
+    let scaled = scaled_scores(&q, &k).map_err(err)?;
+    let causal = Mask::causal(3).map_err(err)?;
+    let masked = head.forward(&x, Some(&causal)).map_err(err)?;
+    let largest = |a: &Array2<f32>| a.fold(0.0_f32, |m, &v| m.max(v.abs()));
+
+    // Softmax first, then zero the future and make each row sum to 1 again.
+    let allowed = causal.allowed().index_axis(Axis(0), 0).to_owned();
+    let mut after = softmax(&scaled);
+    after.zip_mut_with(&allowed, |w, &ok| {
+        if !ok {
+            *w = 0.0;
+        }
+    });
+    let sums = after.sum_axis(Axis(1)).insert_axis(Axis(1)); // (3, 1)
+    let renormalised = &after / &sums;
+
+    // A large finite value instead of −∞, as `masked_fill(mask, -1e9)` does.
+    let fill = |allowed: &Array2<bool>| {
+        let mut s = scaled.clone();
+        s.zip_mut_with(allowed, |v, &ok| {
+            if !ok {
+                *v = -1e9;
+            }
+        });
+        softmax(&s)
+    };
+    let causal_fill = fill(&allowed);
+    let nothing_for_go = array![
+        [true, false, false],
+        [false, false, false],
+        [true, true, true]
+    ];
+    let fully = fill(&nothing_for_go);
+    let row: Vec<String> = fully.row(1).iter().map(|&v| fmt_dp(v, 4)).collect();
+    Ok(anchors(&[
+        (
+            "after_softmax_diff",
+            difference(largest(&(&renormalised - &masked.weights))),
+        ),
+        (
+            "fill_causal_diff",
+            difference(largest(&(&causal_fill - &masked.weights))),
+        ),
+        ("fill_fully_masked_row", format!("({})", row.join(", "))),
+    ]))
 }

@@ -10,13 +10,17 @@ use attention::plot;
 use attention::prelude::{Linear, MultiHeadAttention, MultiHeadOutput, split_heads};
 use attention::worked;
 
-use super::{Figure, Numbers, PIZZA_SEED, bmatrix, bmatrix_dp, err, figure, pizza};
+use super::{
+    Figure, Numbers, PIZZA_SEED, anchors, bmatrix, bmatrix_dp, err, figure, fmt_dp, most_attended,
+    num, percent, pizza, token_md,
+};
 
 pub fn numbers() -> Result<Numbers, String> {
     Ok(vec![
         ("ch06-split.md", split()?),
         ("ch06-shapes.md", shapes()?),
         ("ch06-worked.md", worked_example()?),
+        ("ch06-by-hand.md", two_heads_by_hand()?),
     ])
 }
 
@@ -86,6 +90,65 @@ fn worked_example() -> Result<String, String> {
         bmatrix(&w.index_axis(Axis(0), 1)),
         bmatrix(&out.output.index_axis(Axis(0), 0))
     ))
+}
+
+/// The sentences around the two heads' weights: head 0's row 0 by hand (checked against the
+/// crate), and a token the two heads send to different places.
+fn two_heads_by_hand() -> Result<String, String> {
+    let head = worked::statquest_head();
+    let x = worked::statquest_encodings();
+    let q = head.w_q.forward(&x).map_err(err)?;
+    let k = head.w_k.forward(&x).map_err(err)?;
+    let out = statquest_two_heads().map_err(err)?;
+    let w = out.weights.index_axis(Axis(0), 0); // (heads, 3, 3)
+    // Head 0 reads column 0: one number per query and key, scores divided by √1.
+    let q0 = q[[0, 0]];
+    let scores: Vec<f32> = k.column(0).iter().map(|&k| q0 * k).collect();
+    let exps: Vec<f32> = scores.iter().map(|s| s.exp()).collect();
+    let sum: f32 = exps.iter().sum();
+    for (j, e) in exps.iter().enumerate() {
+        let crate_value = w[[0, 0, j]];
+        if (e / sum - crate_value).abs() > 1e-4 {
+            return Err(format!(
+                "head 0 row 0 by hand gives {}, the crate {crate_value}",
+                e / sum
+            ));
+        }
+    }
+    let list = |values: Vec<String>| format!("({})", values.join(", "));
+    let row0 = format!(
+        "$q = {}$, keys ${}$, scores ${}$, softmax ${}$",
+        fmt_dp(q0, 2),
+        list(k.column(0).iter().map(|&v| fmt_dp(v, 2)).collect()),
+        list(scores.iter().map(|&v| num(v)).collect()),
+        list(exps.iter().map(|e| num(e / sum)).collect()),
+    );
+    // The first token whose favourite key differs between the heads.
+    let tokens = worked::statquest_tokens();
+    let head0 = most_attended(&w.index_axis(Axis(0), 0), &tokens, &tokens);
+    let head1 = most_attended(&w.index_axis(Axis(0), 1), &tokens, &tokens);
+    let (i, (a, b)) = head0
+        .iter()
+        .zip(&head1)
+        .enumerate()
+        .find(|(_, (a, b))| a.1 != b.1)
+        .ok_or("the two heads attend most to the same key for every token")?;
+    let target = |t: &str| {
+        if t == a.0 {
+            "itself".to_string()
+        } else {
+            token_md(t)
+        }
+    };
+    let contrast = format!(
+        "for {} (row {i}), head 0 puts {} of its weight on {}, head 1 {} on {}",
+        token_md(a.0),
+        percent(a.2),
+        target(a.1),
+        percent(b.2),
+        target(b.1)
+    );
+    Ok(anchors(&[("row0", row0), ("contrast", contrast)]))
 }
 
 /// `(2, 3)` as `"(2, 3)"`.

@@ -3,14 +3,15 @@
 
 use crate::util::root;
 
-/// `(file name, markdown)`: `chNN-exercises.md` for every chapter that has exercises.
+/// `(file name, markdown)`: `chNN-exercises.md` and `chNN-exercise-numbers.md` for every
+/// chapter that has exercises.
 pub fn numbers() -> Result<Vec<(String, String)>, String> {
     let exercises = exercise_manifest::read(&root()).map_err(|e| e.to_string())?;
     let mut chapters: Vec<u32> = exercises.iter().map(|e| e.chapter).collect();
     chapters.dedup(); // the manifest groups the exercises by chapter
     Ok(chapters
         .into_iter()
-        .map(|chapter| {
+        .flat_map(|chapter| {
             let mut body = format!(
                 "In `src/exercises/ch{chapter:02}.rs`, one function each, whose doc comment \
                  gives the task and the shapes:\n\n\
@@ -25,7 +26,22 @@ pub fn numbers() -> Result<Vec<(String, String)>, String> {
                  shows your progress and the next hint, `cargo xtask exercises --hint ID` all \
                  the hints of one.\n"
             ));
-            (format!("ch{chapter:02}-exercises.md"), body)
+            let numbers: String = exercises
+                .iter()
+                .filter(|e| e.chapter == chapter)
+                .map(|e| {
+                    format!(
+                        "<!-- ANCHOR: {id} -->\nexercise {n}\n<!-- ANCHOR_END: {id} -->\n",
+                        id = e.id,
+                        n = e.number
+                    )
+                })
+                .collect();
+            [
+                (format!("ch{chapter:02}-exercises.md"), body),
+                // "exercise N" by id, for sentences (`{{#include …:ch03_softmax_rows}}`).
+                (format!("ch{chapter:02}-exercise-numbers.md"), numbers),
+            ]
         })
         .collect())
 }
