@@ -35,6 +35,7 @@ WEIGHT_DECAY, BETA1, BETA2, GRAD_CLIP = 1e-1, 0.9, 0.99, 1.0
 EVAL_INTERVAL, EVAL_ITERS, SEED = 250, 20, 1337
 
 
+# ANCHOR: model
 class CausalSelfAttention(nn.Module):
     def __init__(self):
         super().__init__()
@@ -109,6 +110,9 @@ class GPT(nn.Module):
         if targets is not None:
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
         return logits, loss
+
+
+# ANCHOR_END: model
 
 
 def get_lr(it, lr_decay_iters):

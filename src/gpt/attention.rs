@@ -60,15 +60,14 @@ impl CausalSelfAttention {
         self.c_proj.out_features()
     }
 
-    // ANCHOR: causal_forward
     /// `x (batch, seq, C)` → output `(batch, seq, C)` and the weights `(batch, heads, seq,
     /// seq)`: every position attends to itself and the positions before it.
     pub fn forward(&self, x: &ArrayRef3<f32>) -> Result<(Array3<f32>, Array4<f32>)> {
         let (y, cache) = self.forward_train(x)?;
         Ok((y, cache.weights))
     }
-    // ANCHOR_END: causal_forward
 
+    // ANCHOR: causal_forward
     /// [`CausalSelfAttention::forward`], keeping what the backward needs.
     pub fn forward_train(&self, x: &ArrayRef3<f32>) -> Result<(Array3<f32>, AttentionCache)> {
         let (c, h, seq) = (self.n_embd(), self.n_head, x.dim().1);

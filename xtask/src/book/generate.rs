@@ -20,6 +20,7 @@ mod ch06;
 mod ch07;
 mod ch08;
 mod ch09;
+mod ch10;
 mod exercises;
 mod trained;
 
@@ -48,7 +49,7 @@ type Chapter<T> = fn() -> Result<T, String>;
 
 /// `(file name, markdown)` for every generated numbers file, in chapter order.
 pub fn numbers() -> Result<Vec<(String, String)>, String> {
-    let chapters: [Chapter<Numbers>; 10] = [
+    let chapters: [Chapter<Numbers>; 11] = [
         ch00::numbers,
         ch01::numbers,
         ch02::numbers,
@@ -59,6 +60,7 @@ pub fn numbers() -> Result<Vec<(String, String)>, String> {
         ch07::numbers,
         ch08::numbers,
         ch09::numbers,
+        ch10::numbers,
     ];
     let mut files = Vec::new();
     for chapter in chapters {
@@ -76,7 +78,7 @@ pub fn numbers() -> Result<Vec<(String, String)>, String> {
 
 /// `(file stem, title, plot)` for every figure, in chapter order.
 pub fn figures() -> Result<Vec<Figure>, String> {
-    let chapters: [Chapter<Vec<Figure>>; 10] = [
+    let chapters: [Chapter<Vec<Figure>>; 11] = [
         ch00::figures,
         ch01::figures,
         ch02::figures,
@@ -87,6 +89,7 @@ pub fn figures() -> Result<Vec<Figure>, String> {
         ch07::figures,
         ch08::figures,
         ch09::figures,
+        ch10::figures,
     ];
     let mut figures = Vec::new();
     for chapter in chapters {
