@@ -41,7 +41,7 @@ use crate::masked::Mask;
 use crate::nn::Linear;
 use crate::nn::Train;
 use crate::params::{Init, Module, Params};
-use crate::self_attention::{attend, attend_backward};
+use crate::self_attention::{SelfAttention, attend, attend_backward};
 use crate::weights::{NamedTensors, join};
 
 // ANCHOR: split_heads
@@ -322,6 +322,30 @@ impl MultiHeadAttention {
     pub fn d_k(&self) -> usize {
         self.d_model() / self.num_heads
     }
+
+    // ANCHOR: mha_head
+    /// Head `i` on its own, as chapter 3's [`SelfAttention`]: rows `i·d_k..(i+1)·d_k` of
+    /// W_q, W_k and W_v (the `(out, in)` layout puts an output column in a row of the weight)
+    /// and the same entries of their biases. Running every head this way and concatenating
+    /// the outputs gives [`MultiHeadAttention::forward`]'s result before `out_proj`.
+    pub fn head(&self, i: usize) -> Result<SelfAttention> {
+        if i >= self.num_heads {
+            let want = format!("a head index below num_heads = {}", self.num_heads);
+            return Err(Error::value("i", want, i));
+        }
+        let d_k = self.d_k();
+        let rows = i * d_k..(i + 1) * d_k;
+        let slice = |w: &Linear| {
+            Linear::new(
+                w.weight.slice(s![rows.clone(), ..]).to_owned(), // (d_k, d_model)
+                w.bias
+                    .as_ref()
+                    .map(|b| b.slice(s![rows.clone()]).to_owned()), // (d_k)
+            )
+        };
+        SelfAttention::new(slice(&self.w_q)?, slice(&self.w_k)?, slice(&self.w_v)?)
+    }
+    // ANCHOR_END: mha_head
 }
 
 impl MultiHeadAttention {

@@ -348,6 +348,90 @@ pub fn time_vs_seq_figure(results: &BenchResults) -> Plot {
     plot
 }
 
+/// Memory of plain attention against sequence length (chapter 8): the `(n, n)` score
+/// matrices of `heads` heads against Q, K, V and the output (`head_dim` wide), batch 1, in
+/// megabytes of `f32`, for n = 128, 256, … 16384. Both axes are logarithmic: the score
+/// matrices grow like n² (slope 2), what a tiled kernel keeps like n (slope 1).
+pub fn attention_memory_figure(heads: usize, head_dim: usize, title: &str) -> Plot {
+    use crate::fast::{input_output_bytes, score_matrix_bytes};
+    let ns: Vec<usize> = (7..=14).map(|p| 1 << p).collect(); // 128 … 16384
+    let mb = |b: u64| b as f64 / 1e6;
+    let series = vec![
+        (
+            "score matrices, n × n per head (plain attention)".to_string(),
+            ns.iter()
+                .map(|&n| mb(score_matrix_bytes(1, heads, n)))
+                .collect(),
+        ),
+        (
+            "Q, K, V and output (all a tiled kernel keeps)".to_string(),
+            ns.iter()
+                .map(|&n| mb(input_output_bytes(1, heads, n, head_dim)))
+                .collect(),
+        ),
+    ];
+    let xs: Vec<f64> = ns.iter().map(|&n| n as f64).collect();
+    let mut plot = line_chart(&xs, &series, title, "", "");
+    let ticks: Vec<String> = ns.iter().map(usize::to_string).collect();
+    plot.set_layout(
+        Layout::new()
+            .title(title)
+            .x_axis(
+                Axis::new()
+                    .title(Title::with_text("sequence length n (log scale)"))
+                    .type_(AxisType::Log)
+                    .tick_values(xs.clone())
+                    .tick_text(ticks),
+            )
+            .y_axis(
+                Axis::new()
+                    .title(Title::with_text("megabytes, f32 (log scale)"))
+                    .type_(AxisType::Log),
+            ),
+    );
+    plot
+}
+
+/// The loss of one position over two tokens against the probability p of the right one, p
+/// from 0.01 to 0.99 (chapter 9): plain cross-entropy −log p and, for each ε of
+/// `label_smoothing`, the label-smoothed loss. The logits (log p, log(1 − p)) give exactly p.
+pub fn cross_entropy_curves(label_smoothing: &[f32], title: &str) -> Result<Plot> {
+    use crate::train::loss::CrossEntropyLoss;
+    let ps: Vec<f64> = (1..100).map(|i| f64::from(i) / 100.0).collect();
+    let mut series = Vec::new();
+    let mut cases = vec![("cross-entropy −log p".to_string(), 0.0)];
+    cases.extend(
+        label_smoothing
+            .iter()
+            .map(|&eps| (format!("with label smoothing ε = {eps}"), eps)),
+    );
+    for (name, eps) in cases {
+        let loss = CrossEntropyLoss::new(None, eps)?;
+        let mut ys = Vec::new();
+        for &p in &ps {
+            let logits = ndarray::array![[p.ln() as f32, (1.0 - p).ln() as f32]];
+            ys.push(f64::from(loss.forward(&logits, &[0])?));
+        }
+        series.push((name, ys));
+    }
+    Ok(line_chart(&ps, &series, title, "p(right token)", "loss"))
+}
+
+/// The paper's learning-rate schedule (chapter 9's `NoamSchedule`, factor 1) for each
+/// `(d_model, warmup)`, every 100 steps up to 20,000 (The Annotated Transformer's figure).
+pub fn noam_schedule_curves(configs: &[(usize, usize)], title: &str) -> Result<Plot> {
+    use crate::train::schedule::NoamSchedule;
+    let steps: Vec<usize> = (1..=200).map(|i| i * 100).collect();
+    let mut series = Vec::new();
+    for &(d_model, warmup) in configs {
+        let schedule = NoamSchedule::new(d_model, warmup, 1.0)?;
+        let lrs: Result<Vec<f64>> = steps.iter().map(|&s| schedule.lr(s)).collect();
+        series.push((format!("d_model {d_model}, warm-up {warmup}"), lrs?));
+    }
+    let xs: Vec<f64> = steps.iter().map(|&s| s as f64).collect();
+    Ok(line_chart(&xs, &series, title, "step", "learning rate"))
+}
+
 /// A heatmap trace on subplot `index` (1-based) with numeric axes labelled by tick text.
 fn heatmap_trace(
     z: &ArrayRef2<f32>,

@@ -168,3 +168,23 @@ pub fn toy_translation_model(norm_position: NormPosition, seed: u64) -> Result<S
     };
     Seq2SeqTransformer::from_params(&Params::seeded(seed), config)
 }
+
+/// Chapter 7's feed-forward example: d_model 2, d_ff 4, small weights chosen so that the
+/// ReLU zeroes some hidden units and not others. `linear1 (4, 2)`, `linear2 (2, 4)`.
+pub fn feed_forward_example() -> Result<crate::nn::FeedForward> {
+    Ok(crate::nn::FeedForward {
+        linear1: Linear::new(
+            array![[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, -1.0]],
+            Some(array![0.0, 0.0, -1.0, 0.0]),
+        )?,
+        linear2: Linear::new(
+            array![[1.0, 0.0, 0.5, 0.0], [0.0, 1.0, 0.0, -0.5]],
+            Some(array![0.5, 0.0]),
+        )?,
+    })
+}
+
+/// The two tokens `(seq 2, d_model 2)` chapter 7 feeds [`feed_forward_example`].
+pub fn feed_forward_inputs() -> Array2<f32> {
+    array![[1.0, -2.0], [3.0, 1.0]]
+}

@@ -4,7 +4,7 @@ mod common;
 
 use attention::masked::Mask;
 use attention::multi_head::{MultiHeadAttention, merge_heads, split_heads};
-use attention::ndarray::{Array1, Array2, Array3, Ix2, Ix3, Ix4, array, s};
+use attention::ndarray::{Array1, Array2, Array3, Axis, Ix2, Ix3, Ix4, array, s};
 use attention::nn::init::uniform;
 use attention::nn::{Linear, seeded_rng};
 use attention::params::{Module, Params};
@@ -211,5 +211,71 @@ fn mismatched_inputs_are_clear_errors() {
     assert!(
         msg.contains("`query`") && msg.contains("non-empty"),
         "{msg}"
+    );
+}
+
+/// h separate chapter-3 heads, head i built from rows i·d_k..(i+1)·d_k of W_q, W_k and W_v
+/// (the `(out, in)` layout) and the same entries of their biases, concatenated, give the
+/// fused forward's result before `out_proj`; and `out_proj` of that concatenation is the
+/// layer's output. The biases are drawn at random, so a wrong bias slice shows too.
+#[test]
+fn separate_heads_from_row_slices_equal_the_fused_forward() {
+    for (d_model, heads, seq, seed) in [(8, 4, 5, 0_u64), (6, 3, 4, 1), (12, 2, 3, 2)] {
+        let mut rng = seeded_rng(seed);
+        let mut mha =
+            MultiHeadAttention::from_params(&Params::init(&mut rng), d_model, heads).unwrap();
+        for w in [&mut mha.w_q, &mut mha.w_k, &mut mha.w_v] {
+            w.bias = Some(uniform(d_model, 1.0, &mut rng)); // from_params leaves them zero
+        }
+        let x: Array2<f32> = uniform((seq, d_model), 1.0, &mut rng); // (seq, d_model)
+        let d_k = d_model / heads;
+        let mut separate = Array2::<f32>::zeros((seq, d_model));
+        for i in 0..heads {
+            let rows = i * d_k..(i + 1) * d_k;
+            let cut = |w: &Linear| {
+                let weight = w.weight.slice(s![rows.clone(), ..]).to_owned(); // (d_k, d_model)
+                let bias = w
+                    .bias
+                    .as_ref()
+                    .map(|b| b.slice(s![rows.clone()]).to_owned());
+                Linear::new(weight, bias).unwrap()
+            };
+            let head = SelfAttention::new(cut(&mha.w_q), cut(&mha.w_k), cut(&mha.w_v)).unwrap();
+            let out = head.forward(&x, None).unwrap().output; // (seq, d_k)
+            separate.slice_mut(s![.., rows.clone()]).assign(&out);
+            assert_eq!(
+                mha.head(i).unwrap(),
+                head,
+                "head({i}) is rows {rows:?} of each projection"
+            );
+        }
+        let identity = Linear::new(Array2::eye(d_model), None).unwrap();
+        let fused_layer = MultiHeadAttention::new(
+            heads,
+            mha.w_q.clone(),
+            mha.w_k.clone(),
+            mha.w_v.clone(),
+            identity,
+        )
+        .unwrap();
+        let xb = x.clone().insert_axis(Axis(0)); // (1, seq, d_model)
+        let fused = fused_layer.forward(&xb, &xb, &xb, None).unwrap().output;
+        assert_close(
+            &format!("d_model {d_model}, {heads} heads: concatenated heads vs fused, before W_o"),
+            &fused.index_axis(Axis(0), 0).to_owned(),
+            &separate,
+        );
+        let full = mha.forward(&xb, &xb, &xb, None).unwrap().output;
+        assert_close(
+            &format!("d_model {d_model}, {heads} heads: out_proj(concatenated heads) vs forward"),
+            &full.index_axis(Axis(0), 0).to_owned(),
+            &mha.out_proj.forward(&separate).unwrap(),
+        );
+    }
+    assert!(
+        MultiHeadAttention::from_params(&Params::seeded(0), 8, 4)
+            .unwrap()
+            .head(4)
+            .is_err()
     );
 }

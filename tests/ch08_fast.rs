@@ -28,6 +28,84 @@ fn online_softmax_by_hand() {
     assert_eq!(masked.finish(), Array1::<f32>::zeros(2));
 }
 
+/// softmax(scores)·values computed directly, the textbook way (no online state).
+fn direct_attention_row(scores: &[f32], values: &Array2<f32>) -> Array1<f32> {
+    let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+    let exps: Vec<f32> = scores.iter().map(|&s| (s - max).exp()).collect();
+    let total: f32 = exps.iter().sum();
+    let mut out = Array1::<f32>::zeros(values.ncols());
+    for (e, v) in exps.iter().zip(values.rows()) {
+        out.scaled_add(e / total, &v);
+    }
+    out
+}
+
+/// The online state over `scores[range]` with their value rows.
+fn block_state(
+    scores: &[f32],
+    values: &Array2<f32>,
+    range: std::ops::Range<usize>,
+) -> OnlineSoftmax {
+    let mut state = OnlineSoftmax::new(values.ncols());
+    for j in range {
+        state.push(scores[j], values.row(j));
+    }
+    state
+}
+
+#[test]
+fn merging_two_blocks_by_hand() {
+    // Block a: scores [1, 2] (m = 2), block b: scores [3, 0.5] (m = 3). Merging rescales a by
+    // e^(2 − 3) and b by e^0 = 1; the result is the softmax over all four scores.
+    let scores = [1.0_f32, 2.0, 3.0, 0.5];
+    let values = array![[10.0_f32], [20.0], [30.0], [40.0]];
+    let (a, b) = (
+        block_state(&scores, &values, 0..2),
+        block_state(&scores, &values, 2..4),
+    );
+    let merged = a.merge(&b);
+    assert_eq!(merged.max, 3.0);
+    let e = std::f32::consts::E;
+    let sum = (1.0 / e + 1.0) / e + (1.0 + (-2.5_f32).exp());
+    assert!(
+        (merged.sum - sum).abs() < 1e-5,
+        "sum {} vs {sum}",
+        merged.sum
+    );
+    let want = direct_attention_row(&scores, &values);
+    assert!((merged.finish()[0] - want[0]).abs() < 1e-4);
+    // Merging is symmetric, and an empty block changes nothing; two empty blocks give zeros.
+    assert!((b.merge(&a).finish()[0] - want[0]).abs() < 1e-4);
+    let empty = OnlineSoftmax::new(1);
+    assert_eq!(a.merge(&empty).finish(), a.finish());
+    assert_eq!(empty.merge(&empty).finish(), Array1::<f32>::zeros(1));
+    // Adding the blocks without rescaling (the mistake the merge avoids) is wrong here.
+    let unscaled = (&a.acc + &b.acc) / (a.sum + b.sum);
+    assert!((unscaled[0] - want[0]).abs() > 1.0);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    /// Any split of any row of scores into two blocks, merged, is the softmax of the whole
+    /// row times the values (up to float rounding), whichever block comes first.
+    #[test]
+    fn merged_blocks_equal_the_full_softmax(n in 2usize..12, d_v in 1usize..4, split_at in 1usize..11, scale in 0.1f32..20.0, seed in any::<u64>()) {
+        let split = split_at.min(n - 1);
+        let mut rng = seeded_rng(seed);
+        let scores: Array1<f32> = uniform(n, scale, &mut rng);
+        let scores = scores.to_vec();
+        let values: Array2<f32> = uniform((n, d_v), 1.0, &mut rng);
+        let (a, b) = (block_state(&scores, &values, 0..split), block_state(&scores, &values, split..n));
+        let want = direct_attention_row(&scores, &values);
+        for merged in [a.merge(&b), b.merge(&a)] {
+            let got = merged.finish();
+            for (g, w) in got.iter().zip(&want) {
+                prop_assert!((g - w).abs() < 1e-5, "{got} vs {want}");
+            }
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
     /// Equal to the plain path within 1e-5 relative to the output's scale, plus what f32

@@ -66,6 +66,27 @@ impl OnlineSoftmax {
 }
 // ANCHOR_END: online_softmax
 
+// ANCHOR: online_merge
+impl OnlineSoftmax {
+    /// The state over the keys of `self` and `other` together: two disjoint blocks of keys
+    /// for the same query, each summarised relative to its own maximum, brought to the
+    /// common maximum m = max(m_a, m_b) (each block's ℓ and o times e^(m_block − m)) and
+    /// added. An empty block (m = −∞, ℓ = 0) contributes nothing.
+    pub fn merge(&self, other: &OnlineSoftmax) -> OnlineSoftmax {
+        let max = self.max.max(other.max);
+        if max == f32::NEG_INFINITY {
+            return OnlineSoftmax::new(self.acc.len()); // both empty: e^(−∞ − (−∞)) is NaN
+        }
+        let (a, b) = ((self.max - max).exp(), (other.max - max).exp()); // rescale factors ≤ 1
+        OnlineSoftmax {
+            max,
+            sum: self.sum * a + other.sum * b,
+            acc: &self.acc * a + &other.acc * b,
+        }
+    }
+}
+// ANCHOR_END: online_merge
+
 // ANCHOR: flash_attention
 /// softmax(Q·Kᵀ/√d_k + M)·V for one sequence without materialising the score matrix.
 ///

@@ -14,9 +14,12 @@ use super::{Figure, Numbers, bmatrix, bmatrix_dp, err, figure, fmt_dp, num, trai
 
 pub fn numbers() -> Result<Numbers, String> {
     Ok(vec![
+        ("ch07-ffn.md", feed_forward()?),
         ("ch07-layer-norm.md", layer_norm()?),
         ("ch07-translate.md", translate()?),
         ("ch07-norms.md", norms()?),
+        ("ch07-predict-layer-norm.md", predict_layer_norm()?),
+        ("ch07-predict-residual.md", predict_residual()?),
         (
             "ch07-trained.md",
             trained::translations(&trained::all()?[2])?,
@@ -73,6 +76,34 @@ fn toy_cross_weights() -> attention::Result<(Vec<String>, Vec<String>, Array3<f3
         tgt_vocab.tokens_of(&tgt_ids)?,
         weights,
     ))
+}
+
+/// The feed-forward example on two tokens: the hidden layer before and after the ReLU, and
+/// the output.
+fn feed_forward() -> Result<String, String> {
+    let ffn = worked::feed_forward_example().map_err(err)?;
+    let x = worked::feed_forward_inputs(); // (2, 2)
+    let pre = ffn.linear1.forward(&x).map_err(err)?; // (2, 4)
+    let hidden = pre.mapv(|v| v.max(0.0));
+    let out = ffn.forward(&x).map_err(err)?; // (2, 2)
+    Ok(format!(
+        "$$\nW_1 = {}\\quad b_1 = {}\\qquad W_2 = {}\\quad b_2 = {}\n$$\n\n$$\nx = {} \\;\\to\\; xW_1^\\top + b_1 = {} \\;\\xrightarrow{{\\operatorname{{ReLU}}}}\\; {} \\;\\to\\; \\operatorname{{FFN}}(x) = {}\n$$\n",
+        bmatrix_dp(&ffn.linear1.weight, 0),
+        bmatrix_dp(&row(ffn.linear1.bias.as_ref()), 1),
+        bmatrix_dp(&ffn.linear2.weight, 1),
+        bmatrix_dp(&row(ffn.linear2.bias.as_ref()), 1),
+        bmatrix_dp(&x, 0),
+        bmatrix_dp(&pre, 1),
+        bmatrix_dp(&hidden, 1),
+        bmatrix_dp(&out, 2),
+    ))
+}
+
+/// A bias as a `(1, n)` row (zeros if there is none).
+fn row(bias: Option<&attention::ndarray::Array1<f32>>) -> Array2<f32> {
+    let b = bias.cloned().unwrap_or_default();
+    let n = b.len();
+    b.into_shape_with_order((1, n)).expect("1 × n")
 }
 
 /// Layer norm of one 4-vector, with its mean and variance.
@@ -173,4 +204,70 @@ fn encoder_layer_stats(norm: NormPosition, ids: &Array2<usize>) -> Result<Vec<(f
             (mean, var.sqrt())
         })
         .collect())
+}
+
+/// Quiz: LayerNorm of x and of 10·x + 3.
+fn predict_layer_norm() -> Result<String, String> {
+    let x = array![[1.0_f32, 2.0, 3.0, 6.0]];
+    let moved = x.mapv(|v| 10.0 * v + 3.0);
+    let ln = LayerNorm::new(4);
+    let (a, b) = (
+        ln.forward(&x).map_err(err)?,
+        ln.forward(&moved).map_err(err)?,
+    );
+    let diff = (&a - &b).mapv(f32::abs).fold(0.0_f32, |m, &v| m.max(v));
+    Ok(format!(
+        "$$\n\\operatorname{{LayerNorm}}({}) = {} \\qquad \\operatorname{{LayerNorm}}({}) = {}\n$$\n\n\
+         Largest difference: {}.\n",
+        bmatrix_dp(&x, 0),
+        bmatrix(&a),
+        bmatrix_dp(&moved, 0),
+        bmatrix(&b),
+        fmt_dp(diff, 4)
+    ))
+}
+
+/// cos(a, b) of two vectors.
+fn cosine(a: &attention::ndarray::ArrayView1<f32>, b: &attention::ndarray::ArrayView1<f32>) -> f32 {
+    a.dot(b) / (a.dot(a).sqrt() * b.dot(b).sqrt())
+}
+
+/// Quiz: the first sublayer of the toy model's first encoder layer (post-LN) with and
+/// without its residual: how much each token's output still points like its input.
+fn predict_residual() -> Result<String, String> {
+    let (src_vocab, _) = worked::toy_translation_vocabs();
+    let ids = src_vocab.encode_with_specials("let's go");
+    let tokens = src_vocab.tokens_of(&ids).map_err(err)?;
+    let ids = Array2::from_shape_vec((1, ids.len()), ids).expect("1 × n");
+    let model = worked::toy_translation_model(NormPosition::Post, 0).map_err(err)?;
+    let layer = &model.transformer.encoder.layers[0];
+    let x = model.embed(&model.src_embedding, &ids).map_err(err)?; // (1, 4, 8)
+    let attn = layer
+        .self_attn
+        .forward(&x, &x, &x, None)
+        .map_err(err)?
+        .output;
+    let with = layer.norm1.forward(&(&attn + &x)).map_err(err)?; // LN(x + SelfAttn(x))
+    let without = layer.norm1.forward(&attn).map_err(err)?; // LN(SelfAttn(x))
+    let mut md = String::from(
+        "cos(input, output) of each token after the attention sublayer, post-LN (1 = same \
+         direction, 0 = unrelated):\n\n| token | with the residual | without |\n|---|---:|---:|\n",
+    );
+    for (i, token) in tokens.iter().enumerate() {
+        let xi = x.slice(attention::ndarray::s![0, i, ..]);
+        writeln!(
+            md,
+            "| `{token}` | {} | {} |",
+            fmt_dp(
+                cosine(&xi, &with.slice(attention::ndarray::s![0, i, ..])),
+                2
+            ),
+            fmt_dp(
+                cosine(&xi, &without.slice(attention::ndarray::s![0, i, ..])),
+                2
+            )
+        )
+        .unwrap();
+    }
+    Ok(md)
 }

@@ -7,11 +7,9 @@ use std::fmt::Write as _;
 
 use attention::bench_results::{BenchCase, BenchResults, RESULTS_PATH, RatioRow};
 use attention::fast::{OnlineSoftmax, attention_flops, input_output_bytes, score_matrix_bytes};
-use attention::ndarray::array;
+use attention::ndarray::{Array2, array};
+use attention::nn::softmax;
 use attention::plot;
-use attention::plotly::Plot;
-use attention::plotly::common::Title;
-use attention::plotly::layout::{Axis as PlotAxis, AxisType, Layout};
 
 use super::{Figure, Numbers, figure, fmt_dp, num};
 
@@ -24,6 +22,9 @@ pub fn numbers() -> Result<Numbers, String> {
     Ok(vec![
         ("ch08-cost.md", cost()),
         ("ch08-online.md", online()),
+        ("ch08-merge.md", merge()?),
+        ("ch08-predict-memory.md", predict_memory()),
+        ("ch08-predict-shift.md", predict_shift()),
         ("ch08-results.md", ratio_results(&results)),
         ("ch08-long.md", long_sequence(&results)?),
         ("ch08-gpu.md", gpu(&results)),
@@ -36,7 +37,7 @@ pub fn figures() -> Result<Vec<Figure>, String> {
         figure(
             "ch08-memory",
             "Memory of attention, 8 heads of 64, batch 1",
-            |t| Ok(memory_figure(t)),
+            |t| Ok(plot::attention_memory_figure(HEADS, HEAD_DIM, t)),
         )?,
         figure(
             "ch08-time-vs-seq",
@@ -113,6 +114,92 @@ fn online() -> String {
     md
 }
 
+/// Scores and values of the merge example: keys 0, 1 form block a, keys 2, 3 block b.
+const MERGE_SCORES: [f32; 4] = [1.0, 2.0, 3.0, 0.5];
+const MERGE_VALUES: [f32; 4] = [10.0, 20.0, 30.0, 40.0];
+
+/// Two blocks of keys for one query, each summarised by [`OnlineSoftmax`], merged with
+/// [`OnlineSoftmax::merge`], against the softmax of the whole row.
+fn merge() -> Result<String, String> {
+    let block = |keys: std::ops::Range<usize>| {
+        let mut state = OnlineSoftmax::new(1);
+        for j in keys {
+            state.push(MERGE_SCORES[j], array![MERGE_VALUES[j]].view());
+        }
+        state
+    };
+    let (a, b) = (block(0..2), block(2..4));
+    let merged = a.merge(&b);
+    let list = |v: &[f32], dp: usize| {
+        let parts: Vec<String> = v.iter().map(|&x| fmt_dp(x, dp)).collect();
+        parts.join(", ")
+    };
+    let mut md = String::from(
+        "Each block on its own (as one thread or one tile would see it):\n\n\
+         | block | keys | scores s | values v | m | ℓ | o | o / ℓ |\n\
+         |---|---|---|---|---:|---:|---:|---:|\n",
+    );
+    for (name, state, keys) in [("a", &a, 0..2), ("b", &b, 2..4)] {
+        writeln!(
+            md,
+            "| {name} | {} | {} | {} | {} | {} | {} | {} |",
+            list(&keys.clone().map(|j| j as f32).collect::<Vec<_>>(), 0),
+            list(&MERGE_SCORES[keys.clone()], 1),
+            list(&MERGE_VALUES[keys], 0),
+            num(state.max),
+            num(state.sum),
+            num(state.acc[0]),
+            num(state.finish()[0])
+        )
+        .unwrap();
+    }
+    write!(
+        md,
+        "\nMerged, with the common maximum $m = \\max(m_a, m_b) = {}$:\n\n\
+         | block | rescale $e^{{m_{{\\text{{block}}}} - m}}$ | ℓ · rescale | o · rescale |\n\
+         |---|---:|---:|---:|\n",
+        num(merged.max)
+    )
+    .unwrap();
+    for (name, state) in [("a", &a), ("b", &b)] {
+        let r = (state.max - merged.max).exp();
+        writeln!(
+            md,
+            "| {name} | {} | {} | {} |",
+            num(r),
+            num(state.sum * r),
+            num(state.acc[0] * r)
+        )
+        .unwrap();
+    }
+    // The whole row at once, chapter 3's way: softmax of the four scores, times the values.
+    let row = Array2::from_shape_vec((1, 4), MERGE_SCORES.to_vec()).map_err(|e| e.to_string())?;
+    let weights = softmax(&row); // (1, 4)
+    let full: f32 = weights.iter().zip(MERGE_VALUES).map(|(w, v)| w * v).sum();
+    let out = merged.finish()[0];
+    if (out - full).abs() > 1e-4 {
+        return Err(format!(
+            "chapter 8: merged output {out} differs from the full softmax {full}"
+        ));
+    }
+    writeln!(
+        md,
+        "| **merged** | | **{}** | **{}** |\n\n\
+         Output $o / \\ell = {} / {} = {}$. The whole row at once: softmax$({})$ = \
+         $({})$, times the values: **{}**, the same.",
+        num(merged.sum),
+        num(merged.acc[0]),
+        num(merged.acc[0]),
+        num(merged.sum),
+        num(out),
+        list(&MERGE_SCORES, 1),
+        list(&weights.row(0).to_vec(), 4),
+        num(full)
+    )
+    .unwrap();
+    Ok(md)
+}
+
 /// The rows of one [`online`] table: the start, then one row per key in `order`.
 fn online_rows(md: &mut String, order: [usize; 2]) {
     let keys = [(0.0_f32, 10.0_f32), (3.0_f32.ln(), 20.0)];
@@ -144,47 +231,6 @@ fn online_rows(md: &mut String, order: [usize; 2]) {
         )
         .unwrap();
     }
-}
-
-/// The memory figure: score matrices against Q, K, V and output, 8 heads, log–log.
-fn memory_figure(title: &str) -> Plot {
-    let (h, d) = (HEADS, HEAD_DIM);
-    let ns: Vec<usize> = (7..=14).map(|p| 1 << p).collect(); // 128 … 16384
-    let mb = |b: u64| b as f64 / 1e6;
-    let series = vec![
-        (
-            "score matrices, n × n per head (plain attention)".to_string(),
-            ns.iter()
-                .map(|&n| mb(score_matrix_bytes(1, h, n)))
-                .collect(),
-        ),
-        (
-            "Q, K, V and output (all a tiled kernel keeps)".to_string(),
-            ns.iter()
-                .map(|&n| mb(input_output_bytes(1, h, n, d)))
-                .collect(),
-        ),
-    ];
-    let xs: Vec<f64> = ns.iter().map(|&n| n as f64).collect();
-    let mut plot = plot::line_chart(&xs, &series, title, "", "");
-    let ticks: Vec<String> = ns.iter().map(usize::to_string).collect();
-    plot.set_layout(
-        Layout::new()
-            .title(title)
-            .x_axis(
-                PlotAxis::new()
-                    .title(Title::with_text("sequence length n (log scale)"))
-                    .type_(AxisType::Log)
-                    .tick_values(xs.clone())
-                    .tick_text(ticks),
-            )
-            .y_axis(
-                PlotAxis::new()
-                    .title(Title::with_text("megabytes, f32 (log scale)"))
-                    .type_(AxisType::Log),
-            ),
-    );
-    plot
 }
 
 /// The CPU results: who measured what, the table against PyTorch and the range of ratios.
@@ -343,4 +389,56 @@ fn long_sequence(results: &BenchResults) -> Result<String, String> {
         l.peak_rss_mb,
         l.seconds
     ))
+}
+
+/// Quiz: memory at n and 2n, 8 heads of 64: the score matrices against what a tiled kernel
+/// keeps.
+fn predict_memory() -> String {
+    let (h, d) = (HEADS, HEAD_DIM);
+    let (n, n2) = (2048, 4096);
+    let scores = [score_matrix_bytes(1, h, n), score_matrix_bytes(1, h, n2)];
+    let io = [
+        input_output_bytes(1, h, n, d),
+        input_output_bytes(1, h, n2, d),
+    ];
+    format!(
+        "| {h} heads of {d}, batch 1 | n = {n} | n = {n2} | ratio |\n|---|---:|---:|---:|\n\
+         | plain: the score matrices | {} | {} | {:.0}× |\n\
+         | tiled (flash): Q, K, V and the output | {} | {} | {:.0}× |\n",
+        bytes(scores[0]),
+        bytes(scores[1]),
+        scores[1] as f64 / scores[0] as f64,
+        bytes(io[0]),
+        bytes(io[1]),
+        io[1] as f64 / io[0] as f64,
+    )
+}
+
+/// Quiz: the merge example with 100 added to every score: a plain `exp` overflows, the
+/// online softmax's output does not move.
+fn predict_shift() -> String {
+    let run = |shift: f32| {
+        let mut a = OnlineSoftmax::new(1);
+        let mut b = OnlineSoftmax::new(1);
+        for j in 0..4 {
+            let state = if j < 2 { &mut a } else { &mut b };
+            state.push(MERGE_SCORES[j] + shift, array![MERGE_VALUES[j]].view());
+        }
+        a.merge(&b).finish()[0]
+    };
+    let largest = MERGE_SCORES
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &v| m.max(v))
+        + 100.0;
+    format!(
+        "| | scores as given | scores + 100 |\n|---|---:|---:|\n\
+         | merged output $o / \\ell$ | {} | {} |\n\n\
+         A plain `f32` exponential of the largest shifted score, `{}_f32.exp()`, is `{}`: the \
+         largest `f32` is `{:.1e}` (`f32::MAX`).\n",
+        num(run(0.0)),
+        num(run(100.0)),
+        largest,
+        largest.exp(),
+        f32::MAX
+    )
 }

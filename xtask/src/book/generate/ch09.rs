@@ -8,10 +8,9 @@
 use std::fmt::Write as _;
 
 use attention::ndarray::{Array2, array};
-use attention::nn::{softmax, softmax_backward};
+use attention::nn::{Dropout, Train, softmax, softmax_backward};
 use attention::params::{Module, Params};
 use attention::plot;
-use attention::plotly::Plot;
 use attention::prelude::{PAD_ID, Seq2SeqTransformer};
 use attention::train::loss::CrossEntropyLoss;
 use attention::train::schedule::NoamSchedule;
@@ -20,7 +19,7 @@ use attention::train::trainer::TrainConfig;
 use attention::transformer::Seq2SeqConfig;
 use attention::worked;
 
-use super::{Figure, Numbers, bmatrix, err, figure, fmt_dp, num, trained};
+use super::{Figure, Numbers, bmatrix, bmatrix_dp, err, figure, fmt_dp, num, trained};
 
 /// Label smoothing of the worked example (the paper's ε).
 const EPSILON: f32 = 0.1;
@@ -29,6 +28,9 @@ pub fn numbers() -> Result<Numbers, String> {
     Ok(vec![
         ("ch09-loss.md", loss()?),
         ("ch09-softmax-backward.md", softmax_vjp()?),
+        ("ch09-dropout.md", dropout()?),
+        ("ch09-predict-smoothing.md", predict_smoothing()?),
+        ("ch09-predict-dropout.md", predict_dropout()?),
         ("ch09-tasks.md", tasks()?),
         ("ch09-results.md", trained::results(&trained::all()?)?),
     ])
@@ -43,12 +45,12 @@ pub fn figures() -> Result<Vec<Figure>, String> {
         figure(
             "ch09-cross-entropy",
             "Loss of one position against the probability of the right token (2 tokens)",
-            loss_curve,
+            |t| plot::cross_entropy_curves(&[EPSILON], t),
         )?,
         figure(
             "ch09-schedule",
             "The paper's learning-rate schedule: linear warm-up, then 1/√step",
-            schedule_curves,
+            |t| plot::noam_schedule_curves(&[(512, 4000), (512, 8000), (256, 4000)], t),
         )?,
         figure(
             "ch09-loss-curves",
@@ -71,6 +73,35 @@ pub fn figures() -> Result<Vec<Figure>, String> {
             |t| trained::before_after_figure(&tasks[2], Some(HELD_OUT_EXAMPLE), t),
         )?,
     ])
+}
+
+/// Dropout probability and seed of the worked example.
+const DROPOUT_P: f32 = 0.5;
+const DROPOUT_SEED: u64 = 0;
+
+/// Dropout of a `(2, 4)` activation in train mode (`Train::new(0.5, 0)`): the mask drawn, the
+/// output, and the output in eval mode.
+fn dropout() -> Result<String, String> {
+    let x = Array2::from_shape_fn((2, 4), |(i, j)| (4 * i + j + 1) as f32);
+    let mut train = Train::new(DROPOUT_P, DROPOUT_SEED).map_err(err)?;
+    let (y, mask) = train.drop(x.clone());
+    let mask = mask.ok_or("p > 0 draws a mask")?;
+    let eval = Dropout::new(DROPOUT_P).map_err(err)?.forward(&x);
+    let dropped = mask.iter().filter(|&&m| m == 0.0).count();
+    Ok(format!(
+        "$$\nx = {} \\qquad m = {} \\qquad \\text{{train: }} x \\odot m = {} \\qquad \\text{{eval: }} {}\n$$\n\n\
+         With $p = {}$, each kept entry is multiplied by $1 / (1 - p) = {}$; this draw (seed {}) \
+         dropped {} of the {} entries.\n",
+        bmatrix_dp(&x, 0),
+        bmatrix_dp(&mask, 0),
+        bmatrix_dp(&y, 0),
+        bmatrix_dp(&eval, 0),
+        DROPOUT_P,
+        fmt_dp(1.0 / (1.0 - DROPOUT_P), 0),
+        DROPOUT_SEED,
+        dropped,
+        x.len()
+    ))
 }
 
 /// One decoder position over chapter 7's Spanish vocabulary, the right answer `vamos`: the
@@ -256,48 +287,72 @@ fn tasks() -> Result<String, String> {
     Ok(md)
 }
 
-/// −log p and the label-smoothed loss of one position over two tokens, as the probability
-/// of the right one goes from 0.01 to 0.99: the logits (log p, log(1 − p)) give exactly p.
-fn loss_curve(title: &str) -> attention::Result<Plot> {
-    let ps: Vec<f64> = (1..100).map(|i| f64::from(i) / 100.0).collect();
-    let mut series = Vec::new();
-    for (name, eps) in [
-        ("cross-entropy −log p".to_string(), 0.0),
-        (format!("with label smoothing ε = {EPSILON}"), EPSILON),
-    ] {
-        let loss = CrossEntropyLoss::new(None, eps)?;
-        let mut ys = Vec::new();
-        for &p in &ps {
-            let logits = array![[p.ln() as f32, (1.0 - p).ln() as f32]];
-            ys.push(f64::from(loss.forward(&logits, &[0])?));
-        }
-        series.push((name, ys));
+/// Confidence levels of the label-smoothing quiz: the right token's logit, the others 0.
+const CONFIDENCES: [f32; 7] = [0.0, 2.0, 4.0, 6.0, 8.0, 12.0, 20.0];
+
+/// Quiz: the loss of one position (chapter 7's Spanish vocabulary, right answer `vamos`) as
+/// the model grows more confident, without and with label smoothing.
+fn predict_smoothing() -> Result<String, String> {
+    let (_, tgt_vocab) = worked::toy_translation_vocabs();
+    let vamos = tgt_vocab.id("vamos").ok_or("vamos is in the vocabulary")?;
+    let v = tgt_vocab.len();
+    let plain = CrossEntropyLoss::new(Some(PAD_ID), 0.0).map_err(err)?;
+    let smooth = CrossEntropyLoss::new(Some(PAD_ID), EPSILON).map_err(err)?;
+    let mut md = format!(
+        "The right token's logit $z$, the other {} logits 0:\n\n\
+         | $z$ | p(vamos) | loss, ε = 0 | loss, ε = {EPSILON} |\n|---:|---:|---:|---:|\n",
+        v - 1
+    );
+    for z in CONFIDENCES {
+        let mut logits = Array2::<f32>::zeros((1, v));
+        logits[[0, vamos]] = z;
+        let p = softmax(&logits)[[0, vamos]];
+        writeln!(
+            md,
+            "| {} | {} | {} | {} |",
+            fmt_dp(z, 0),
+            num(p),
+            num(plain.forward(&logits, &[vamos]).map_err(err)?),
+            num(smooth.forward(&logits, &[vamos]).map_err(err)?)
+        )
+        .unwrap();
     }
-    Ok(plot::line_chart(
-        &ps,
-        &series,
-        title,
-        "p(right token)",
-        "loss",
-    ))
+    Ok(md)
 }
 
-/// The Noam schedule for the paper's base model and two variants (The Annotated
-/// Transformer's figure), every 100 steps up to 20,000.
-fn schedule_curves(title: &str) -> attention::Result<Plot> {
-    let steps: Vec<usize> = (1..=200).map(|i| i * 100).collect();
-    let mut series = Vec::new();
-    for (d_model, warmup) in [(512, 4000), (512, 8000), (256, 4000)] {
-        let schedule = NoamSchedule::new(d_model, warmup, 1.0)?;
-        let lrs: Result<Vec<f64>, _> = steps.iter().map(|&s| schedule.lr(s)).collect();
-        series.push((format!("d_model {d_model}, warm-up {warmup}"), lrs?));
+/// Dropout probability, size and seed of the dropout quiz.
+const QUIZ_P: f32 = 0.1;
+const QUIZ_N: usize = 10_000;
+
+/// Quiz: dropout p = 0.1 on 10,000 ones, in train mode and in eval mode.
+fn predict_dropout() -> Result<String, String> {
+    let ones = attention::ndarray::Array1::<f32>::ones(QUIZ_N);
+    let dropout = Dropout::new(QUIZ_P).map_err(err)?;
+    let mut train = Train::new(QUIZ_P, 0).map_err(err)?;
+    let (trained, _) = train.drop(ones.clone());
+    let eval = dropout.forward(&ones);
+    let stats = |a: &attention::ndarray::Array1<f32>| {
+        let zeros = a.iter().filter(|&&v| v == 0.0).count() as f32 / a.len() as f32;
+        let largest = a.fold(0.0_f32, |m, &v| m.max(v));
+        (zeros, a.mean().unwrap_or(0.0), largest)
+    };
+    let mut md = format!(
+        "{QUIZ_N} activations equal to 1, dropout p = {QUIZ_P}:\n\n\
+         | mode | share of zeros | mean | largest value |\n|---|---:|---:|---:|\n"
+    );
+    for (mode, a) in [
+        ("train (`Train::drop`)", &trained),
+        ("eval (`Dropout::forward`)", &eval),
+    ] {
+        let (zeros, mean, largest) = stats(a);
+        writeln!(
+            md,
+            "| {mode} | {} | {} | {} |",
+            num(zeros),
+            num(mean),
+            num(largest)
+        )
+        .unwrap();
     }
-    let xs: Vec<f64> = steps.iter().map(|&s| s as f64).collect();
-    Ok(plot::line_chart(
-        &xs,
-        &series,
-        title,
-        "step",
-        "learning rate",
-    ))
+    Ok(md)
 }
