@@ -91,6 +91,7 @@ impl CausalSelfAttention {
             },
         ))
     }
+    // ANCHOR_END: causal_forward
 
     /// Backward: `c_proj`, the heads' attention (chapter 9's), and `c_attn`, whose gradient
     /// is ∂L/∂Q, ∂L/∂K, ∂L/∂V side by side `(batch, seq, 3C)`, the packed output it made.
