@@ -80,6 +80,7 @@ pub fn numbers() -> Result<Numbers, String> {
         ("ch10-kv-cache.md", kv_cache_table(&r)?),
         ("ch10-gqa.md", gqa_table(&m.after.config)),
         ("ch10-rope.md", rope_distances()?),
+        ("ch10-heads.md", heads_table(&m)?),
         ("ch10-quiz.md", quiz(&m, &r)?),
     ])
 }
@@ -602,34 +603,105 @@ fn quiz(m: &Models, r: &Value) -> Result<String, String> {
     let probs = |p: &[f32], decoding| -> Result<String, String> {
         let logits = attention::ndarray::Array1::from(p.to_vec()).mapv(f32::ln);
         let out = next_token_probabilities(&logits, decoding).map_err(err)?;
-        Ok(format!("({})", out.iter().map(|v| format!("{v:.3}")).collect::<Vec<_>>().join(", ")))
+        Ok(format!(
+            "({})",
+            out.iter()
+                .map(|v| format!("{v:.3}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
     };
-    let sample = |temperature| Decoding::Sample { temperature, top_k: None, top_p: None };
-    let nucleus = Decoding::Sample { temperature: 1.0, top_k: None, top_p: Some(0.6) };
+    let sample = |temperature| Decoding::Sample {
+        temperature,
+        top_k: None,
+        top_p: None,
+    };
+    let nucleus = Decoding::Sample {
+        temperature: 1.0,
+        top_k: None,
+        top_p: Some(0.6),
+    };
     let loss = f(&r["crate"]["val_loss_full_split"]);
     let mut md = String::new();
-    let mut anchor = |name: &str, body: String| writeln!(md, "<!-- ANCHOR: {name} -->\n{body}\n<!-- ANCHOR_END: {name} -->").unwrap();
+    let mut anchor = |name: &str, body: String| {
+        writeln!(
+            md,
+            "<!-- ANCHOR: {name} -->\n{body}\n<!-- ANCHOR_END: {name} -->"
+        )
+        .unwrap()
+    };
     anchor("temperature", probs(&[0.5, 0.3, 0.2], sample(0.5))?);
     anchor("top_p", probs(&[0.1, 0.4, 0.2, 0.3], nucleus)?);
     anchor("loss", format!("{loss:.2}"));
     anchor("perplexity", format!("{:.1}", loss.exp()));
     let prompt = tok.encode("ROMEO.\n").map_err(err)?;
     for (name, t) in [("cold", 0.2), ("hot", 1.5)] {
-        let out = generate(&m.after, &prompt, 100, sample(t), None, &mut seeded_rng(7)).map_err(err)?;
-        let text = tok.decode(&out).map_err(err)?.replace('\n', " ⏎ ").replace('`', "'");
+        let out =
+            generate(&m.after, &prompt, 100, sample(t), None, &mut seeded_rng(7)).map_err(err)?;
+        let text = tok
+            .decode(&out)
+            .map_err(err)?
+            .replace('\n', " ⏎ ")
+            .replace('`', "'");
         anchor(name, format!("`{text}`"));
     }
-    let line = tok.encode("HAMLET.\nTo be, or not to be, that is the question:").map_err(err)?;
+    let line = tok
+        .encode("HAMLET.\nTo be, or not to be, that is the question:")
+        .map_err(err)?;
     let ids = Array2::from_shape_vec((1, line.len()), line.clone()).map_err(|e| e.to_string())?;
     let plain = m.after.forward(&ids).map_err(err)?;
     let mut caches = m.after.new_caches(1);
     let mut diff = 0.0_f32;
     for (t, &id) in line.iter().enumerate() {
-        let step = m.after.forward_cached(&attention::ndarray::arr2(&[[id]]), &mut caches).map_err(err)?;
+        let step = m
+            .after
+            .forward_cached(&attention::ndarray::arr2(&[[id]]), &mut caches)
+            .map_err(err)?;
         let row = plain.slice(s![0, t, ..]);
-        diff = step.slice(s![0, 0, ..]).iter().zip(row).fold(diff, |d, (a, b)| d.max((a - b).abs()));
+        diff = step
+            .slice(s![0, 0, ..])
+            .iter()
+            .zip(row)
+            .fold(diff, |d, (a, b)| d.max((a - b).abs()));
     }
     anchor("cache_diff", format!("{diff:.1e}"));
     anchor("cache_len", line.len().to_string());
+    Ok(md)
+}
+
+/// Where the first block's heads look, averaged over a 64-character stretch of the
+/// validation text: the share of each row's weight on the character itself, the one before,
+/// the two before that, and everything further back.
+fn heads_table(m: &Models) -> Result<String, String> {
+    let ids = m.data.val[1000..1064].to_vec();
+    let x = Array2::from_shape_vec((1, ids.len()), ids).map_err(|e| e.to_string())?;
+    let maps = m.after.attention_weights(&x).map_err(err)?;
+    let first = maps[0].index_axis(Axis(0), 0); // (heads, 64, 64)
+    let mut md = String::from(
+        "| first block | the character itself | the one before | the two before that | further back |\n|---|---:|---:|---:|---:|\n",
+    );
+    for (h, head) in first.outer_iter().enumerate() {
+        let rows = head.nrows();
+        // The mean over the rows of the weight on the keys `from..=to` positions back.
+        let share = |from: usize, to: usize| -> f32 {
+            let mut total = 0.0;
+            for t in 0..rows {
+                for back in (from..=to).filter(|&back| back <= t) {
+                    total += head[[t, t - back]];
+                }
+            }
+            total / rows as f32
+        };
+        let (itself, before, two) = (share(0, 0), share(1, 1), share(2, 3));
+        writeln!(
+            md,
+            "| head {h} | {:.0} % | {:.0} % | {:.0} % | {:.0} % |",
+            100.0 * itself,
+            100.0 * before,
+            100.0 * two,
+            100.0 * (1.0 - itself - before - two)
+        )
+        .unwrap();
+    }
     Ok(md)
 }
