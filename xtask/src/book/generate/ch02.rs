@@ -96,7 +96,7 @@ fn quiz() -> Result<String, String> {
     let pe = sinusoidal_encoding(50, 32).map_err(err)?;
     let lengths: Vec<String> = [0, 7, 49]
         .iter()
-        .map(|&p| format!("{}", fmt_dp(pe.row(p).dot(&pe.row(p)), 4)))
+        .map(|&p| fmt_dp(pe.row(p).dot(&pe.row(p)), 4))
         .collect();
     let dot = |k: usize| pe.row(0).dot(&pe.row(k));
     let dots: Vec<String> = [0, 1, 2, 5, 10, 20, 40]

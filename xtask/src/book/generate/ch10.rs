@@ -227,9 +227,9 @@ fn nanogpt_check() -> Result<String, String> {
     let gpt = Gpt::from_params(&Params::load(&tensors), config).map_err(err)?;
     let ids = |name: &str| -> Result<Array2<usize>, String> {
         let t = tensors.get(name).ok_or(format!("{name} missing"))?;
-        Ok(t.mapv(|v| v as usize)
+        t.mapv(|v| v as usize)
             .into_dimensionality()
-            .map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())
     };
     let (idx, targets) = (ids("input.idx")?, ids("input.targets")?);
     let (logits, cache) = gpt.forward_train(&idx).map_err(err)?;
