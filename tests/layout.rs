@@ -121,10 +121,12 @@ fn included_listings_are_balanced() {
     for chapter in chapters {
         let name = chapter.file_name().unwrap().to_string_lossy().to_string();
         for (spec, code) in included_listings(&name) {
-            // Braces and parentheses outside comments and string/char literals.
+            // Braces and parentheses outside comments and string/char literals. Python
+            // listings comment with `#` (and `//` is its integer division).
+            let comment = if spec.contains(".py:") { "#" } else { "//" };
             let (mut braces, mut parens) = (0i32, 0i32);
             for line in code.lines() {
-                let line = line.split("//").next().unwrap_or("");
+                let line = line.split(comment).next().unwrap_or("");
                 let mut in_str = false;
                 let mut chars = line.chars().peekable();
                 while let Some(c) = chars.next() {
