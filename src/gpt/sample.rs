@@ -144,12 +144,8 @@ pub fn generate(
     stop: Option<usize>,
     rng: &mut SeededRng,
 ) -> Result<Vec<usize>> {
-    decoding.check()?;
+    check_request(gpt, prompt, decoding)?;
     let block_size = gpt.config.block_size;
-    if prompt.is_empty() || prompt.len() > block_size {
-        let want = format!("1 to block_size = {block_size} tokens");
-        return Err(Error::value("prompt (its length)", want, prompt.len()));
-    }
     let mut tokens = prompt.to_vec();
     let mut caches = gpt.new_caches(1);
     let ids = Array2::from_shape_vec((1, prompt.len()), prompt.to_vec()).expect("1 row");
@@ -175,6 +171,17 @@ pub fn generate(
 }
 // ANCHOR_END: generate
 
+/// Errors on bad sampling settings, an empty prompt or one longer than the context.
+fn check_request(gpt: &Gpt, prompt: &[usize], decoding: Decoding) -> Result<()> {
+    decoding.check()?;
+    let block_size = gpt.config.block_size;
+    if prompt.is_empty() || prompt.len() > block_size {
+        let want = format!("1 to block_size = {block_size} tokens");
+        return Err(Error::value("prompt (its length)", want, prompt.len()));
+    }
+    Ok(())
+}
+
 /// [`generate`] without the KV cache: the whole context (at most block_size tokens) runs at
 /// every step. Slower, and the reference the cache is checked and timed against.
 pub fn generate_uncached(
@@ -185,12 +192,8 @@ pub fn generate_uncached(
     stop: Option<usize>,
     rng: &mut SeededRng,
 ) -> Result<Vec<usize>> {
-    decoding.check()?;
+    check_request(gpt, prompt, decoding)?;
     let block_size = gpt.config.block_size;
-    if prompt.is_empty() || prompt.len() > block_size {
-        let want = format!("1 to block_size = {block_size} tokens");
-        return Err(Error::value("prompt (its length)", want, prompt.len()));
-    }
     let mut tokens = prompt.to_vec();
     let mut new = Vec::with_capacity(max_new_tokens);
     while new.len() < max_new_tokens {
