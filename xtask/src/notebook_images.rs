@@ -61,7 +61,20 @@ pub fn add_images(notebook: &mut Value) -> Result<usize, String> {
         .iter()
         .map(|(_, o)| o["data"][PLOTLY_MIME].clone())
         .collect();
-    let images = render_pngs(&specs)?;
+    let mut images = render_pngs(&specs, 1.0)?;
+    // A figure whose image is over the limit (a dense heatmap) is drawn again, smaller.
+    for factor in [0.8, 0.65, 0.5] {
+        let big: Vec<usize> = (0..images.len())
+            .filter(|&i| images[i].len() > MAX_IMAGE_BASE64)
+            .collect();
+        if big.is_empty() {
+            break;
+        }
+        let again: Vec<Value> = big.iter().map(|&i| specs[i].clone()).collect();
+        for (i, png) in big.into_iter().zip(render_pngs(&again, factor)?) {
+            images[i] = png;
+        }
+    }
     for ((_, output), png) in figures.iter_mut().zip(images) {
         output["data"][PNG_MIME] = Value::String(png);
     }
@@ -91,17 +104,23 @@ pub fn check_images(notebook: &Value) -> Result<(), String> {
 }
 
 /// PNGs (base64, without the `data:` prefix) of plotly figure specs, rendered by plotly.js's
-/// `Plotly.toImage` in headless Chromium, at the size the layout asks for (else 700 × 450).
-pub fn render_pngs(specs: &[Value]) -> Result<Vec<String>, String> {
+/// `Plotly.toImage` in headless Chromium, at the size the layout asks for (else 700 × 450)
+/// times `factor`.
+pub fn render_pngs(specs: &[Value], factor: f64) -> Result<Vec<String>, String> {
     let chromium = find_chromium()?;
     let dir = std::env::temp_dir().join(format!("xtask-figure-images-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let result = render_in(&chromium, &dir, specs);
+    let result = render_in(&chromium, &dir, specs, factor);
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-fn render_in(chromium: &str, dir: &Path, specs: &[Value]) -> Result<Vec<String>, String> {
+fn render_in(
+    chromium: &str,
+    dir: &Path,
+    specs: &[Value],
+    factor: f64,
+) -> Result<Vec<String>, String> {
     let write = |name: &str, text: &str| {
         std::fs::write(dir.join(name), text).map_err(|e| format!("{name}: {e}"))
     };
@@ -110,7 +129,9 @@ fn render_in(chromium: &str, dir: &Path, specs: &[Value]) -> Result<Vec<String>,
         .iter()
         .map(|spec| {
             let layout = &spec["layout"];
-            let size = |key: &str, default: u64| layout[key].as_u64().unwrap_or(default);
+            let size = |key: &str, default: u64| {
+                (layout[key].as_u64().unwrap_or(default) as f64 * factor).round() as u64
+            };
             serde_json::json!({
                 "data": spec["data"],
                 "layout": layout,
