@@ -495,3 +495,12 @@ fn attention_weights_are_causal_rows_that_sum_to_one() {
         }
     }
 }
+
+#[test]
+fn the_loss_of_a_split_too_short_for_one_window_is_an_error() {
+    let gpt = small_gpt(7);
+    for data in [vec![], vec![1_usize; 16]] {
+        let err = split_loss(&gpt, &data, 4).unwrap_err().to_string();
+        assert!(err.contains("more than block_size = 16"), "{err}");
+    }
+}

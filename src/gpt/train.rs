@@ -196,7 +196,7 @@ pub fn estimate_loss(
 /// dropped), `batch` windows at a time: the same number on every run, for comparing runs.
 pub fn split_loss(gpt: &Gpt, data: &[usize], batch: usize) -> Result<f32> {
     let block = gpt.config.block_size;
-    let windows = (data.len() - 1) / block;
+    let windows = data.len().saturating_sub(1) / block; // an empty split: 0, an error below
     if windows == 0 || batch == 0 {
         let want = format!("more than block_size = {block} ids, and batch ≥ 1");
         return Err(Error::value("data (its length)", want, data.len()));
