@@ -98,13 +98,7 @@ fn transformer_matches_pytorch_pre_ln() {
 
 fn seq2seq_fixture() -> (Fixture, Seq2SeqTransformer) {
     let f = fixture("seq2seq");
-    let config = Seq2SeqConfig {
-        transformer: f.transformer_config(),
-        src_vocab_size: f.usize("src_vocab_size"),
-        tgt_vocab_size: f.usize("tgt_vocab_size"),
-        max_len: f.usize("pe_max_len"),
-        pad_id: f.usize("pad_id"),
-    };
+    let config = f.seq2seq_config();
     let model = Seq2SeqTransformer::from_params(&Params::load(&f.tensors), config).unwrap();
     f.assert_all_parameters_used();
     (f, model)

@@ -362,13 +362,7 @@ fn learned_positional_embedding() {
 
 fn check_seq2seq_loss(name: &str) {
     let f = fixture(name);
-    let config = Seq2SeqConfig {
-        transformer: f.transformer_config(),
-        src_vocab_size: f.usize("src_vocab_size"),
-        tgt_vocab_size: f.usize("tgt_vocab_size"),
-        max_len: f.usize("pe_max_len"),
-        pad_id: f.usize("pad_id"),
-    };
+    let config = f.seq2seq_config();
     let model = Seq2SeqTransformer::from_params(&Params::load(&f.tensors), config).unwrap();
     f.assert_all_parameters_used();
     let (src, tgt_in, tgt_out) = (f.ids("src"), f.ids("tgt_in"), f.ids("tgt_out"));

@@ -19,7 +19,7 @@ use attention::positional::{SinusoidalEncoding, sinusoidal_encoding};
 use attention::self_attention::SelfAttention;
 use attention::train::loss::CrossEntropyLoss;
 use attention::train::optim::{AdamW, Optimizer, clip_grad_norm};
-use attention::transformer::{Seq2SeqConfig, Seq2SeqTransformer};
+use attention::transformer::Seq2SeqTransformer;
 use attention::worked::statquest_encodings;
 use common::{Fixture, TOL, assert_close, fixture};
 
@@ -187,13 +187,7 @@ fn ch06_split_heads_class_and_nn_multihead_attention_match_the_crate() {
 }
 
 fn seq2seq(f: &Fixture) -> Seq2SeqTransformer {
-    let config = Seq2SeqConfig {
-        transformer: f.transformer_config(),
-        src_vocab_size: f.usize("src_vocab_size"),
-        tgt_vocab_size: f.usize("tgt_vocab_size"),
-        max_len: f.usize("pe_max_len"),
-        pad_id: f.usize("pad_id"),
-    };
+    let config = f.seq2seq_config();
     Seq2SeqTransformer::from_params(&Params::load(&f.tensors), config).unwrap()
 }
 

@@ -2,7 +2,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use attention::ndarray::{Array, Array2, ArrayD, ArrayRef, Dimension};
-use attention::transformer::{NormPosition, TransformerConfig};
+use attention::transformer::{NormPosition, Seq2SeqConfig, TransformerConfig};
 use attention::weights::NamedTensors;
 
 /// Absolute tolerance for comparing with PyTorch (float32 on both sides).
@@ -89,6 +89,18 @@ impl Fixture {
             } else {
                 NormPosition::Post
             },
+        }
+    }
+
+    /// The config of a fixture's encoder-decoder language model (`seq2seq.json` and the
+    /// fixtures that record the same model: its transformer, vocabularies, positions, pad id).
+    pub fn seq2seq_config(&self) -> Seq2SeqConfig {
+        Seq2SeqConfig {
+            transformer: self.transformer_config(),
+            src_vocab_size: self.usize("src_vocab_size"),
+            tgt_vocab_size: self.usize("tgt_vocab_size"),
+            max_len: self.usize("pe_max_len"),
+            pad_id: self.usize("pad_id"),
         }
     }
 
