@@ -46,20 +46,19 @@ impl Block {
     }
 
     // ANCHOR: block_forward
-    /// `(batch, seq, C) → (batch, seq, C)`.
-    pub fn forward(&self, x: &ArrayRef3<f32>) -> Result<Array3<f32>> {
-        let (attended, _) = self.attn.forward(&self.ln_1.forward(x)?)?; // (batch, seq, C)
+    /// `(batch, seq, C) → (batch, seq, C)`, and the attention weights `(batch, heads, seq,
+    /// seq)`, which the attention computes anyway (the figures show them).
+    pub fn forward_with_weights(&self, x: &ArrayRef3<f32>) -> Result<(Array3<f32>, Array4<f32>)> {
+        let (attended, weights) = self.attn.forward(&self.ln_1.forward(x)?)?; // (batch, seq, C)
         let x = attended + x; // residual
         let x = &x + &self.mlp.forward(&self.ln_2.forward(&x)?)?; // residual
-        Ok(x)
+        Ok((x, weights))
     }
     // ANCHOR_END: block_forward
 
-    /// [`Block::forward`], also returning the attention weights `(batch, heads, seq, seq)`.
-    pub fn forward_with_weights(&self, x: &ArrayRef3<f32>) -> Result<(Array3<f32>, Array4<f32>)> {
-        let (attended, weights) = self.attn.forward(&self.ln_1.forward(x)?)?;
-        let x = attended + x;
-        Ok((&x + &self.mlp.forward(&self.ln_2.forward(&x)?)?, weights))
+    /// `(batch, seq, C) → (batch, seq, C)`: [`Block::forward_with_weights`] without the weights.
+    pub fn forward(&self, x: &ArrayRef3<f32>) -> Result<Array3<f32>> {
+        Ok(self.forward_with_weights(x)?.0)
     }
 
     /// [`Block::forward`] on the new positions only, with the layer's KV cache.

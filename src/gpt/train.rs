@@ -10,6 +10,7 @@ use crate::nn::{SeededRng, seeded_rng};
 use crate::train::loss::CrossEntropyLoss;
 use crate::train::optim::{AdamW, Optimizer, clip_grad_norm};
 use crate::train::schedule::CosineWithWarmup;
+use crate::train::trainer::StepReport;
 
 use super::data::get_batch;
 use super::model::{Gpt, GptConfig};
@@ -77,19 +78,6 @@ pub fn nanogpt_cpu_model(vocab_size: usize) -> GptConfig {
     }
 }
 
-/// One optimizer step's numbers.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StepReport {
-    /// Steps done, this one included.
-    pub step: usize,
-    /// The batch's mean cross-entropy before the update.
-    pub loss: f32,
-    /// The learning rate used.
-    pub lr: f64,
-    /// The global gradient norm before clipping.
-    pub grad_norm: f32,
-}
-
 /// A GPT, its optimizer and schedule, and the generator of its batches.
 pub struct GptTrainer {
     /// The model being trained.
@@ -154,11 +142,13 @@ impl GptTrainer {
         self.optimizer.set_lr(lr)?;
         self.optimizer.step(&mut self.model, &grads)?;
         self.steps += 1;
+        let tokens = batch * block; // every position is a target: no padding
         Ok(StepReport {
             step: self.steps,
             loss,
             lr,
             grad_norm,
+            tokens,
         })
     }
     // ANCHOR_END: gpt_step
