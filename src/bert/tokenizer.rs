@@ -1,0 +1,1 @@
+//! BERT's WordPiece tokenizer (being written).
