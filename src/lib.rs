@@ -57,8 +57,8 @@
 extern crate blas_src;
 
 pub mod backend;
-pub mod bert;
 pub mod bench_results;
+pub mod bert;
 pub mod cross;
 pub mod embedding;
 mod error;

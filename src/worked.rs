@@ -181,6 +181,7 @@ pub fn feed_forward_example() -> Result<crate::nn::FeedForward> {
             array![[1.0, 0.0, 0.5, 0.0], [0.0, 1.0, 0.0, -0.5]],
             Some(array![0.5, 0.0]),
         )?,
+        activation: crate::nn::Activation::Relu,
     })
 }
 

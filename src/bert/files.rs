@@ -71,8 +71,13 @@ mod tests {
 
     #[test]
     fn a_missing_folder_names_the_file_and_the_setup_command() {
-        let err = ModelFiles::in_dir("/nonexistent/minilm").unwrap_err().to_string();
-        assert!(err.contains("/nonexistent/minilm/model.safetensors"), "{err}");
+        let err = ModelFiles::in_dir("/nonexistent/minilm")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/nonexistent/minilm/model.safetensors"),
+            "{err}"
+        );
         assert!(err.contains("cargo xtask setup"), "{err}");
     }
 }

@@ -2,9 +2,13 @@
 //! sentence-transformers' all-MiniLM-L6-v2.
 //!
 //! - [`files`]: where `cargo xtask setup` put the model's files;
-//! - [`tokenizer`]: BERT's WordPiece tokenizer (text → subword ids).
+//! - [`tokenizer`]: BERT's WordPiece tokenizer (text → subword ids);
+//! - [`model`]: the encoder, chapter 7's layers with BERT's settings and names;
+//! - [`sentence`]: sentence embeddings (mean pooling, L2 normalisation) and cosines.
 
 pub mod files;
+pub mod model;
 pub mod tokenizer;
 
 pub use files::ModelFiles;
+pub use model::{Bert, BertConfig, BertEmbeddings, BertOutput, l2_normalize, mean_pool};

@@ -1,51 +1,13 @@
 //! The GPT block's MLP: expand to 4·n_embd, GELU, project back (nanoGPT's `MLP`).
 
-use ndarray::{Array, Array3, ArrayRef, ArrayRef3, ArrayViewMutD, Dimension, Zip};
+use ndarray::{Array3, ArrayRef3, ArrayViewMutD};
 
 use crate::error::Result;
 use crate::gradients::Gradients;
 use crate::nn::Linear;
+use crate::nn::activation::{gelu, gelu_backward_with_cdf, normal_cdf};
 use crate::params::{Init, Module, Params};
 use crate::weights::{NamedTensors, join};
-
-// ANCHOR: gelu
-/// GELU, the exact (erf) form of PyTorch's `nn.GELU()`: x · Φ(x), with Φ the standard normal
-/// CDF, Φ(x) = ½(1 + erf(x/√2)). Like ReLU for large |x|, but smooth around 0 and slightly
-/// negative for small negative x.
-pub fn gelu<D: Dimension>(x: &ArrayRef<f32, D>) -> Array<f32, D> {
-    x.mapv(|x| x * normal_cdf(x))
-}
-
-/// Backward of [`gelu`]: d/dx [x·Φ(x)] = Φ(x) + x·φ(x), with φ(x) = e^(−x²/2)/√(2π) the
-/// normal density; returns `dy ⊙ gelu'(x)`.
-pub fn gelu_backward<D: Dimension>(x: &ArrayRef<f32, D>, dy: &ArrayRef<f32, D>) -> Array<f32, D> {
-    gelu_backward_with_cdf(x, &x.mapv(normal_cdf), dy)
-}
-// ANCHOR_END: gelu
-
-/// Φ(x) = ½(1 + erf(x/√2)), the standard normal CDF.
-fn normal_cdf(x: f32) -> f32 {
-    0.5 * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2))
-}
-
-/// [`gelu_backward`] given Φ(x) from the forward (erf is the costly part: computed once).
-fn gelu_backward_with_cdf<D: Dimension>(
-    x: &ArrayRef<f32, D>,
-    cdf: &ArrayRef<f32, D>,
-    dy: &ArrayRef<f32, D>,
-) -> Array<f32, D> {
-    let inv_sqrt_2pi = 0.5 * std::f32::consts::FRAC_2_SQRT_PI * std::f32::consts::FRAC_1_SQRT_2;
-    let mut dx = Array::zeros(x.raw_dim());
-    Zip::from(&mut dx)
-        .and(x)
-        .and(cdf)
-        .and(dy)
-        .for_each(|dx, &x, &cdf, &dy| {
-            let pdf = inv_sqrt_2pi * (-0.5 * x * x).exp(); // φ(x)
-            *dx = dy * (cdf + x * pdf);
-        });
-    dx
-}
 
 /// `c_fc` (4C, C) → GELU → `c_proj` (C, 4C), applied to every position on its own.
 #[derive(Debug, Clone, PartialEq)]

@@ -31,11 +31,12 @@ pub mod rope;
 pub mod sample;
 pub mod train;
 
+pub use crate::nn::{gelu, gelu_backward};
 pub use attention::{CausalSelfAttention, KvCache};
 pub use block::Block;
 pub use data::{CharDataset, CharTokenizer, Split, get_batch};
 pub use gqa::{grouped_query_attention, kv_cache_bytes};
-pub use mlp::{Mlp, gelu, gelu_backward};
+pub use mlp::Mlp;
 pub use model::{Gpt, GptCache, GptConfig};
 pub use rope::rope;
 pub use sample::{Decoding, generate, next_token_probabilities};

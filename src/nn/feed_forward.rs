@@ -5,11 +5,13 @@ use ndarray::{Array, ArrayRef, ArrayViewMutD, Dimension};
 use crate::error::Result;
 use crate::gradients::Gradients;
 use crate::nn::Linear;
+use crate::nn::activation::Activation;
 use crate::nn::dropout::{Train, apply_mask};
 use crate::params::{Module, Params};
 use crate::weights::{NamedTensors, join};
 
-/// FFN(x) = ReLU(x·W₁ᵀ + b₁)·W₂ᵀ + b₂, applied to each position independently.
+/// FFN(x) = ReLU(x·W₁ᵀ + b₁)·W₂ᵀ + b₂, applied to each position independently (BERT and GPT
+/// use GELU instead of ReLU: see [`Activation`]).
 ///
 /// Parameter names follow `nn.TransformerEncoderLayer`, where the two layers sit directly in
 /// the layer: `linear1` `(d_ff, d_model)` and `linear2` `(d_model, d_ff)`.
@@ -19,6 +21,8 @@ pub struct FeedForward {
     pub linear1: Linear,
     /// Contracts back: `(d_model, d_ff)`.
     pub linear2: Linear,
+    /// The non-linearity between them (ReLU unless a model says otherwise).
+    pub activation: Activation,
 }
 
 impl FeedForward {
@@ -29,13 +33,14 @@ impl FeedForward {
         Ok(FeedForward {
             linear1: Linear::from_params(&p.sub("linear1"), d_model, d_ff, true)?,
             linear2: Linear::from_params(&p.sub("linear2"), d_ff, d_model, true)?,
+            activation: Activation::Relu,
         })
     }
 
     /// `(..., d_model) → (..., d_model)`.
     // ANCHOR: feed_forward
     pub fn forward<D: Dimension>(&self, x: &ArrayRef<f32, D>) -> Result<Array<f32, D>> {
-        let hidden = self.linear1.forward(x)?.mapv(relu); // (..., d_ff)
+        let hidden = self.activation.forward(&self.linear1.forward(x)?); // (..., d_ff)
         self.linear2.forward(&hidden) // (..., d_model)
     }
     // ANCHOR_END: feed_forward
@@ -47,8 +52,8 @@ impl FeedForward {
         x: &ArrayRef<f32, D>,
         train: &mut Train,
     ) -> Result<(Array<f32, D>, FeedForwardCache<D>)> {
-        let pre = self.linear1.forward(x)?; // (..., d_ff), before ReLU
-        let (hidden, dropped) = train.drop(pre.mapv(relu)); // (..., d_ff)
+        let pre = self.linear1.forward(x)?; // (..., d_ff), before the activation
+        let (hidden, dropped) = train.drop(self.activation.forward(&pre)); // (..., d_ff)
         let y = self.linear2.forward(&hidden)?; // (..., d_model)
         let cache = FeedForwardCache {
             x: x.to_owned(),
@@ -61,7 +66,8 @@ impl FeedForward {
 
     /// Backward of [`FeedForward::forward_train`]: adds the gradients of `linear1.*` and
     /// `linear2.*` below `prefix` and returns ∂L/∂x. ReLU passes the gradient where its input
-    /// was positive and blocks it elsewhere: ∂relu(z)/∂z = 1 if z > 0 else 0.
+    /// was positive and blocks it elsewhere: ∂relu(z)/∂z = 1 if z > 0 else 0 (see
+    /// [`Activation::backward`]).
     pub fn backward<D: Dimension>(
         &self,
         cache: &FeedForwardCache<D>,
@@ -71,8 +77,8 @@ impl FeedForward {
     ) -> Result<Array<f32, D>> {
         let p2 = join(prefix, "linear2");
         let d_hidden = self.linear2.backward(&cache.hidden, dy, grads, &p2)?; // (..., d_ff)
-        let mut d_pre = apply_mask(d_hidden, cache.dropped.as_ref());
-        d_pre.zip_mut_with(&cache.pre, |d, &z| *d = if z > 0.0 { *d } else { 0.0 });
+        let d_activated = apply_mask(d_hidden, cache.dropped.as_ref());
+        let d_pre = self.activation.backward(&cache.pre, &d_activated); // (..., d_ff)
         let p1 = join(prefix, "linear1");
         self.linear1.backward(&cache.x, &d_pre, grads, &p1) // (..., d_model)
     }
@@ -83,9 +89,9 @@ impl FeedForward {
 pub struct FeedForwardCache<D: Dimension> {
     /// The input `(..., d_model)`.
     x: Array<f32, D>,
-    /// linear1's output before ReLU `(..., d_ff)`.
+    /// linear1's output before the activation `(..., d_ff)`.
     pre: Array<f32, D>,
-    /// ReLU's output after dropout, linear2's input `(..., d_ff)`.
+    /// The activation's output after dropout, linear2's input `(..., d_ff)`.
     hidden: Array<f32, D>,
     /// The dropout mask on the hidden layer.
     dropped: Option<Array<f32, D>>,
@@ -104,9 +110,4 @@ impl Module for FeedForward {
         self.linear2
             .visit_parameters_mut(&join(prefix, "linear2"), f);
     }
-}
-
-/// ReLU(x) = max(0, x).
-pub fn relu(x: f32) -> f32 {
-    x.max(0.0)
 }

