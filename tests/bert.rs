@@ -8,17 +8,35 @@ mod common;
 
 use std::sync::OnceLock;
 
-use attention::bert::{Bert, BertConfig, ModelFiles};
+use attention::bert::tokenizer::MAX_LEN;
+use attention::bert::{Bert, BertConfig, ModelFiles, SentenceEncoder};
 use attention::ndarray::{Array2, Array3, Ix2, Ix3};
 use attention::weights::NamedTensors;
 use common::fixture;
 
+fn encoder() -> &'static SentenceEncoder {
+    static ENCODER: OnceLock<SentenceEncoder> = OnceLock::new();
+    ENCODER.get_or_init(|| SentenceEncoder::load().unwrap_or_else(|e| panic!("{e}")))
+}
+
 fn model() -> &'static Bert {
-    static MODEL: OnceLock<Bert> = OnceLock::new();
-    MODEL.get_or_init(|| {
-        let files = ModelFiles::find().unwrap_or_else(|e| panic!("{e}"));
-        Bert::load(&files).unwrap_or_else(|e| panic!("{e}"))
-    })
+    &encoder().bert
+}
+
+/// The fixture's padded batch: ids `(batch, seq)` and lengths.
+fn fixture_batch(f: &common::Fixture) -> (Array2<usize>, Vec<usize>) {
+    let rows = usize_rows(&f.config["batch_ids"]);
+    let lengths = usize_rows(&serde_json::json!([f.config["batch_lengths"]])).remove(0);
+    let ids = Array2::from_shape_fn((rows.len(), rows[0].len()), |(b, t)| rows[b][t]);
+    (ids, lengths)
+}
+
+fn fixture_texts(f: &common::Fixture) -> Vec<String> {
+    let texts = f.config["texts"].as_array().expect("texts");
+    texts
+        .iter()
+        .map(|t| t.as_str().expect("text").to_string())
+        .collect()
 }
 
 fn max_abs_diff<D: attention::ndarray::Dimension>(
@@ -90,17 +108,11 @@ fn every_layers_hidden_states_match_sentence_transformers_on_a_padded_batch() {
 #[test]
 fn a_sentence_does_not_depend_on_what_it_is_padded_with() {
     let f = fixture("minilm");
-    let rows = usize_rows(&f.config["batch_ids"]);
-    let lengths: Vec<usize> = f.config["batch_lengths"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as usize)
-        .collect();
-    let seq = rows[0].len();
-    let batch = Array2::from_shape_fn((rows.len(), seq), |(b, t)| rows[b][t]);
+    let (batch, lengths) = fixture_batch(&f);
     let together = model().forward(&batch, &lengths).unwrap();
-    let alone_ids = Array2::from_shape_fn((1, lengths[1]), |(_, t)| rows[1][t]);
+    let alone_ids = batch
+        .slice(attention::ndarray::s![1..2, ..lengths[1]])
+        .to_owned();
     let alone = model().forward(&alone_ids, &lengths[1..2]).unwrap();
     let padded_row =
         together
@@ -136,5 +148,131 @@ fn bad_ids_and_lengths_are_errors_naming_them() {
     assert!(e.contains("ids") && e.contains("512"), "{e}");
     let e = m.attention_weights(&ids, &[3], 6).unwrap_err().to_string();
     assert!(e.contains("layer"), "{e}");
-    let _ = Ix2::default();
+}
+
+#[test]
+fn the_tokenizer_gives_sentence_transformers_ids_for_the_fixture_texts() {
+    let f = fixture("minilm");
+    let want = usize_rows(&f.config["ids"]);
+    for (text, want) in fixture_texts(&f).iter().zip(want) {
+        let got = encoder().tokenizer.encode(text, MAX_LEN).unwrap().ids;
+        assert_eq!(got, want, "text {text:?}");
+    }
+}
+
+#[test]
+fn sentence_embeddings_and_cosines_match_sentence_transformers() {
+    let f = fixture("minilm");
+    let texts = fixture_texts(&f);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let out = encoder().encode(&refs).unwrap();
+    let want: Array2<f32> = f
+        .tensors
+        .get("embeddings")
+        .unwrap()
+        .clone()
+        .into_dimensionality::<Ix2>()
+        .unwrap();
+    let diff = max_abs_diff(&out.vectors, &want);
+    println!("embeddings: max |diff| {diff:.2e}");
+    assert!(diff <= 1e-4, "embeddings: max |diff| {diff:e} > 1e-4");
+    let cosine = out.vectors.dot(&out.vectors.t());
+    let want_cos: Array2<f32> = f
+        .tensors
+        .get("cosine")
+        .unwrap()
+        .clone()
+        .into_dimensionality::<Ix2>()
+        .unwrap();
+    let diff = max_abs_diff(&cosine, &want_cos);
+    println!("cosines: max |diff| {diff:.2e}");
+    assert!(diff <= 1e-5, "cosines: max |diff| {diff:e} > 1e-5");
+    // Unit length, the empty text included; the long text was cut at 256 tokens and says so.
+    for row in out.vectors.rows() {
+        assert!((row.dot(&row) - 1.0).abs() < 1e-5);
+    }
+    let long = texts.len() - 1;
+    assert!(
+        out.truncated[long] && out.lengths[long] == MAX_LEN,
+        "the long text is cut"
+    );
+    assert_eq!(out.truncated.iter().filter(|&&t| t).count(), 1);
+}
+
+#[test]
+fn one_text_or_many_gives_the_same_vector() {
+    // Sorting by length and padding within a batch must not change a sentence's vector.
+    let texts = [
+        "Attention is all you need.",
+        "Short.",
+        "A considerably longer sentence about rivers, banks and loans.",
+    ];
+    let together = encoder().encode(&texts).unwrap().vectors;
+    for (i, text) in texts.iter().enumerate() {
+        let alone = encoder().encode(&[text]).unwrap().vectors;
+        let diff = max_abs_diff(&alone.row(0).to_owned(), &together.row(i).to_owned());
+        assert!(diff < 1e-5, "{text}: {diff:e}");
+    }
+}
+
+#[test]
+fn bad_texts_and_words_are_errors() {
+    let e = encoder().encode(&[]).unwrap_err().to_string();
+    assert!(e.contains("texts"), "{e}");
+    let e = encoder()
+        .word_vector("the river bank", "loan")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("word") && e.contains("loan"), "{e}");
+    // Control characters and an empty string are fine: cleaned away, [CLS] [SEP].
+    let out = encoder().encode(&["", "\u{7}\u{0}"]).unwrap();
+    assert_eq!(out.lengths, [2, 2]);
+}
+
+#[test]
+fn a_missing_or_misshaped_tensor_is_named() {
+    let files = ModelFiles::find().unwrap();
+    let mut tensors = NamedTensors::from_safetensors_file_except(
+        &files.safetensors,
+        &["embeddings.position_ids"],
+    )
+    .unwrap();
+    let config = BertConfig::minilm_l6();
+    let name = "encoder.layer.3.attention.self.key.weight";
+    let original = tensors.get(name).unwrap().clone();
+    tensors.insert(name, attention::ndarray::Array2::<f32>::zeros((384, 383)));
+    let e = Bert::from_params(&attention::params::Params::load(&tensors), config.clone())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(name) && e.contains("384, 383"), "{e}");
+    let mut missing = NamedTensors::new();
+    for n in tensors
+        .names()
+        .filter(|n| *n != "encoder.layer.5.output.dense.bias")
+    {
+        missing.insert(
+            n,
+            if n == name {
+                original.clone()
+            } else {
+                tensors.get(n).unwrap().clone()
+            },
+        );
+    }
+    let e = Bert::from_params(&attention::params::Params::load(&missing), config)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("encoder.layer.5.output.dense.bias"), "{e}");
+    // Not a safetensors file at all; and the I64 buffer is refused unless skipped.
+    let e = NamedTensors::from_safetensors_file(&files.vocab)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("vocab.txt"), "{e}");
+    let e = NamedTensors::from_safetensors_file(&files.safetensors)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("embeddings.position_ids") && e.contains("I64"),
+        "{e}"
+    );
 }

@@ -4,11 +4,15 @@
 //! - [`files`]: where `cargo xtask setup` put the model's files;
 //! - [`tokenizer`]: BERT's WordPiece tokenizer (text → subword ids);
 //! - [`model`]: the encoder, chapter 7's layers with BERT's settings and names;
-//! - [`sentence`]: sentence embeddings (mean pooling, L2 normalisation) and cosines.
+//! - [`sentence`]: sentence embeddings (mean pooling, L2 normalisation) and cosines;
+//! - [`figures`]: the chapter's scatter of sentences coloured by cluster.
 
+pub mod figures;
 pub mod files;
 pub mod model;
+pub mod sentence;
 pub mod tokenizer;
 
 pub use files::ModelFiles;
 pub use model::{Bert, BertConfig, BertEmbeddings, BertOutput, l2_normalize, mean_pool};
+pub use sentence::{SentenceEmbeddings, SentenceEncoder};

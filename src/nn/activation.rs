@@ -15,6 +15,7 @@ pub enum Activation {
     Gelu,
 }
 
+// ANCHOR: activation
 impl Activation {
     /// Applies the activation to every entry.
     pub fn forward<D: Dimension>(self, x: &ArrayRef<f32, D>) -> Array<f32, D> {
@@ -23,6 +24,7 @@ impl Activation {
             Activation::Gelu => gelu(x),
         }
     }
+    // ANCHOR_END: activation
 
     /// `dy ⊙ f'(x)`, given the activation's input `x` and the gradient `dy` at its output.
     pub fn backward<D: Dimension>(
