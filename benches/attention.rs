@@ -6,11 +6,15 @@
 //! Throughput is reported in "elements" = floating-point operations, so criterion's
 //! `Gelem/s` reads as GFLOP/s. A training step (`train_step/...`) counts 3 × its forward's
 //! FLOPs: the backward multiplies by every weight and every input once more each; the
-//! loss, clipping and optimizer's element-wise work is not counted.
+//! loss, clipping and optimizer's element-wise work is not counted. `sentences/minilm/64`
+//! (chapter 11) needs the pretrained model that `cargo xtask setup` installs.
 
 use std::hint::black_box;
 
 use attention::backend;
+use attention::bert::SentenceEncoder;
+use attention::bert::sentences::course_sentences;
+use attention::bert::tokenizer::MAX_LEN;
 use attention::embedding::PAD_ID;
 use attention::fast::{Kernel, attention_heads};
 use attention::gradients::Gradients;
@@ -236,8 +240,37 @@ fn gpu(c: &mut Criterion) {
     group.finish();
 }
 
+/// The 64 texts of `sentences/minilm/64`: the course's sentences (chapter 11) in file order,
+/// from the first again once they run out (torch_baseline.py takes the same).
+fn bench_texts() -> Vec<String> {
+    let course = course_sentences().unwrap();
+    (0..64).map(|i| course[i % course.len()].1.clone()).collect()
+}
+
+/// Sentence embeddings of 64 sentences in one batch with all-MiniLM-L6-v2 (chapter 11),
+/// tokenizer, pooling and normalisation included, against sentence-transformers'
+/// `encode(texts, batch_size=64)`. FLOPs: every layer's products on the padded batch.
+/// Needs the model (`cargo xtask setup`).
+fn sentences(c: &mut Criterion) {
+    let encoder = SentenceEncoder::load().expect("all-MiniLM-L6-v2 (run `cargo xtask setup`)");
+    let texts = bench_texts();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let batch = encoder.tokenizer.encode_batch(&refs, MAX_LEN).unwrap();
+    let (b, seq) = batch.ids.dim(); // padded to the longest
+    let config = &encoder.bert.config;
+    let layer = encoder_layer_flops(seq, config.hidden_size, config.intermediate_size);
+    let flops = (b * config.num_hidden_layers * layer) as u64;
+    let mut group = c.benchmark_group("sentences");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(flops));
+    group.bench_function(BenchmarkId::new("minilm", b), |bench| {
+        bench.iter(|| encoder.encode(black_box(&refs)).unwrap())
+    });
+    group.finish();
+}
+
 #[cfg(not(feature = "gpu"))]
-criterion_group!(benches, sdpa, multi_head, encoder_layer, train_step);
+criterion_group!(benches, sdpa, multi_head, encoder_layer, train_step, sentences);
 #[cfg(feature = "gpu")]
-criterion_group!(benches, sdpa, multi_head, encoder_layer, train_step, gpu);
+criterion_group!(benches, sdpa, multi_head, encoder_layer, train_step, sentences, gpu);
 criterion_main!(benches);

@@ -2,7 +2,9 @@
 
 Prints one JSON object: {"torch_version": ..., "cases": {id: median ms}}, with the same
 ids as the criterion benchmarks. CPU, float32, 2 threads; eval mode without autograd, except
-the training steps (`train_step/...`: train mode, autograd, AdamW).
+the training steps (`train_step/...`: train mode, autograd, AdamW). `sentences/minilm/64`
+needs `sentence-transformers` in the venv (`pip install torch numpy sentence-transformers`)
+and the model that `cargo xtask setup` installs.
 """
 
 import json
@@ -145,6 +147,24 @@ def encoder_layer_train_step():
     return step
 
 
+def sentence_embeddings():
+    """attention::bert::SentenceEncoder::encode on 64 of the course's sentences (chapter 11):
+    sentence-transformers' all-MiniLM-L6-v2 from the folder `cargo xtask setup` fills,
+    `encode(texts, batch_size=64)` (tokenizer, BERT, mean pooling, normalisation)."""
+    from pathlib import Path
+
+    from sentence_transformers import SentenceTransformer
+
+    root = Path(__file__).resolve().parents[1]
+    lines = (root / "data/sentences/sentences.tsv").read_text(encoding="utf-8").splitlines()
+    course = [line.split("\t", 1)[1] for line in lines[1:] if line.strip()]
+    texts = [course[i % len(course)] for i in range(64)]
+    model = SentenceTransformer(str(root / "models/all-MiniLM-L6-v2"), device="cpu").eval()
+    return lambda: model.encode(texts, batch_size=64)
+
+
+with torch.inference_mode():
+    cases["sentences/minilm/64"] = median_ms(sentence_embeddings())
 cases["train_step/copy"] = median_ms(copy_train_step())
 cases["train_step/encoder_layer/512"] = median_ms(encoder_layer_train_step())
 

@@ -13,6 +13,9 @@
 //! | 6 Multi-head attention | [`multi_head`] |
 //! | 7 The Transformer | [`transformer`] |
 //! | 8 Making attention fast | [`fast`] |
+//! | 9 Training a Transformer | [`train`] |
+//! | 10 Decoder-only: a GPT | [`gpt`] |
+//! | 11 Context-aware embeddings: an encoder-only model | [`bert`] |
 //!
 //! Shared layers with PyTorch's exact semantics live in [`nn`]; every layer is built by one
 //! constructor, `from_params`, from a [`params::Params`] that either reads a checkpoint or

@@ -37,7 +37,7 @@
 pub mod rows;
 pub mod schema;
 
-pub use rows::{GpuRow, RatioRow, TRAIN_STEP_GROUP, gflops};
+pub use rows::{GpuRow, RatioRow, SENTENCES_GROUP, TRAIN_STEP_GROUP, gflops};
 pub use schema::{Backends, BenchCase, BenchResults, GpuCase, GpuRun, LongSequence, RESULTS_PATH};
 
 /// The results of the tests: two plain sdpa cases without a mask, one causal without a blas

@@ -1,7 +1,8 @@
 //! What the book's tables and figure show from the results: each case against PyTorch
 //! ([`RatioRow`]), each GPU case against the CPU ([`GpuRow`]), in the book's order, and the
 //! series of the time-vs-length figure. The training steps ([`TRAIN_STEP_GROUP`]) have rows
-//! of their own ([`BenchResults::train_step_rows`]): chapter 8's table is the forward pass.
+//! of their own ([`BenchResults::train_step_rows`]), and so do chapter 11's sentence
+//! embeddings ([`BenchResults::sentence_rows`]): chapter 8's table is attention's forward pass.
 
 use super::schema::{BenchCase, BenchResults};
 
@@ -9,6 +10,11 @@ use super::schema::{BenchCase, BenchResults};
 /// `train_step/copy` (chapter 9's copy-task model, batch 64) and
 /// `train_step/encoder_layer/512`.
 pub const TRAIN_STEP_GROUP: &str = "train_step";
+
+/// The [`BenchCase::group`] of chapter 11's sentence embeddings (`sentences/minilm/64`:
+/// all-MiniLM-L6-v2 on 64 sentences, against sentence-transformers); not in chapter 8's
+/// table either ([`BenchResults::sentence_rows`]).
+pub const SENTENCES_GROUP: &str = "sentences";
 
 /// One row of the book's table: a case's times, its ratios to PyTorch and its speed.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,6 +75,11 @@ impl BenchCase {
         self.group == TRAIN_STEP_GROUP
     }
 
+    /// A case of chapter 8's table: neither a training step nor a whole pretrained model.
+    pub fn is_attention_case(&self) -> bool {
+        !self.is_train_step() && self.group != SENTENCES_GROUP
+    }
+
     /// The case in words, e.g. `"attention, plain, causal, n = 1024"`,
     /// `"MultiHeadAttention, batch 8, n = 512"`, `"encoder layer, batch 1, n = 512"`,
     /// `"training step, copy-task model, batch 64, n = 12"`.
@@ -82,6 +93,10 @@ impl BenchCase {
             ),
             "multi_head" => format!("MultiHeadAttention, batch {}, n = {}", self.batch, self.seq),
             "encoder_layer" => format!("encoder layer, batch {}, n = {}", self.batch, self.seq),
+            SENTENCES_GROUP => format!(
+                "sentence embeddings, all-MiniLM-L6-v2, {} sentences",
+                self.batch
+            ),
             TRAIN_STEP_GROUP => {
                 let model = match self.id.split('/').nth(1) {
                     Some("copy") => "copy-task model".to_string(),
@@ -154,7 +169,7 @@ impl BenchResults {
             "encoder_layer" => 2,
             _ => 3,
         };
-        let mut cases: Vec<&BenchCase> = self.cases.iter().filter(|c| !c.is_train_step()).collect();
+        let mut cases: Vec<&BenchCase> = self.cases.iter().filter(|c| c.is_attention_case()).collect();
         cases.sort_by_key(|c| {
             let kernel_rank = usize::from(c.kernel.as_deref() != Some("plain"));
             (group_rank(&c.group), kernel_rank, c.causal, c.batch, c.seq)
@@ -174,6 +189,17 @@ impl BenchResults {
     /// had none.
     pub fn train_step_rows(&self) -> Vec<RatioRow> {
         let mut cases: Vec<&BenchCase> = self.cases.iter().filter(|c| c.is_train_step()).collect();
+        cases.sort_by(|a, b| a.id.cmp(&b.id));
+        (cases.into_iter())
+            .map(|c| c.ratio_row(self.fp32_peak_gflops))
+            .collect()
+    }
+
+    /// The sentence-embedding rows ([`SENTENCES_GROUP`]), by id; empty if the run had none.
+    pub fn sentence_rows(&self) -> Vec<RatioRow> {
+        let mut cases: Vec<&BenchCase> = (self.cases.iter())
+            .filter(|c| c.group == SENTENCES_GROUP)
+            .collect();
         cases.sort_by(|a, b| a.id.cmp(&b.id));
         (cases.into_iter())
             .map(|c| c.ratio_row(self.fp32_peak_gflops))

@@ -81,7 +81,8 @@ pub struct BenchCase {
     pub id: String,
     /// `"sdpa"` (attention alone on `(batch, 8 heads, seq, 64)` inputs), `"multi_head"`
     /// (`MultiHeadAttention` with its projections, d_model 512), `"encoder_layer"`, or
-    /// `"train_step"` (forward, loss, backward and AdamW: [`super::TRAIN_STEP_GROUP`]).
+    /// `"train_step"` (forward, loss, backward and AdamW: [`super::TRAIN_STEP_GROUP`]), or
+    /// `"sentences"` (chapter 11: [`super::SENTENCES_GROUP`]).
     pub group: String,
     /// For `"sdpa"`: `"plain"` or `"memory_efficient"` ([`crate::fast::Kernel`]).
     #[serde(default)]
@@ -89,7 +90,8 @@ pub struct BenchCase {
     /// With a causal mask.
     #[serde(default)]
     pub causal: bool,
-    /// Sequence length n (a training step of the copy task: the source length).
+    /// Sequence length n (a training step of the copy task: the source length; sentence
+    /// embeddings: 0, texts of different lengths).
     pub seq: usize,
     /// Batch size.
     pub batch: usize,

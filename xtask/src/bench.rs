@@ -192,6 +192,8 @@ fn case_entry(id: &str, torch_ms: &Value, default: &Value, blas: &Value) -> Resu
         // benches/attention.rs: the copy task's batch is src (64, 12); the encoder layer's
         // input (1, 512, 512).
         "train_step" if parts.get(1) == Some(&"copy") => (Value::Null, false, 12, 64),
+        // 64 sentences of different lengths, padded to the longest: no one n.
+        "sentences" => (Value::Null, false, 0, last),
         _ => (Value::Null, false, last, 1),
     };
     Ok(json!({
@@ -234,6 +236,11 @@ fn print_table(results: &BenchResults) {
     if !train.is_empty() {
         println!("\nTraining steps (forward, loss, backward, AdamW; PyTorch with autograd):");
         print_ratio_rows(&train);
+    }
+    let sentences = results.sentence_rows();
+    if !sentences.is_empty() {
+        println!("\nSentence embeddings (chapter 11; PyTorch: sentence-transformers):");
+        print_ratio_rows(&sentences);
     }
     if let Some(gpu) = &results.gpu {
         println!("\nGPU: {}", gpu.adapter);

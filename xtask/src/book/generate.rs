@@ -21,6 +21,7 @@ mod ch07;
 mod ch08;
 mod ch09;
 mod ch10;
+mod ch11;
 mod exercises;
 mod trained;
 
@@ -49,7 +50,7 @@ type Chapter<T> = fn() -> Result<T, String>;
 
 /// `(file name, markdown)` for every generated numbers file, in chapter order.
 pub fn numbers() -> Result<Vec<(String, String)>, String> {
-    let chapters: [Chapter<Numbers>; 11] = [
+    let chapters: [Chapter<Numbers>; 12] = [
         ch00::numbers,
         ch01::numbers,
         ch02::numbers,
@@ -61,6 +62,7 @@ pub fn numbers() -> Result<Vec<(String, String)>, String> {
         ch08::numbers,
         ch09::numbers,
         ch10::numbers,
+        ch11::numbers,
     ];
     let mut files = Vec::new();
     for chapter in chapters {
@@ -78,7 +80,7 @@ pub fn numbers() -> Result<Vec<(String, String)>, String> {
 
 /// `(file stem, title, plot)` for every figure, in chapter order.
 pub fn figures() -> Result<Vec<Figure>, String> {
-    let chapters: [Chapter<Vec<Figure>>; 11] = [
+    let chapters: [Chapter<Vec<Figure>>; 12] = [
         ch00::figures,
         ch01::figures,
         ch02::figures,
@@ -90,6 +92,7 @@ pub fn figures() -> Result<Vec<Figure>, String> {
         ch08::figures,
         ch09::figures,
         ch10::figures,
+        ch11::figures,
     ];
     let mut figures = Vec::new();
     for chapter in chapters {
