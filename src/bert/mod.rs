@@ -5,13 +5,16 @@
 //! - [`tokenizer`]: BERT's WordPiece tokenizer (text → subword ids);
 //! - [`model`]: the encoder, chapter 7's layers with BERT's settings and names;
 //! - [`sentence`]: sentence embeddings (mean pooling, L2 normalisation) and cosines.
+//! - [`cluster`]: k-means, cluster purity and PCA for the chapter's sentences.
 //! - [`sentences`]: the course's sentences and search queries (`data/sentences/`).
 
+pub mod cluster;
 pub mod files;
 pub mod model;
 pub mod sentences;
 pub mod tokenizer;
 
+pub use cluster::{KMeans, Pca2, cosine_matrix, kmeans, pca_2d, purity, top_k_similar};
 pub use files::ModelFiles;
 pub use model::{Bert, BertConfig, BertEmbeddings, BertOutput, l2_normalize, mean_pool};
 pub use sentences::{course_queries, course_sentences, topic_labels};
