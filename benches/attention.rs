@@ -13,7 +13,7 @@ use std::hint::black_box;
 
 use attention::backend;
 use attention::bert::SentenceEncoder;
-use attention::bert::sentences::course_sentences;
+use attention::bert::data::course_sentences;
 use attention::bert::tokenizer::MAX_LEN;
 use attention::embedding::PAD_ID;
 use attention::fast::{Kernel, attention_heads};

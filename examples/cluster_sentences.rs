@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use attention::bert::SentenceEncoder;
 use attention::bert::cluster::{kmeans, purity, top_k_similar};
-use attention::bert::sentences::{course_queries, course_sentences, topic_labels};
+use attention::bert::data::{course_queries, course_sentences, topic_labels};
 
 fn main() -> Result<(), attention::Error> {
     let start = Instant::now();

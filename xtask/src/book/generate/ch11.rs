@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use attention::bench_results::{BenchResults, RESULTS_PATH};
 use attention::bert::cluster::{KMeans, Pca2, cosine_matrix, kmeans, pca_2d, purity, top_k_similar};
 use attention::bert::figures::cluster_scatter;
-use attention::bert::sentences::{course_queries, course_sentences, topic_labels};
+use attention::bert::data::{course_queries, course_sentences, topic_labels};
 use attention::bert::tokenizer::MAX_LEN;
 use attention::bert::{SentenceEncoder, l2_normalize};
 use attention::ndarray::{Array2, Array3, Axis, Ix2, Ix3, s};
