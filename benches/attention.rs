@@ -244,7 +244,9 @@ fn gpu(c: &mut Criterion) {
 /// from the first again once they run out (torch_baseline.py takes the same).
 fn bench_texts() -> Vec<String> {
     let course = course_sentences().unwrap();
-    (0..64).map(|i| course[i % course.len()].1.clone()).collect()
+    (0..64)
+        .map(|i| course[i % course.len()].1.clone())
+        .collect()
 }
 
 /// Sentence embeddings of 64 sentences in one batch with all-MiniLM-L6-v2 (chapter 11),
@@ -270,7 +272,22 @@ fn sentences(c: &mut Criterion) {
 }
 
 #[cfg(not(feature = "gpu"))]
-criterion_group!(benches, sdpa, multi_head, encoder_layer, train_step, sentences);
+criterion_group!(
+    benches,
+    sdpa,
+    multi_head,
+    encoder_layer,
+    train_step,
+    sentences
+);
 #[cfg(feature = "gpu")]
-criterion_group!(benches, sdpa, multi_head, encoder_layer, train_step, sentences, gpu);
+criterion_group!(
+    benches,
+    sdpa,
+    multi_head,
+    encoder_layer,
+    train_step,
+    sentences,
+    gpu
+);
 criterion_main!(benches);

@@ -18,7 +18,10 @@ use attention::bert::data::{course_queries, course_sentences, topic_labels};
 fn main() -> Result<(), attention::Error> {
     let start = Instant::now();
     let encoder = SentenceEncoder::load()?;
-    println!("loaded all-MiniLM-L6-v2 in {:.1} s", start.elapsed().as_secs_f64());
+    println!(
+        "loaded all-MiniLM-L6-v2 in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
 
     let course = course_sentences()?;
     let topics: Vec<String> = course.iter().map(|(t, _)| t.clone()).collect();
@@ -36,7 +39,12 @@ fn main() -> Result<(), attention::Error> {
     let clusters = kmeans(&vectors, names.len(), 0)?;
     for c in 0..names.len() {
         println!("cluster {c}:");
-        for (i, _) in clusters.assignments.iter().enumerate().filter(|(_, a)| **a == c) {
+        for (i, _) in clusters
+            .assignments
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| **a == c)
+        {
             println!("  [{:>9}] {}", names[labels[i]], texts[i]);
         }
     }
@@ -53,8 +61,15 @@ fn main() -> Result<(), attention::Error> {
     for (question, topic) in course_queries()? {
         let q = encoder.encode(&[question.as_str()])?.vectors;
         let (best, cosine) = top_k_similar(&q.row(0), &vectors, 1)[0];
-        let mark = if names[labels[best]] == topic { "✓" } else { "✗" };
-        println!("  {question}\n    → {} (cosine {cosine:.2}, {} {mark})", texts[best], names[labels[best]]);
+        let mark = if names[labels[best]] == topic {
+            "✓"
+        } else {
+            "✗"
+        };
+        println!(
+            "  {question}\n    → {} (cosine {cosine:.2}, {} {mark})",
+            texts[best], names[labels[best]]
+        );
     }
     Ok(())
 }

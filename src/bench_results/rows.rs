@@ -169,7 +169,11 @@ impl BenchResults {
             "encoder_layer" => 2,
             _ => 3,
         };
-        let mut cases: Vec<&BenchCase> = self.cases.iter().filter(|c| c.is_attention_case()).collect();
+        let mut cases: Vec<&BenchCase> = self
+            .cases
+            .iter()
+            .filter(|c| c.is_attention_case())
+            .collect();
         cases.sort_by_key(|c| {
             let kernel_rank = usize::from(c.kernel.as_deref() != Some("plain"));
             (group_rank(&c.group), kernel_rank, c.causal, c.batch, c.seq)

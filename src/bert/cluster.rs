@@ -48,8 +48,9 @@ pub struct KMeans {
 /// Minimises the inertia Σᵢ ‖xᵢ − c_{a(i)}‖² by Lloyd's algorithm: assign every point to
 /// its nearest centre (squared Euclidean distance, ties to the lowest index), move every
 /// centre to the mean of its points, repeat until no assignment changes or [`MAX_ITERS`].
-/// Each of [`N_INIT`] runs starts from k-means++ (first centre uniform, each next one drawn
-/// with probability ∝ D(x)², the squared distance to the nearest centre so far), all drawn
+/// Each of [`N_INIT`] runs starts from greedy k-means++ (first centre uniform, each next one
+/// the best of a few drawn with probability ∝ D(x)², the squared distance to the nearest
+/// centre so far), all drawn
 /// from `seeded_rng(seed)`; the run with the lowest inertia is kept (the first on ties).
 /// A cluster that loses all its points keeps its old centre.
 ///
@@ -88,6 +89,9 @@ fn lloyd(points: &ArrayRef2<f32>, mut centroids: Array2<f32>) -> KMeans {
         }
         assignments = next;
     }
+    while let Some(moved) = single_moves(points, &mut assignments, &mut centroids) {
+        iterations += moved;
+    }
     let inertia = points
         .outer_iter()
         .zip(&assignments)
@@ -99,6 +103,55 @@ fn lloyd(points: &ArrayRef2<f32>, mut centroids: Array2<f32>) -> KMeans {
         inertia,
         iterations,
     }
+}
+
+/// Hartigan's refinement of a converged Lloyd run: moves single points to another cluster
+/// whenever that lowers the inertia, counting the centres' own shift. Moving x from cluster
+/// a (n_a points) to b (n_b points) changes the inertia by
+/// n_b/(n_b + 1)·‖x − c_b‖² − n_a/(n_a − 1)·‖x − c_a‖²; Lloyd's step looks only at
+/// ‖x − c_b‖² − ‖x − c_a‖² and so stops at partitions this still improves. Returns the
+/// number of points moved in one pass, `None` when no move helps.
+fn single_moves(
+    points: &ArrayRef2<f32>,
+    assignments: &mut [usize],
+    centroids: &mut Array2<f32>,
+) -> Option<usize> {
+    let k = centroids.nrows();
+    let mut counts = vec![0usize; k];
+    for &a in assignments.iter() {
+        counts[a] += 1;
+    }
+    let mut moved = 0;
+    for (i, x) in points.outer_iter().enumerate() {
+        let a = assignments[i];
+        if counts[a] <= 1 {
+            continue; // a cluster keeps at least one point
+        }
+        let n_a = counts[a] as f32;
+        let leave = n_a / (n_a - 1.0) * sq_dist(&x, &centroids.row(a));
+        let best = (0..k)
+            .filter(|&b| b != a)
+            .map(|b| {
+                let n_b = counts[b] as f32;
+                (b, n_b / (n_b + 1.0) * sq_dist(&x, &centroids.row(b)))
+            })
+            .min_by(|p, q| p.1.total_cmp(&q.1));
+        if let Some((b, join)) = best
+            && join < leave - 1e-6
+        {
+            // Both centres move: c_a loses x, c_b gains it.
+            let n_b = counts[b] as f32;
+            let c_a = (&centroids.row(a) * n_a - &x) / (n_a - 1.0);
+            let c_b = (&centroids.row(b) * n_b + &x) / (n_b + 1.0);
+            centroids.row_mut(a).assign(&c_a);
+            centroids.row_mut(b).assign(&c_b);
+            counts[a] -= 1;
+            counts[b] += 1;
+            assignments[i] = b;
+            moved += 1;
+        }
+    }
+    (moved > 0).then_some(moved)
 }
 
 // ANCHOR: kmeans_step
@@ -151,36 +204,55 @@ fn sq_dist(a: &ArrayRef1<f32>, b: &ArrayRef1<f32>) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
 
-/// k-means++ initial centres `(k, d)`: the first a uniformly drawn point, each next one a
-/// point drawn with probability D(x)² / Σ D², D(x) the distance to the nearest centre so far.
+/// Greedy k-means++ initial centres `(k, d)` (as scikit-learn draws them): the first a
+/// uniformly drawn point; for each next one, 2 + ⌊ln k⌋ candidates are drawn with
+/// probability D(x)² / Σ D² (D(x) the distance to the nearest centre so far), and the one
+/// that leaves the smallest Σ D² is kept. Plain k-means++ draws one candidate; trying a few
+/// avoids most starts that put two centres in one group.
 fn kmeans_plus_plus(points: &ArrayRef2<f32>, k: usize, rng: &mut SeededRng) -> Array2<f32> {
     let n = points.nrows();
+    let trials = 2 + (k as f64).ln().floor() as usize;
     let mut chosen = vec![(rng.next_u64() % n as u64) as usize];
+    let mut d2: Vec<f64> = points
+        .outer_iter()
+        .map(|x| sq_dist(&x, &points.row(chosen[0])) as f64)
+        .collect(); // D(x)² to the nearest centre so far
     while chosen.len() < k {
-        let centres = points.select(Axis(0), &chosen); // (chosen, d)
-        let d2: Vec<f64> = points
-            .outer_iter()
-            .map(|x| nearest(&x, &centres).1 as f64)
-            .collect();
-        let total: f64 = d2.iter().sum();
-        let next = if total > 0.0 {
-            // The first point whose running sum of D² reaches u·Σ D², u uniform on [0, 1);
-            // points with D = 0 (the centres) are never picked.
-            let target = unit_f64(rng) * total;
-            let mut cumulative = 0.0;
-            d2.iter()
-                .position(|&w| {
-                    cumulative += w;
-                    w > 0.0 && cumulative >= target
-                })
-                .expect("the last point with D > 0 reaches the total")
-        } else {
-            // Every point already sits on a centre: any point will do.
-            (rng.next_u64() % n as u64) as usize
-        };
+        let mut best: Option<(f64, usize, Vec<f64>)> = None;
+        for _ in 0..trials {
+            let candidate = draw_proportional(&d2, rng);
+            let with: Vec<f64> = (points.outer_iter().zip(&d2))
+                .map(|(x, &d)| d.min(sq_dist(&x, &points.row(candidate)) as f64))
+                .collect();
+            let potential: f64 = with.iter().sum();
+            if best.as_ref().is_none_or(|b| potential < b.0) {
+                best = Some((potential, candidate, with));
+            }
+        }
+        let (_, next, with) = best.expect("at least two trials");
         chosen.push(next);
+        d2 = with;
     }
     points.select(Axis(0), &chosen)
+}
+
+/// An index drawn with probability ∝ `weights[i]`: the first whose running sum reaches
+/// u·Σ weights, u uniform on [0, 1); zero weights (the centres) are never drawn. All zero
+/// (every point sits on a centre): any index.
+fn draw_proportional(weights: &[f64], rng: &mut SeededRng) -> usize {
+    let total: f64 = weights.iter().sum();
+    if total <= 0.0 {
+        return (rng.next_u64() % weights.len() as u64) as usize;
+    }
+    let target = unit_f64(rng) * total;
+    let mut cumulative = 0.0;
+    weights
+        .iter()
+        .position(|&w| {
+            cumulative += w;
+            w > 0.0 && cumulative >= target
+        })
+        .unwrap_or_else(|| weights.iter().rposition(|&w| w > 0.0).expect("total > 0"))
 }
 
 /// Uniform on `[0, 1)` from the top 53 bits of one `u64` (the same on every platform).

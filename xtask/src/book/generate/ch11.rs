@@ -9,9 +9,11 @@ use std::fmt::Write as _;
 use std::sync::OnceLock;
 
 use attention::bench_results::{BenchResults, RESULTS_PATH};
-use attention::bert::cluster::{KMeans, Pca2, cosine_matrix, kmeans, pca_2d, purity, top_k_similar};
-use attention::bert::figures::cluster_scatter;
+use attention::bert::cluster::{
+    KMeans, Pca2, cosine_matrix, kmeans, pca_2d, purity, top_k_similar,
+};
 use attention::bert::data::{course_queries, course_sentences, topic_labels};
+use attention::bert::figures::cluster_scatter;
 use attention::bert::tokenizer::MAX_LEN;
 use attention::bert::{SentenceEncoder, l2_normalize};
 use attention::ndarray::{Array2, Array3, Axis, Ix2, Ix3, s};
@@ -106,7 +108,13 @@ pub fn figures() -> Result<Vec<Figure>, String> {
             "Cosine similarity of the course's sentences, ordered by topic",
             |t| {
                 let names = sentence_names(a);
-                heatmap(&cosine_matrix(&a.vectors), &names, &names, t, Some((-0.2, 1.0)))
+                heatmap(
+                    &cosine_matrix(&a.vectors),
+                    &names,
+                    &names,
+                    t,
+                    Some((-0.2, 1.0)),
+                )
             },
         )?,
         figure(
@@ -114,7 +122,13 @@ pub fn figures() -> Result<Vec<Figure>, String> {
             "The course's sentences projected on two principal components, coloured by k-means cluster",
             |t| {
                 let names = cluster_names(a);
-                cluster_scatter(&a.pca.projected, &a.clusters.assignments, &names, &a.sentences, t)
+                cluster_scatter(
+                    &a.pca.projected,
+                    &a.clusters.assignments,
+                    &names,
+                    &a.sentences,
+                    t,
+                )
             },
         )?,
         figure("ch11-heads", "Four heads of all-MiniLM-L6-v2", |t| {
@@ -191,14 +205,50 @@ fn parameters(a: &Analysis) -> String {
         + emb.token_type_embeddings.weight.len()
         + 2 * d;
     let layer_params = 4 * (d * d + d) + (d * ff + ff) + (ff * d + d) + 4 * d;
-    let mut md = String::from("| part | checkpoint names | shape | parameters |\n|---|---|---|---:|\n");
+    let mut md =
+        String::from("| part | checkpoint names | shape | parameters |\n|---|---|---|---:|\n");
     let rows = [
-        ("token embeddings", "`embeddings.word_embeddings`", format!("({}, {d})", c.vocab_size), emb.word_embeddings.weight.len()),
-        ("positions", "`embeddings.position_embeddings`", format!("({}, {d})", c.max_position_embeddings), emb.position_embeddings.weight.len()),
-        ("token types", "`embeddings.token_type_embeddings`", format!("({}, {d})", c.type_vocab_size), emb.token_type_embeddings.weight.len()),
-        ("embedding LayerNorm", "`embeddings.LayerNorm`", format!("({d}) ×2"), 2 * d),
-        ("one layer", "`encoder.layer.0.*`", format!("W_q, W_k, W_v, W_o ({d}, {d}); FFN ({ff}, {d}), ({d}, {ff})"), layer_params),
-        ("all layers", "`encoder.layer.*`", format!("{} layers, {} heads of {}", c.num_hidden_layers, c.num_attention_heads, d / c.num_attention_heads), c.num_hidden_layers * layer_params),
+        (
+            "token embeddings",
+            "`embeddings.word_embeddings`",
+            format!("({}, {d})", c.vocab_size),
+            emb.word_embeddings.weight.len(),
+        ),
+        (
+            "positions",
+            "`embeddings.position_embeddings`",
+            format!("({}, {d})", c.max_position_embeddings),
+            emb.position_embeddings.weight.len(),
+        ),
+        (
+            "token types",
+            "`embeddings.token_type_embeddings`",
+            format!("({}, {d})", c.type_vocab_size),
+            emb.token_type_embeddings.weight.len(),
+        ),
+        (
+            "embedding LayerNorm",
+            "`embeddings.LayerNorm`",
+            format!("({d}) ×2"),
+            2 * d,
+        ),
+        (
+            "one layer",
+            "`encoder.layer.0.*`",
+            format!("W_q, W_k, W_v, W_o ({d}, {d}); FFN ({ff}, {d}), ({d}, {ff})"),
+            layer_params,
+        ),
+        (
+            "all layers",
+            "`encoder.layer.*`",
+            format!(
+                "{} layers, {} heads of {}",
+                c.num_hidden_layers,
+                c.num_attention_heads,
+                d / c.num_attention_heads
+            ),
+            c.num_hidden_layers * layer_params,
+        ),
     ];
     for (part, names, shape, n) in rows {
         writeln!(md, "| {part} | {names} | {shape} | {} |", thousands(n)).unwrap();
@@ -227,12 +277,22 @@ fn thousands(n: usize) -> String {
     out
 }
 
-fn max_abs_diff<'a>(a: impl IntoIterator<Item = &'a f32>, b: impl IntoIterator<Item = &'a f32>) -> f32 {
-    a.into_iter().zip(b).fold(0.0, |m, (x, y)| m.max((x - y).abs()))
+fn max_abs_diff<'a>(
+    a: impl IntoIterator<Item = &'a f32>,
+    b: impl IntoIterator<Item = &'a f32>,
+) -> f32 {
+    a.into_iter()
+        .zip(b)
+        .fold(0.0, |m, (x, y)| m.max((x - y).abs()))
 }
 
 fn json_usizes(v: &Value) -> Vec<usize> {
-    v.as_array().map_or(Vec::new(), |a| a.iter().filter_map(Value::as_u64).map(|x| x as usize).collect())
+    v.as_array().map_or(Vec::new(), |a| {
+        a.iter()
+            .filter_map(Value::as_u64)
+            .map(|x| x as usize)
+            .collect()
+    })
 }
 
 /// The crate on the committed sentence-transformers fixtures: largest differences.
@@ -243,25 +303,61 @@ fn fixture_check(a: &Analysis) -> Result<String, String> {
     let fixture = NamedTensors::from_json_str(&text).map_err(err)?;
     let hidden = NamedTensors::from_safetensors_file(dir.join("minilm_hidden_states.safetensors"))
         .map_err(err)?;
-    let rows: Vec<Vec<usize>> = doc["config"]["batch_ids"].as_array().ok_or("batch_ids")?.iter().map(json_usizes).collect();
+    let rows: Vec<Vec<usize>> = doc["config"]["batch_ids"]
+        .as_array()
+        .ok_or("batch_ids")?
+        .iter()
+        .map(json_usizes)
+        .collect();
     let lengths = json_usizes(&doc["config"]["batch_lengths"]);
     let ids = Array2::from_shape_fn((rows.len(), rows[0].len()), |(b, t)| rows[b][t]);
     let out = a.encoder.bert.forward(&ids, &lengths).map_err(err)?;
     let mut md = String::from("| output | shape | largest difference |\n|---|---|---:|\n");
     for (i, actual) in out.hidden_states.iter().enumerate() {
-        let want = hidden.get(&format!("hidden_states.{i}")).ok_or("hidden state missing")?;
-        let name = if i == 0 { "embeddings (after their LayerNorm)".to_string() } else { format!("layer {i}") };
+        let want = hidden
+            .get(&format!("hidden_states.{i}"))
+            .ok_or("hidden state missing")?;
+        let name = if i == 0 {
+            "embeddings (after their LayerNorm)".to_string()
+        } else {
+            format!("layer {i}")
+        };
         let shape: Vec<String> = actual.shape().iter().map(usize::to_string).collect();
-        writeln!(md, "| {name} | ({}) | {:.1e} |", shape.join(", "), max_abs_diff(actual, want)).unwrap();
+        writeln!(
+            md,
+            "| {name} | ({}) | {:.1e} |",
+            shape.join(", "),
+            max_abs_diff(actual, want)
+        )
+        .unwrap();
     }
-    let texts: Vec<String> = doc["config"]["texts"].as_array().ok_or("texts")?.iter().filter_map(|t| t.as_str().map(String::from)).collect();
+    let texts: Vec<String> = doc["config"]["texts"]
+        .as_array()
+        .ok_or("texts")?
+        .iter()
+        .filter_map(|t| t.as_str().map(String::from))
+        .collect();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let embedded = a.encoder.encode(&refs).map_err(err)?;
     let want_e = fixture.get("embeddings").ok_or("embeddings")?;
     let want_c = fixture.get("cosine").ok_or("cosine")?;
     let cosine = cosine_matrix(&embedded.vectors);
-    writeln!(md, "| sentence embeddings of {} texts | ({}, {}) | {:.1e} |", texts.len(), texts.len(), embedded.vectors.ncols(), max_abs_diff(&embedded.vectors, want_e)).unwrap();
-    writeln!(md, "| their cosine similarities | ({0}, {0}) | {1:.1e} |", texts.len(), max_abs_diff(&cosine, want_c)).unwrap();
+    writeln!(
+        md,
+        "| sentence embeddings of {} texts | ({}, {}) | {:.1e} |",
+        texts.len(),
+        texts.len(),
+        embedded.vectors.ncols(),
+        max_abs_diff(&embedded.vectors, want_e)
+    )
+    .unwrap();
+    writeln!(
+        md,
+        "| their cosine similarities | ({0}, {0}) | {1:.1e} |",
+        texts.len(),
+        max_abs_diff(&cosine, want_c)
+    )
+    .unwrap();
     let cut = embedded.truncated.iter().filter(|&&t| t).count();
     writeln!(
         md,
@@ -302,7 +398,11 @@ fn clusters_table(a: &Analysis) -> String {
     md.push_str(&"---:|".repeat(a.topics.len()));
     md.push('\n');
     for c in 0..a.topics.len() {
-        let cells: Vec<String> = counts.row(c).iter().map(|n| if *n == 0 { "·".into() } else { n.to_string() }).collect();
+        let cells: Vec<String> = counts
+            .row(c)
+            .iter()
+            .map(|n| if *n == 0 { "·".into() } else { n.to_string() })
+            .collect();
         writeln!(md, "| {c} | {} |", cells.join(" | ")).unwrap();
     }
     writeln!(
@@ -334,13 +434,19 @@ fn search_table(a: &Analysis) -> Result<String, String> {
     let queries = course_queries().map_err(err)?;
     let texts: Vec<&str> = queries.iter().map(|(q, _)| q.as_str()).collect();
     let q = a.encoder.encode(&texts).map_err(err)?.vectors;
-    let mut md = String::from("| question | best sentence | cosine | topic |\n|---|---|---:|---|\n");
+    let mut md =
+        String::from("| question | best sentence | cosine | topic |\n|---|---|---:|---|\n");
     for (i, (query, topic)) in queries.iter().enumerate() {
         let best = top_k_similar(&q.row(i), &a.vectors, 1);
         let (j, cos) = best[0];
         let found = &a.topics[a.labels[j]];
         let mark = if found == topic { "✓" } else { "✗" };
-        writeln!(md, "| {query} | {} | {cos:.2} | {found} {mark} |", a.sentences[j]).unwrap();
+        writeln!(
+            md,
+            "| {query} | {} | {cos:.2} | {found} {mark} |",
+            a.sentences[j]
+        )
+        .unwrap();
     }
     Ok(md)
 }
@@ -349,12 +455,18 @@ fn search_table(a: &Analysis) -> Result<String, String> {
 /// previous and on the next token, over every real token of the course's sentences.
 fn head_shares(a: &Analysis) -> Result<Array3<f32>, String> {
     let texts: Vec<&str> = a.sentences.iter().map(String::as_str).collect();
-    let batch = a.encoder.tokenizer.encode_batch(&texts, MAX_LEN).map_err(err)?;
+    let batch = a
+        .encoder
+        .tokenizer
+        .encode_batch(&texts, MAX_LEN)
+        .map_err(err)?;
     let bert = &a.encoder.bert;
     let (layers, heads) = (bert.layers.len(), bert.config.num_attention_heads);
     let mut shares = Array3::zeros((layers, heads, 5));
     for l in 0..layers {
-        let w = bert.attention_weights(&batch.ids, &batch.lengths, l).map_err(err)?; // (b, h, s, s)
+        let w = bert
+            .attention_weights(&batch.ids, &batch.lengths, l)
+            .map_err(err)?; // (b, h, s, s)
         for h in 0..heads {
             let mut sum = [0.0_f32; 5];
             let mut n = 0.0;
@@ -377,13 +489,21 @@ fn head_shares(a: &Analysis) -> Result<Array3<f32>, String> {
     Ok(shares)
 }
 
-const PATTERNS: [&str; 5] = ["`[CLS]`", "`[SEP]`", "itself", "the previous token", "the next token"];
+const PATTERNS: [&str; 5] = [
+    "`[CLS]`",
+    "`[SEP]`",
+    "itself",
+    "the previous token",
+    "the next token",
+];
 
 /// The most typical head of each pattern: `(layer, head, share)`, and the table.
 fn heads_table(a: &Analysis) -> Result<(String, Vec<(usize, usize, usize)>), String> {
     let shares = head_shares(a)?;
     let (layers, heads, _) = shares.dim();
-    let mut md = String::from("| attends most to | head (layer.head) | mean share | how many heads give it > 50 % |\n|---|---|---:|---:|\n");
+    let mut md = String::from(
+        "| attends most to | head (layer.head) | mean share | how many heads give it > 50 % |\n|---|---|---:|---:|\n",
+    );
     let mut chosen = Vec::new();
     for (k, pattern) in PATTERNS.iter().enumerate() {
         let mut best = (0, 0);
@@ -394,8 +514,20 @@ fn heads_table(a: &Analysis) -> Result<(String, Vec<(usize, usize, usize)>), Str
                 }
             }
         }
-        let many = shares.index_axis(Axis(2), k).iter().filter(|&&v| v > 0.5).count();
-        writeln!(md, "| {pattern} | {}.{} | {:.0} % | {many} of {} |", best.0, best.1, shares[[best.0, best.1, k]] * 100.0, layers * heads).unwrap();
+        let many = shares
+            .index_axis(Axis(2), k)
+            .iter()
+            .filter(|&&v| v > 0.5)
+            .count();
+        writeln!(
+            md,
+            "| {pattern} | {}.{} | {:.0} % | {many} of {} |",
+            best.0,
+            best.1,
+            shares[[best.0, best.1, k]] * 100.0,
+            layers * heads
+        )
+        .unwrap();
         chosen.push((best.0, best.1, k));
     }
     Ok((md, chosen))
@@ -408,12 +540,14 @@ fn heads_figure(a: &Analysis, title: &str) -> attention::Result<attention::plotl
     let n = e.ids.len();
     let ids = Array2::from_shape_vec((1, n), e.ids.clone()).expect("one row");
     // [SEP], itself, previous, next: four different habits.
-    let picks: Vec<(usize, usize, usize)> = chosen.into_iter().filter(|&(_, _, k)| k != 0).collect();
+    let picks: Vec<(usize, usize, usize)> =
+        chosen.into_iter().filter(|&(_, _, k)| k != 0).collect();
     let mut maps = Array3::zeros((picks.len(), n, n));
     let mut names = Vec::new();
     for (i, &(l, h, k)) in picks.iter().enumerate() {
         let w = a.encoder.bert.attention_weights(&ids, &[n], l)?;
-        maps.index_axis_mut(Axis(0), i).assign(&w.slice(s![0, h, .., ..]));
+        maps.index_axis_mut(Axis(0), i)
+            .assign(&w.slice(s![0, h, .., ..]));
         names.push(format!("{l}.{h}: {}", PATTERNS[k].replace('`', "")));
     }
     side_by_side_heatmaps(&maps, &names, &e.tokens, &e.tokens, title)
@@ -427,8 +561,12 @@ fn speed_table() -> Result<String, String> {
         .iter()
         .find(|c| c.group == "sentences")
         .ok_or("benches/results.json has no `sentences/...` case: run `cargo xtask bench-torch`")?;
-    let mut md = String::from("| | sentence-transformers (PyTorch) | this crate, default | this crate, `blas` |\n|---|---:|---:|---:|\n");
-    let blas = case.blas_ms.map_or("–".into(), |b| format!("{b:.1} ms ({:.2}×)", b / case.torch_ms));
+    let mut md = String::from(
+        "| | sentence-transformers (PyTorch) | this crate, default | this crate, `blas` |\n|---|---:|---:|---:|\n",
+    );
+    let blas = case.blas_ms.map_or("–".into(), |b| {
+        format!("{b:.1} ms ({:.2}×)", b / case.torch_ms)
+    });
     writeln!(
         md,
         "| {} sentences | {:.1} ms | {:.1} ms ({:.2}×) | {blas} |",
@@ -451,13 +589,18 @@ fn speed_table() -> Result<String, String> {
 }
 
 fn quiz(a: &Analysis) -> Result<String, String> {
-    let wordpiece = std::fs::read_to_string(root().join("tests/fixtures/wordpiece.json")).map_err(|e| e.to_string())?;
+    let wordpiece = std::fs::read_to_string(root().join("tests/fixtures/wordpiece.json"))
+        .map_err(|e| e.to_string())?;
     let wordpiece: Value = serde_json::from_str(&wordpiece).map_err(|e| e.to_string())?;
     let cases = wordpiece["cases"].as_array().map_or(0, Vec::len);
     let (_, bank) = bank_table(a)?;
     let mut md = String::new();
     let mut anchor = |name: &str, body: String| {
-        writeln!(md, "<!-- ANCHOR: {name} -->\n{body}\n<!-- ANCHOR_END: {name} -->").unwrap()
+        writeln!(
+            md,
+            "<!-- ANCHOR: {name} -->\n{body}\n<!-- ANCHOR_END: {name} -->"
+        )
+        .unwrap()
     };
     anchor("wordpiece_cases", thousands(cases));
     anchor("sentences", a.sentences.len().to_string());
@@ -465,7 +608,10 @@ fn quiz(a: &Analysis) -> Result<String, String> {
     anchor("bank_cosine", format!("{bank:.2}"));
     anchor(
         "purity",
-        format!("{:.1} % of the sentences share their cluster with the majority of their topic", a.purity * 100.0),
+        format!(
+            "{:.1} % of the sentences share their cluster with the majority of their topic",
+            a.purity * 100.0
+        ),
     );
     let _ = (Ix2::default(), Ix3::default());
     Ok(md)
