@@ -1,0 +1,35 @@
+//! Chapter 11 exercises — context-aware embeddings: an encoder-only model (BERT,
+//! all-MiniLM-L6-v2). Book: chapter 11; code: [`crate::bert`].
+//!
+//! Check them with `cargo exercise ch11`. Plain Rust and ndarray (and `libm::erff` for erf):
+//! don't call the crate's `bert` or GELU functions, the checks would only tell you the crate
+//! is right.
+
+use ndarray::{Array1, Array2};
+
+/// Exercise `ch11_gelu` — BERT's activation, the exact GELU.
+///
+/// `x`: any values `(n)`. Return GELU(x) `(n)`, element by element, in its exact form
+/// x · ½ · (1 + erf(x / √2)) (PyTorch's `nn.GELU()`, BERT's `hidden_act = "gelu"`), not
+/// GPT-2's tanh approximation. `libm::erff(v)` computes erf(v) in f32.
+///
+/// Re-read: chapter 11, section "GELU".
+#[allow(unused_variables)]
+pub fn gelu(x: &Array1<f32>) -> Array1<f32> {
+    // TODO: one `mapv` with erf.
+    todo!()
+}
+
+/// Exercise `ch11_mean_pool` — a sentence vector from its token vectors.
+///
+/// `hidden`: the last layer's token vectors `(seq, d)` of one sentence padded to `seq`
+/// tokens; `length`: how many of them are real tokens (the first `length` rows; the rest is
+/// padding, `1 ≤ length ≤ seq`). Return the mean of the real tokens' vectors `(d)`: padding
+/// must not count.
+///
+/// Re-read: chapter 11, section "From token vectors to a sentence vector".
+#[allow(unused_variables)]
+pub fn mean_pool(hidden: &Array2<f32>, length: usize) -> Array1<f32> {
+    // TODO: sum the first `length` rows, divide by `length`.
+    todo!()
+}
