@@ -3,6 +3,8 @@
 //!
 //! [`wrong`] holds realistic mistakes; the exercise checks must reject every one of them.
 
+use std::collections::HashSet;
+
 use ndarray::{Array1, Array2, Axis, s};
 
 /// `ch11_gelu`: x · ½ · (1 + erf(x/√2)).
@@ -13,6 +15,29 @@ pub fn gelu(x: &Array1<f32>) -> Array1<f32> {
 /// `ch11_mean_pool`: the mean of the first `length` rows.
 pub fn mean_pool(hidden: &Array2<f32>, length: usize) -> Array1<f32> {
     hidden.slice(s![..length, ..]).sum_axis(Axis(0)) / length as f32
+}
+
+/// `ch11_word_pieces`: greedy longest match first, continuations with `##`.
+pub fn word_pieces(word: &str, vocab: &HashSet<String>) -> Vec<String> {
+    let chars: Vec<char> = word.chars().collect();
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    while start < chars.len() {
+        let prefix = if start == 0 { "" } else { "##" };
+        // The longest piece first: end goes down from the end of the word.
+        let found = (start + 1..=chars.len()).rev().find_map(|end| {
+            let piece = format!("{prefix}{}", chars[start..end].iter().collect::<String>());
+            vocab.contains(&piece).then_some((piece, end))
+        });
+        match found {
+            Some((piece, end)) => {
+                pieces.push(piece);
+                start = end;
+            }
+            None => return vec!["[UNK]".to_string()], // the whole word, not a partial list
+        }
+    }
+    pieces
 }
 
 /// Realistic wrong answers, each rejected by its exercise's check.
@@ -49,5 +74,75 @@ pub mod wrong {
     /// `ch11_mean_pool`, mistake: the sum of the real rows, not their mean.
     pub fn sums(hidden: &Array2<f32>, length: usize) -> Array1<f32> {
         hidden.slice(s![..length, ..]).sum_axis(Axis(0))
+    }
+
+    /// `ch11_word_pieces`, mistake: takes the shortest matching piece, not the longest.
+    pub fn shortest_match(word: &str, vocab: &HashSet<String>) -> Vec<String> {
+        let chars: Vec<char> = word.chars().collect();
+        let mut pieces = Vec::new();
+        let mut start = 0;
+        while start < chars.len() {
+            let prefix = if start == 0 { "" } else { "##" };
+            let found = (start + 1..=chars.len()).find_map(|end| {
+                let piece = format!("{prefix}{}", chars[start..end].iter().collect::<String>());
+                vocab.contains(&piece).then_some((piece, end))
+            });
+            match found {
+                Some((piece, end)) => {
+                    pieces.push(piece);
+                    start = end;
+                }
+                None => return vec!["[UNK]".to_string()],
+            }
+        }
+        pieces
+    }
+
+    /// `ch11_word_pieces`, mistake: looks continuations up without `##` and returns them
+    /// without it.
+    pub fn forgets_prefix(word: &str, vocab: &HashSet<String>) -> Vec<String> {
+        let chars: Vec<char> = word.chars().collect();
+        let mut pieces = Vec::new();
+        let mut start = 0;
+        while start < chars.len() {
+            let found = (start + 1..=chars.len()).rev().find_map(|end| {
+                let piece: String = chars[start..end].iter().collect();
+                vocab.contains(&piece).then_some((piece, end))
+            });
+            match found {
+                Some((piece, end)) => {
+                    pieces.push(piece);
+                    start = end;
+                }
+                None => return vec!["[UNK]".to_string()],
+            }
+        }
+        pieces
+    }
+
+    /// `ch11_word_pieces`, mistake: when no piece matches, keeps the pieces found so far and
+    /// appends `[UNK]` instead of replacing the whole word.
+    pub fn partial_unk(word: &str, vocab: &HashSet<String>) -> Vec<String> {
+        let chars: Vec<char> = word.chars().collect();
+        let mut pieces = Vec::new();
+        let mut start = 0;
+        while start < chars.len() {
+            let prefix = if start == 0 { "" } else { "##" };
+            let found = (start + 1..=chars.len()).rev().find_map(|end| {
+                let piece = format!("{prefix}{}", chars[start..end].iter().collect::<String>());
+                vocab.contains(&piece).then_some((piece, end))
+            });
+            match found {
+                Some((piece, end)) => {
+                    pieces.push(piece);
+                    start = end;
+                }
+                None => {
+                    pieces.push("[UNK]".to_string());
+                    break;
+                }
+            }
+        }
+        pieces
     }
 }

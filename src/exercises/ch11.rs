@@ -5,6 +5,8 @@
 //! don't call the crate's `bert` or GELU functions, the checks would only tell you the crate
 //! is right.
 
+use std::collections::HashSet;
+
 use ndarray::{Array1, Array2};
 
 /// Exercise `ch11_gelu` — BERT's activation, the exact GELU.
@@ -31,5 +33,21 @@ pub fn gelu(x: &Array1<f32>) -> Array1<f32> {
 #[allow(unused_variables)]
 pub fn mean_pool(hidden: &Array2<f32>, length: usize) -> Array1<f32> {
     // TODO: sum the first `length` rows, divide by `length`.
+    todo!()
+}
+
+/// Exercise `ch11_word_pieces` — BERT's WordPiece split of one word.
+///
+/// `word`: one word (no spaces, possibly non-ASCII); `vocab`: the vocabulary, where a piece
+/// that continues a word is stored with a `##` prefix (`"##able"`). Greedy longest match
+/// first: the first piece is the longest prefix of `word` that is in `vocab`; each next piece
+/// is the longest prefix of the rest that is in `vocab` *with* `##` in front, and is returned
+/// with it. If at some point no piece matches, the whole word is `["[UNK]"]`. Work on
+/// characters, not bytes.
+///
+/// Re-read: chapter 11, section "Subword tokens: WordPiece".
+#[allow(unused_variables)]
+pub fn word_pieces(word: &str, vocab: &HashSet<String>) -> Vec<String> {
+    // TODO: collect the chars, then a loop that tries the longest end first.
     todo!()
 }

@@ -4,9 +4,11 @@
 //! Expected values are worked by hand in the comments (GELU's from the standard normal
 //! table, Φ); the diagnoses recompute the known mistakes only to name them, never to decide.
 
+use std::collections::HashSet;
+
 use attention::ndarray::{Array1, Array2, Axis, array, s};
 
-use super::helpers::{Check, call, close, diagnosed, f32_input, matches};
+use super::helpers::{Check, call, close, diagnosed, f32_input, matches, same_value};
 
 /// The check of `ch11_gelu`.
 pub fn gelu(f: impl Fn(&Array1<f32>) -> Array1<f32>) -> Check {
@@ -136,6 +138,69 @@ fn mean_pool_diagnosis(hidden: &Array2<f32>, length: usize, actual: &Array1<f32>
         found.push(format!(
             "your vector is the sum of the real rows: divide it by length = {length}"
         ));
+    }
+    found
+}
+
+/// The check of `ch11_word_pieces`.
+pub fn word_pieces(f: impl Fn(&str, &HashSet<String>) -> Vec<String>) -> Check {
+    let next = "from the start of the word, try the longest piece first (end = the word's \
+                length, then one char shorter, …) until one is in the vocabulary; every piece \
+                after the first is looked up, and returned, with \"##\" in front; if no piece \
+                fits at some point, return [\"[UNK]\"] alone. Index a Vec<char>, not the \
+                string's bytes.";
+    // Both "un" and "u" + "##n" are in the vocabulary, "##aff" and "##a" + "##ff", "##able"
+    // and "##a" + "##ble", "able" and "a" + "##ble": the longest match and the shortest give
+    // different splits. "aff" and "ff" have no entry without "##".
+    let words = [
+        "u", "un", "##n", "##aff", "##a", "##ff", "##able", "##ble", "able", "a", "caf", "ca",
+        "##é", "##s",
+    ];
+    let vocab: HashSet<String> = words.iter().map(|w| w.to_string()).collect();
+    let cases: [(&str, &[&str]); 5] = [
+        // "un" (no "unaffable" … "una"), then "##aff" (no "##affable" … "##affa"), "##able".
+        ("unaffable", &["un", "##aff", "##able"]),
+        // In the vocabulary as a whole: one piece, itself.
+        ("able", &["able"]),
+        // "un", "##a", then nothing fits "fx": the whole word is unknown.
+        ("unafx", &["[UNK]"]),
+        // No piece at all starts with 'x'.
+        ("xyz", &["[UNK]"]),
+        // Non-ASCII: 'é' is two bytes but one char; "caf", "##é", "##s".
+        ("cafés", &["caf", "##é", "##s"]),
+    ];
+    for (word, expected) in cases {
+        let case = format!("case: word = {word:?}, vocab = {words:?}");
+        let actual = call(&case, || f(word, &vocab))?;
+        let expected: Vec<String> = expected.iter().map(|p| p.to_string()).collect();
+        diagnosed(
+            same_value("pieces", &case, expected, actual.clone(), next),
+            || word_pieces_diagnosis(&actual),
+        )?;
+    }
+    Ok(())
+}
+
+/// What is visibly off in a split, to name it.
+fn word_pieces_diagnosis(actual: &[String]) -> Vec<String> {
+    let mut found = Vec::new();
+    if actual.len() > 1 && actual.iter().any(|p| p == "[UNK]") {
+        found.push(
+            "your split mixes pieces and \"[UNK]\": when a piece does not fit, the whole word \
+             is [\"[UNK]\"], the pieces found so far are dropped"
+                .to_string(),
+        );
+    }
+    if actual
+        .iter()
+        .skip(1)
+        .any(|p| p != "[UNK]" && !p.starts_with("##"))
+    {
+        found.push(
+            "a piece after the first lacks \"##\": continuations are looked up, and returned, \
+             as \"##piece\""
+                .to_string(),
+        );
     }
     found
 }
