@@ -40,6 +40,13 @@ pub fn word_pieces(word: &str, vocab: &HashSet<String>) -> Vec<String> {
     pieces
 }
 
+/// `ch11_cosine_matrix`: unit rows, then their dot products.
+pub fn cosine_matrix(x: &Array2<f32>) -> Array2<f32> {
+    let norms = x.map_axis(Axis(1), |row| row.dot(&row).sqrt());
+    let unit = x / &norms.insert_axis(Axis(1)); // (n, d) / (n, 1)
+    unit.dot(&unit.t())
+}
+
 /// Realistic wrong answers, each rejected by its exercise's check.
 pub mod wrong {
     use super::*;
@@ -144,5 +151,26 @@ pub mod wrong {
             }
         }
         pieces
+    }
+
+    /// `ch11_cosine_matrix`, mistake: the dot products, not normalised.
+    pub fn dot_products(x: &Array2<f32>) -> Array2<f32> {
+        x.dot(&x.t())
+    }
+
+    /// `ch11_cosine_matrix`, mistake: divides every column (feature) by its norm instead of
+    /// every row (sentence).
+    pub fn normalises_columns(x: &Array2<f32>) -> Array2<f32> {
+        let norms = x.map_axis(Axis(0), |col| col.dot(&col).sqrt()); // (d)
+        let unit = x / &norms; // broadcast along the rows
+        unit.dot(&unit.t())
+    }
+
+    /// `ch11_cosine_matrix`, mistake: divides by ‖xᵢ‖² ‖xⱼ‖² (the squared norms).
+    pub fn squared_norms(x: &Array2<f32>) -> Array2<f32> {
+        let squares = x.map_axis(Axis(1), |row| row.dot(&row)); // ‖xᵢ‖²
+        let dots = x.dot(&x.t());
+        let n = x.nrows();
+        Array2::from_shape_fn((n, n), |(i, j)| dots[[i, j]] / (squares[i] * squares[j]))
     }
 }

@@ -51,3 +51,15 @@ pub fn word_pieces(word: &str, vocab: &HashSet<String>) -> Vec<String> {
     // TODO: collect the chars, then a loop that tries the longest end first.
     todo!()
 }
+
+/// Exercise `ch11_cosine_matrix` — how alike every pair of sentences is.
+///
+/// `x`: one sentence vector per row `(n, d)`, not normalised. Return `(n, n)` whose entry
+/// (i, j) is the cosine similarity of rows i and j: xᵢ·xⱼ / (‖xᵢ‖ ‖xⱼ‖). No row is zero.
+///
+/// Re-read: chapter 11, section "Cosine similarity".
+#[allow(unused_variables)]
+pub fn cosine_matrix(x: &Array2<f32>) -> Array2<f32> {
+    // TODO: divide each row by its norm, then a matrix product with the transpose.
+    todo!()
+}

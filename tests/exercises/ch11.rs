@@ -204,3 +204,53 @@ fn word_pieces_diagnosis(actual: &[String]) -> Vec<String> {
     }
     found
 }
+
+/// The check of `ch11_cosine_matrix`.
+pub fn cosine_matrix(f: impl Fn(&Array2<f32>) -> Array2<f32>) -> Check {
+    let next = "entry (i, j) is xᵢ·xⱼ / (‖xᵢ‖ ‖xⱼ‖), ‖xᵢ‖ = √(xᵢ·xᵢ) the norm of *row* i: \
+                divide every row by its norm, then multiply by the transpose. The diagonal is \
+                1 (a vector is fully similar to itself).";
+    let cases = [
+        // Norms 5, 1, 2. (0, 1): 3/(5·1) = 0.6; (0, 2): −8/(5·2) = −0.8; (1, 2): 0/2 = 0.
+        (
+            "three vectors of two numbers",
+            array![[3.0_f32, 4.0], [1.0, 0.0], [0.0, -2.0]],
+            array![[1.0_f32, 0.6, -0.8], [0.6, 1.0, 0.0], [-0.8, 0.0, 1.0]],
+        ),
+        // Row 1 = 2 · row 0 (norms 3 and 6): cosine 1; row 2 (norm √5) is orthogonal to both
+        // (1·2 + 2·(−1) + 2·0 = 0).
+        (
+            "a vector, twice it, and one orthogonal to both",
+            array![[1.0, 2.0, 2.0], [2.0, 4.0, 4.0], [2.0, -1.0, 0.0]],
+            array![[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+        ),
+        // Norms 4 and 2, dot 2 + 2 + 2 − 2 = 4: 4/(4·2) = 0.5.
+        (
+            "two vectors of four numbers, different lengths",
+            array![[2.0, 2.0, 2.0, 2.0], [1.0, 1.0, 1.0, -1.0]],
+            array![[1.0, 0.5], [0.5, 1.0]],
+        ),
+    ];
+    for (what, x, expected) in cases {
+        let case = format!("case: {what}\n{}", f32_input("x", &x));
+        let actual = call(&case, || f(&x))?;
+        diagnosed(
+            close("cosine similarities", &case, &expected, &actual, next),
+            || cosine_diagnosis(&actual),
+        )?;
+    }
+    Ok(())
+}
+
+/// A diagonal that is not 1 says the rows were not (or wrongly) normalised.
+fn cosine_diagnosis(actual: &Array2<f32>) -> Vec<String> {
+    let diagonal = actual.diag().to_owned();
+    let ones = Array1::ones(diagonal.len());
+    if !actual.is_square() || matches(&ones, &diagonal) {
+        return Vec::new();
+    }
+    vec![format!(
+        "your diagonal is {diagonal:.4}, not all 1: the cosine of a vector with itself is 1. \
+         Divide by the norms of the rows, ‖xᵢ‖ ‖xⱼ‖, not by anything else"
+    )]
+}
