@@ -225,13 +225,14 @@ fn every_wrong_solution_fails_its_check() {
 }
 
 /// On failure, the checks of the exercises that build on earlier ones say which step is wrong
-/// (the diagnosis), rather than only showing the difference: each wrong solution here must
-/// get a message naming its cause, and none naming another's.
+/// (the diagnosis), rather than only showing the difference, and chapter 11's name the known
+/// slip they recognise: each wrong solution here must get a message naming its cause, and
+/// none naming another's.
 #[cfg(feature = "solutions")]
 #[test]
 fn failure_messages_diagnose_the_cause() {
-    use attention::exercises::{ch03, ch04, ch06, ch07};
-    use checks::{ch03 as c3, ch04 as c4, ch06 as c6, ch07 as c7};
+    use attention::exercises::{ch03, ch04, ch06, ch07, ch11};
+    use checks::{ch03 as c3, ch04 as c4, ch06 as c6, ch07 as c7, ch11 as c11};
     const AFTER_SOFTMAX: &str = "*after* the softmax";
     #[rustfmt::skip]
     let cases: Vec<(&str, Check, &[&str], &[&str])> = vec![
@@ -251,6 +252,15 @@ fn failure_messages_diagnose_the_cause() {
         ("ch07_decoder_layer: ignores_self_mask", c7::decoder_layer(ch07::wrong::ignores_self_mask), &["without `self_mask`", "inside the self-attention sublayer"], &["only batch item"]),
         ("ch07_decoder_layer: ignores_memory_mask", c7::decoder_layer(ch07::wrong::ignores_memory_mask), &["only batch item(s) [1]", "without `memory_mask`", "inside the cross-attention sublayer"], &[]),
         ("ch07_decoder_layer: cross_attends_to_itself", c7::decoder_layer(ch07::wrong::cross_attends_to_itself), &["keys and values from x", "inside the cross-attention sublayer"], &[]),
+        ("ch11_gelu: tanh_approximation", c11::gelu(ch11::wrong::tanh_approximation), &["GPT-2's tanh approximation"], &["divide x by √2", "ReLU"]),
+        ("ch11_gelu: missing_sqrt2", c11::gelu(ch11::wrong::missing_sqrt2), &["divide x by √2"], &["tanh", "ReLU"]),
+        ("ch11_gelu: relu", c11::gelu(ch11::wrong::relu), &["ReLU's, max(0, x)"], &["tanh", "divide x by √2"]),
+        ("ch11_mean_pool: includes_padding", c11::mean_pool(ch11::wrong::includes_padding), &["the mean of all 4 rows"], &["divided by seq", "divide it by length"]),
+        ("ch11_mean_pool: divides_by_seq", c11::mean_pool(ch11::wrong::divides_by_seq), &["divided by seq = 4"], &["the mean of all", "divide it by length"]),
+        ("ch11_mean_pool: sums", c11::mean_pool(ch11::wrong::sums), &["divide it by length = 2"], &["the mean of all", "divided by seq"]),
+        ("ch11_word_pieces: partial_unk", c11::word_pieces(ch11::wrong::partial_unk), &["mixes pieces and \"[UNK]\""], &["lacks \"##\""]),
+        ("ch11_cosine_matrix: dot_products", c11::cosine_matrix(ch11::wrong::dot_products), &["not all 1"], &[]),
+        ("ch11_cosine_matrix: normalises_columns", c11::cosine_matrix(ch11::wrong::normalises_columns), &["not all 1"], &[]),
     ];
     let mut wrong = Vec::new();
     for (what, result, wanted, unwanted) in cases {

@@ -1,6 +1,6 @@
 //! Exercises: rebuild each chapter's key pieces yourself, checked by `cargo test`.
 //!
-//! One file per chapter, `src/exercises/ch01.rs` … `ch10.rs`. Each exercise is a function
+//! One file per chapter, `src/exercises/ch01.rs` … `ch11.rs`. Each exercise is a function
 //! whose body is `todo!()`; its doc comment states the task, the shapes and the book section
 //! to re-read. Replace the `todo!()` (and the `// TODO` above it), then check your answer:
 //!
@@ -14,7 +14,7 @@
 //!
 //! (`cargo exercise` is an alias, in `.cargo/config.toml`, for
 //! `cargo test --features exercises --test exercises --`.) The checks live in
-//! `tests/exercises/ch01.rs` … `ch10.rs`; you never edit them. They compare your function with
+//! `tests/exercises/ch01.rs` … `ch11.rs`; you never edit them. They compare your function with
 //! hand-derived small cases, with the PyTorch fixtures in `tests/fixtures/` (in chapter 9 the
 //! gradients of PyTorch's autograd and the steps of `torch.optim`) and, where no fixture fits,
 //! with finite differences; on failure they print the input, the expected and your actual
@@ -48,6 +48,8 @@ pub mod ch08;
 pub mod ch09;
 #[cfg_attr(feature = "solutions", path = "../../solutions/ch10.rs")]
 pub mod ch10;
+#[cfg_attr(feature = "solutions", path = "../../solutions/ch11.rs")]
+pub mod ch11;
 
 /// The shapes of every intermediate of one cross-attention head (exercise
 /// `ch05_cross_attention_shapes`), each as `(rows, columns)`.
