@@ -25,7 +25,7 @@ const MAX_X: f32 = 88.722_83;
 /// eˣ for one number, written so that a loop over it vectorises (no branches, no calls).
 // ANCHOR: exp_one
 #[inline(always)]
-fn exp_one(x: f32) -> f32 {
+pub(crate) fn exp_one(x: f32) -> f32 {
     let clamped = x.clamp(MIN_X, MAX_X);
     let t = clamped * LOG2_E + ROUND; // n + ROUND, n = round(x / ln 2)
     let n = t - ROUND;

@@ -4,6 +4,8 @@
 //! math; what makes them fast lives here, below them, and imports nothing from a chapter:
 //! - [`exp_in_place`]: a vectorised `exp` (softmax computes one per score), chosen at run time
 //!   for the CPU (AVX-512, AVX2 or plain);
+//! - [`gelu_in_place`]: GELU with a vectorised `erf` (BERT's and GPT's feed-forward networks
+//!   compute one per hidden unit), on every thread for large arrays;
 //! - [`map_heads_in_parallel`]: every (batch item, head) pair of a batched attention as its own
 //!   task on rayon's threads;
 //! - [`check_batched_heads`]: the shape check of batched per-head inputs
@@ -12,8 +14,10 @@
 //! The matrix product, the other hot spot, is [`crate::backend::matmul`], beside this module.
 //! Chapter 8 ("Making attention fast") explains all of them.
 
+mod erf;
 mod exp;
 mod heads;
 
+pub use erf::{erf, gelu_in_place};
 pub use exp::exp_in_place;
 pub use heads::{check_batched_heads, map_heads_in_parallel};

@@ -24,7 +24,6 @@ impl Activation {
             Activation::Gelu => gelu(x),
         }
     }
-    // ANCHOR_END: activation
 
     /// `dy ⊙ f'(x)`, given the activation's input `x` and the gradient `dy` at its output.
     pub fn backward<D: Dimension>(
@@ -43,6 +42,7 @@ impl Activation {
         }
     }
 }
+// ANCHOR_END: activation
 
 /// ReLU(x) = max(0, x).
 pub fn relu(x: f32) -> f32 {
@@ -54,7 +54,12 @@ pub fn relu(x: f32) -> f32 {
 /// CDF, Φ(x) = ½(1 + erf(x/√2)). Like ReLU for large |x|, but smooth around 0 and slightly
 /// negative for small negative x.
 pub fn gelu<D: Dimension>(x: &ArrayRef<f32, D>) -> Array<f32, D> {
-    x.mapv(|x| x * normal_cdf(x))
+    let mut y = x.to_owned();
+    match y.as_slice_mut() {
+        Some(values) => crate::kernels::gelu_in_place(values), // the same, vectorised
+        None => y.mapv_inplace(|x| x * normal_cdf(x)),
+    }
+    y
 }
 
 /// Backward of [`gelu`]: d/dx [x·Φ(x)] = Φ(x) + x·φ(x), with φ(x) = e^(−x²/2)/√(2π) the
@@ -64,9 +69,10 @@ pub fn gelu_backward<D: Dimension>(x: &ArrayRef<f32, D>, dy: &ArrayRef<f32, D>) 
 }
 // ANCHOR_END: gelu
 
-/// Φ(x) = ½(1 + erf(x/√2)), the standard normal CDF.
+/// Φ(x) = ½(1 + erf(x/√2)), the standard normal CDF (erf from [`crate::kernels`], the same
+/// formula as its vectorised GELU, within 5·10⁻⁷ of the exact erf).
 pub(crate) fn normal_cdf(x: f32) -> f32 {
-    0.5 * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2))
+    0.5 * (1.0 + crate::kernels::erf(x * std::f32::consts::FRAC_1_SQRT_2))
 }
 
 /// [`gelu_backward`] given Φ(x) from the forward (erf is the costly part: computed once).
