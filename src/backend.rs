@@ -4,8 +4,8 @@
 //! function means a faster backend (BLAS, a GPU) can be swapped in here without touching the
 //! chapters: the attention code reads the same whichever backend runs it.
 //!
-//! Two libraries can do the arithmetic: the pure-Rust `matrixmultiply` crate (default) or
-//! OpenBLAS (feature `blas`). Either way the crate, not the library, decides how many cores
+//! Two libraries can do the arithmetic: the pure-Rust `gemm` crate (default; packed kernels
+//! for AVX2, AVX-512 or FMA, chosen at run time) or OpenBLAS (feature `blas`). Either way the crate, not the library, decides how many cores
 //! work on a product (chapter 8): a large product called from ordinary code is split by rows
 //! over rayon's threads; a product inside a parallel section (one attention head of many)
 //! runs on its own thread. Two layers of threads on the same cores would only fight.
@@ -126,7 +126,7 @@ fn product_on_this_thread(a: &ArrayRef2<f32>, b: &ArrayRef2<f32>, c: &mut ArrayR
 /// Where [`matmul`] runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Device {
-    /// On the CPU (the default): `matrixmultiply`, or OpenBLAS with the `blas` feature.
+    /// On the CPU (the default): `gemm`, or OpenBLAS with the `blas` feature.
     Cpu,
     /// On the GPU, through the tiled WGSL kernel of `crate::gpu` (feature `gpu`).
     Gpu,
@@ -186,7 +186,7 @@ fn gpu_matmul(_: &ArrayRef2<f32>, _: &ArrayRef2<f32>) -> Array2<f32> {
 
 /// What computes [`matmul`]: the GPU's adapter after [`set_device`]`(Device::Gpu)`, else
 /// OpenBLAS with the `blas` feature (with the CPU kernel it chose), else the pure-Rust
-/// `matrixmultiply` crate (ndarray's default).
+/// `gemm` crate.
 pub fn name() -> String {
     #[cfg(feature = "gpu")]
     if device() == Device::Gpu {

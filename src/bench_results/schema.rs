@@ -66,7 +66,8 @@ pub struct GpuCase {
 /// [`crate::backend::name`] of the two builds that were timed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Backends {
-    /// The default build, e.g. `"matrixmultiply (pure Rust, default)"`.
+    /// The default build, e.g. `"gemm (pure Rust, default)"` (before 2026-11-28:
+    /// `"matrixmultiply (pure Rust, default)"`).
     #[serde(default)]
     pub default: String,
     /// The `blas` build, e.g. `"OpenBLAS sgemm (feature `blas`), kernels for SkylakeX …"`.
@@ -99,7 +100,7 @@ pub struct BenchCase {
     pub flops: u64,
     /// PyTorch's median time, ms.
     pub torch_ms: f64,
-    /// This crate's median time, default build (pure-Rust `matrixmultiply`), ms.
+    /// This crate's median time, default build (pure Rust), ms.
     pub default_ms: f64,
     /// This crate's median time with `--features blas` (OpenBLAS), ms; absent if not run.
     #[serde(default)]

@@ -392,6 +392,30 @@ fn bank_table(a: &Analysis) -> Result<(String, f32), String> {
         let cells: Vec<String> = cos.row(i).iter().map(|c| format!("{c:.2}")).collect();
         writeln!(md, "| {} {s} | {} |", i + 1, cells.join(" | ")).unwrap();
     }
+    // Sentences 1-2 are rivers, 3-4 money: is every same-sense cosine above every other?
+    let same = |i: usize, j: usize| (i < 2) == (j < 2);
+    let (mut lowest_same, mut highest_other) = (f32::INFINITY, f32::NEG_INFINITY);
+    for i in 0..4 {
+        for j in (0..4).filter(|&j| j != i) {
+            if same(i, j) {
+                lowest_same = lowest_same.min(cos[[i, j]]);
+            } else {
+                highest_other = highest_other.max(cos[[i, j]]);
+            }
+        }
+    }
+    let verdict = if lowest_same > highest_other {
+        "Every *bank* is closer to the other *bank* of the same sense than to either of the \
+         other sense"
+    } else {
+        "The senses overlap: some *bank* is as close to the other sense as to its own"
+    };
+    writeln!(
+        md,
+        "\n{verdict} (same sense: at least {lowest_same:.2}; different senses: at most \
+         {highest_other:.2})."
+    )
+    .unwrap();
     Ok((md, cos[[0, 3]]))
 }
 
