@@ -4,8 +4,8 @@
 //! function means a faster backend (BLAS, a GPU) can be swapped in here without touching the
 //! chapters: the attention code reads the same whichever backend runs it.
 //!
-//! Two libraries can do the arithmetic: the pure-Rust `gemm` crate (default; packed kernels
-//! for AVX2, AVX-512 or FMA, chosen at run time) or OpenBLAS (feature `blas`). Either way the crate, not the library, decides how many cores
+//! Two libraries can do the arithmetic: the pure-Rust `matrixmultiply` crate (default) or
+//! OpenBLAS (feature `blas`). Either way the crate, not the library, decides how many cores
 //! work on a product (chapter 8): a large product called from ordinary code is split by rows
 //! over rayon's threads; a product inside a parallel section (one attention head of many)
 //! runs on its own thread. Two layers of threads on the same cores would only fight.
@@ -80,45 +80,8 @@ pub fn matmul(a: &ArrayRef2<f32>, b: &ArrayRef2<f32>) -> Array2<f32> {
 }
 // ANCHOR_END: matmul
 
-/// `c = a · b` on the calling thread: the `gemm` crate's packed kernels (pure Rust, AVX2,
-/// AVX-512 or FMA chosen at run time for the CPU), or OpenBLAS with the `blas` feature.
-#[cfg(not(feature = "blas"))]
-fn product_on_this_thread(a: &ArrayRef2<f32>, b: &ArrayRef2<f32>, c: &mut ArrayRef2<f32>) {
-    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
-    if k == 0 {
-        c.fill(0.0); // an empty sum
-        return;
-    }
-    let (sa, sb) = (a.strides(), b.strides());
-    let (c_rs, c_cs) = (c.strides()[0], c.strides()[1]);
-    // SAFETY: the pointers and strides describe a (m, k), b (k, n) and c (m, n), which are
-    // live for the call, and c, borrowed mutably, overlaps neither.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            c_cs,
-            c_rs,
-            false, // c is overwritten, not accumulated into
-            a.as_ptr(),
-            sa[1],
-            sa[0],
-            b.as_ptr(),
-            sb[1],
-            sb[0],
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None, // the caller splits rows over threads
-        )
-    }
-}
-
-#[cfg(feature = "blas")]
+/// `c = a · b` on the calling thread: `matrixmultiply`'s packed kernels through ndarray (AVX2
+/// and FMA, chosen at run time), or OpenBLAS with the `blas` feature.
 fn product_on_this_thread(a: &ArrayRef2<f32>, b: &ArrayRef2<f32>, c: &mut ArrayRef2<f32>) {
     ndarray::linalg::general_mat_mul(1.0, a, b, 0.0, c)
 }
@@ -126,7 +89,7 @@ fn product_on_this_thread(a: &ArrayRef2<f32>, b: &ArrayRef2<f32>, c: &mut ArrayR
 /// Where [`matmul`] runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Device {
-    /// On the CPU (the default): `gemm`, or OpenBLAS with the `blas` feature.
+    /// On the CPU (the default): `matrixmultiply`, or OpenBLAS with the `blas` feature.
     Cpu,
     /// On the GPU, through the tiled WGSL kernel of `crate::gpu` (feature `gpu`).
     Gpu,
@@ -186,7 +149,7 @@ fn gpu_matmul(_: &ArrayRef2<f32>, _: &ArrayRef2<f32>) -> Array2<f32> {
 
 /// What computes [`matmul`]: the GPU's adapter after [`set_device`]`(Device::Gpu)`, else
 /// OpenBLAS with the `blas` feature (with the CPU kernel it chose), else the pure-Rust
-/// `gemm` crate.
+/// `matrixmultiply` crate (ndarray's default).
 pub fn name() -> String {
     #[cfg(feature = "gpu")]
     if device() == Device::Gpu {
@@ -211,7 +174,7 @@ pub fn name() -> String {
     }
     #[cfg(not(feature = "blas"))]
     {
-        "gemm (pure Rust, default)".to_string()
+        "matrixmultiply (pure Rust, default)".to_string()
     }
 }
 

@@ -66,8 +66,7 @@ pub struct GpuCase {
 /// [`crate::backend::name`] of the two builds that were timed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Backends {
-    /// The default build, e.g. `"gemm (pure Rust, default)"` (before 2026-11-28:
-    /// `"matrixmultiply (pure Rust, default)"`).
+    /// The default build, e.g. `"matrixmultiply (pure Rust, default)"`.
     #[serde(default)]
     pub default: String,
     /// The `blas` build, e.g. `"OpenBLAS sgemm (feature `blas`), kernels for SkylakeX …"`.
