@@ -141,8 +141,8 @@ fn single_moves(
         {
             // Both centres move: c_a loses x, c_b gains it.
             let n_b = counts[b] as f32;
-            let c_a = (&centroids.row(a) * n_a - &x) / (n_a - 1.0);
-            let c_b = (&centroids.row(b) * n_b + &x) / (n_b + 1.0);
+            let c_a = (&centroids.row(a) * n_a - x) / (n_a - 1.0);
+            let c_b = (&centroids.row(b) * n_b + x) / (n_b + 1.0);
             centroids.row_mut(a).assign(&c_a);
             centroids.row_mut(b).assign(&c_b);
             counts[a] -= 1;

@@ -58,7 +58,10 @@ const PATTERNS: [&str; 5] = [
 ];
 
 /// The most typical head of each pattern: `(layer, head, share)`, and the table.
-pub(super) fn heads_table(a: &Analysis) -> Result<(String, Vec<(usize, usize, usize)>), String> {
+/// A head and the habit it shows most: `(layer, head, index into PATTERNS)`.
+type Typical = (usize, usize, usize);
+
+pub(super) fn heads_table(a: &Analysis) -> Result<(String, Vec<Typical>), String> {
     let shares = head_shares(a)?;
     let (layers, heads, _) = shares.dim();
     let mut md = String::from(
@@ -103,8 +106,7 @@ pub(super) fn heads_figure(
     let n = e.ids.len();
     let ids = Array2::from_shape_vec((1, n), e.ids.clone()).expect("one row");
     // [SEP], itself, previous, next: four different habits.
-    let picks: Vec<(usize, usize, usize)> =
-        chosen.into_iter().filter(|&(_, _, k)| k != 0).collect();
+    let picks: Vec<Typical> = chosen.into_iter().filter(|&(_, _, k)| k != 0).collect();
     let mut maps = Array3::zeros((picks.len(), n, n));
     let mut names = Vec::new();
     for (i, &(l, h, k)) in picks.iter().enumerate() {
