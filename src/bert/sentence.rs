@@ -17,7 +17,7 @@ pub const BATCH_SIZE: usize = 64;
 pub struct SentenceEmbeddings {
     /// One unit-length vector per text `(n, d_model)`, in the order of the texts.
     pub vectors: Array2<f32>,
-    /// How many tokens each text became, [CLS] and [SEP] included.
+    /// How many tokens each text became, `[CLS]` and `[SEP]` included.
     pub lengths: Vec<usize>,
     /// Which texts were longer than [`MAX_LEN`] tokens and were cut there (as
     /// sentence-transformers does: only the first 256 tokens count).
