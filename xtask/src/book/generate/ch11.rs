@@ -16,14 +16,14 @@ use attention::bert::data::{course_queries, course_sentences, topic_labels};
 use attention::bert::figures::cluster_scatter;
 use attention::bert::tokenizer::MAX_LEN;
 use attention::bert::{SentenceEncoder, l2_normalize};
-use attention::ndarray::{Array2, Ix2, Ix3};
+use attention::ndarray::Array2;
 use attention::plot::heatmap;
 use attention::weights::NamedTensors;
 use serde_json::Value;
 
 use crate::util::root;
 
-use super::{Figure, Numbers, err, figure};
+use super::{Figure, Numbers, anchors, err, figure};
 
 mod heads;
 
@@ -520,25 +520,15 @@ fn quiz(a: &Analysis) -> Result<String, String> {
     let wordpiece: Value = serde_json::from_str(&wordpiece).map_err(|e| e.to_string())?;
     let cases = wordpiece["cases"].as_array().map_or(0, Vec::len);
     let (_, bank) = bank_table(a)?;
-    let mut md = String::new();
-    let mut anchor = |name: &str, body: String| {
-        writeln!(
-            md,
-            "<!-- ANCHOR: {name} -->\n{body}\n<!-- ANCHOR_END: {name} -->"
-        )
-        .unwrap()
-    };
-    anchor("wordpiece_cases", thousands(cases));
-    anchor("sentences", a.sentences.len().to_string());
-    anchor("topics", a.topics.len().to_string());
-    anchor("bank_cosine", format!("{bank:.2}"));
-    anchor(
-        "purity",
-        format!(
-            "{:.1} % of the sentences share their cluster with the majority of their topic",
-            a.purity * 100.0
-        ),
+    let purity = format!(
+        "{:.1} % of the sentences share their cluster with the majority of their topic",
+        a.purity * 100.0
     );
-    let _ = (Ix2::default(), Ix3::default());
-    Ok(md)
+    Ok(anchors(&[
+        ("wordpiece_cases", thousands(cases)),
+        ("sentences", a.sentences.len().to_string()),
+        ("topics", a.topics.len().to_string()),
+        ("bank_cosine", format!("{bank:.2}")),
+        ("purity", purity),
+    ]))
 }
