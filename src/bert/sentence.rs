@@ -6,7 +6,7 @@ use ndarray::{Array2, Axis, s};
 
 use super::files::ModelFiles;
 use super::model::{Bert, l2_normalize, mean_pool};
-use super::tokenizer::{MAX_LEN, WordPiece};
+use super::tokenizer::{Encoding, MAX_LEN, WordPiece};
 use crate::error::{Error, Result};
 
 /// Texts per forward pass (sentence-transformers' `encode(..., batch_size=64)`).
@@ -55,13 +55,16 @@ impl SentenceEncoder {
         if texts.is_empty() {
             return Err(Error::value("texts", "at least one text", "an empty slice"));
         }
-        let tokens = self.tokenizer.encode_batch(texts, MAX_LEN)?; // counts and truncation
+        let encodings = texts
+            .iter()
+            .map(|t| self.tokenizer.encode(t, MAX_LEN))
+            .collect::<Result<Vec<_>>>()?;
         let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(tokens.lengths[i])); // longest first
+        order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].ids.len())); // longest first
         let mut vectors = Array2::zeros((texts.len(), self.bert.config.hidden_size));
         for chunk in order.chunks(BATCH_SIZE) {
-            let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
-            let batch = self.tokenizer.encode_batch(&batch, MAX_LEN)?; // ids (b, seq)
+            let batch: Vec<&Encoding> = chunk.iter().map(|&i| &encodings[i]).collect();
+            let batch = self.tokenizer.pad(&batch); // ids (b, seq)
             let out = self.bert.forward(&batch.ids, &batch.lengths)?;
             let pooled = mean_pool(out.last_hidden_state(), &batch.lengths)?; // (b, d)
             for (row, &i) in l2_normalize(&pooled).outer_iter().zip(chunk) {
@@ -70,8 +73,8 @@ impl SentenceEncoder {
         }
         Ok(SentenceEmbeddings {
             vectors,
-            lengths: tokens.lengths,
-            truncated: tokens.truncated,
+            lengths: encodings.iter().map(|e| e.ids.len()).collect(),
+            truncated: encodings.iter().map(|e| e.truncated).collect(),
         })
     }
     // ANCHOR_END: encode

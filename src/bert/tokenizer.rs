@@ -326,18 +326,23 @@ impl WordPiece {
             .iter()
             .map(|t| self.encode(t, max_len))
             .collect::<Result<Vec<_>>>()?;
+        Ok(self.pad(&encodings.iter().collect::<Vec<_>>()))
+    }
+
+    /// Encodings already made, padded with `[PAD]` into one batch `(n, longest)`.
+    pub fn pad(&self, encodings: &[&Encoding]) -> Batch {
         let seq = encodings.iter().map(|e| e.ids.len()).max().unwrap_or(2);
-        let mut ids = Array2::from_elem((texts.len(), seq), self.ids[PAD]);
-        for (mut row, e) in ids.rows_mut().into_iter().zip(&encodings) {
+        let mut ids = Array2::from_elem((encodings.len(), seq), self.ids[PAD]);
+        for (mut row, e) in ids.rows_mut().into_iter().zip(encodings) {
             for (slot, &id) in row.iter_mut().zip(&e.ids) {
                 *slot = id;
             }
         }
-        Ok(Batch {
+        Batch {
             ids,
             lengths: encodings.iter().map(|e| e.ids.len()).collect(),
             truncated: encodings.iter().map(|e| e.truncated).collect(),
-        })
+        }
     }
 }
 
