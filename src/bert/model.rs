@@ -225,13 +225,24 @@ impl Bert {
             let want = format!("a layer index < {}", self.layers.len());
             return Err(Error::value("layer", want, layer));
         }
+        Ok(self.all_attention_weights(ids, lengths)?.swap_remove(layer))
+    }
+
+    /// The attention weights of every layer, one `(batch, heads, seq, seq)` each, from one
+    /// pass through the model.
+    pub fn all_attention_weights(
+        &self,
+        ids: &ArrayRef2<usize>,
+        lengths: &[usize],
+    ) -> Result<Vec<Array4<f32>>> {
         let mask = self.padding_mask(ids, lengths)?;
-        let mut x = self.embeddings.forward(ids)?;
-        for l in &self.layers[..layer] {
-            x = l.forward(&x, Some(&mask))?;
+        let mut x = self.embeddings.forward(ids)?; // (batch, seq, d_model)
+        let mut weights = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            weights.push(layer.self_attn.forward(&x, &x, &x, Some(&mask))?.weights);
+            x = layer.forward(&x, Some(&mask))?;
         }
-        let attn = &self.layers[layer].self_attn;
-        Ok(attn.forward(&x, &x, &x, Some(&mask))?.weights)
+        Ok(weights)
     }
 
     /// Checks `ids` and `lengths` and builds the padding mask `(batch, 1, seq)`.

@@ -27,7 +27,7 @@ use super::{Figure, Numbers, anchors, err, figure};
 
 mod heads;
 
-use heads::{heads_figure, heads_table};
+use heads::{Heads, heads_figure, typical_heads};
 
 /// The seed of k-means (its k-means++ initialisation).
 const KMEANS_SEED: u64 = 0;
@@ -49,7 +49,7 @@ const TOKEN_TEXTS: [&str; 4] = [
 ];
 
 /// What several tables and figures share, computed once: the model, the course's
-/// sentences, their vectors, the clustering and the projection.
+/// sentences, their vectors, the clustering, the projection, "bank" and the heads.
 struct Analysis {
     encoder: SentenceEncoder,
     sentences: Vec<String>,
@@ -59,6 +59,9 @@ struct Analysis {
     clusters: KMeans,
     purity: f32,
     pca: Pca2,
+    /// The "bank" table and the river–loan cosine.
+    bank: (String, f32),
+    heads: Heads,
 }
 
 fn analysis() -> Result<&'static Analysis, String> {
@@ -77,6 +80,8 @@ fn compute() -> Result<Analysis, String> {
     let clusters = kmeans(&vectors, topics.len(), KMEANS_SEED).map_err(err)?;
     let purity = purity(&clusters.assignments, &labels).map_err(err)?;
     let pca = pca_2d(&vectors).map_err(err)?;
+    let bank = bank_table(&encoder)?;
+    let heads = typical_heads(&encoder, &sentences)?;
     Ok(Analysis {
         encoder,
         sentences,
@@ -86,6 +91,8 @@ fn compute() -> Result<Analysis, String> {
         clusters,
         purity,
         pca,
+        bank,
+        heads,
     })
 }
 
@@ -95,10 +102,10 @@ pub fn numbers() -> Result<Numbers, String> {
         ("ch11-tokens.md", tokens_table(a)?),
         ("ch11-parameters.md", parameters(a)),
         ("ch11-check.md", fixture_check(a)?),
-        ("ch11-bank.md", bank_table(a)?.0),
+        ("ch11-bank.md", a.bank.0.clone()),
         ("ch11-clusters.md", clusters_table(a)),
         ("ch11-search.md", search_table(a)?),
-        ("ch11-heads.md", heads_table(a)?.0),
+        ("ch11-heads.md", a.heads.table.clone()),
         ("ch11-speed.md", speed_table()?),
         ("ch11-quiz.md", quiz(a)?),
     ])
@@ -136,7 +143,7 @@ pub fn figures() -> Result<Vec<Figure>, String> {
             },
         )?,
         figure("ch11-heads", "Four heads of all-MiniLM-L6-v2", |t| {
-            heads_figure(a, t)
+            heads_figure(&a.encoder, &a.heads, t)
         })?,
     ])
 }
@@ -375,10 +382,10 @@ fn fixture_check(a: &Analysis) -> Result<String, String> {
 }
 
 /// The cosine table of "bank" in [`BANK_SENTENCES`], and the river–loan cosine.
-fn bank_table(a: &Analysis) -> Result<(String, f32), String> {
+fn bank_table(encoder: &SentenceEncoder) -> Result<(String, f32), String> {
     let vectors: Vec<_> = BANK_SENTENCES
         .iter()
-        .map(|s| a.encoder.word_vector(s, "bank"))
+        .map(|s| encoder.word_vector(s, "bank"))
         .collect::<attention::Result<_>>()
         .map_err(err)?;
     let d = vectors[0].len();
@@ -519,7 +526,7 @@ fn quiz(a: &Analysis) -> Result<String, String> {
         .map_err(|e| e.to_string())?;
     let wordpiece: Value = serde_json::from_str(&wordpiece).map_err(|e| e.to_string())?;
     let cases = wordpiece["cases"].as_array().map_or(0, Vec::len);
-    let (_, bank) = bank_table(a)?;
+    let bank = a.bank.1;
     let purity = format!(
         "{:.1} % of the sentences share their cluster with the majority of their topic",
         a.purity * 100.0

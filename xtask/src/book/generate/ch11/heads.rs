@@ -8,25 +8,26 @@ use attention::bert::tokenizer::MAX_LEN;
 use attention::ndarray::{Array2, Array3, Axis, s};
 use attention::plot::side_by_side_heatmaps;
 
+use attention::bert::SentenceEncoder;
+
 use super::super::err;
-use super::{Analysis, HEADS_SENTENCE};
+use super::HEADS_SENTENCE;
 
 /// Per layer and head: the mean share of attention on [CLS], on [SEP], on itself, on the
-/// previous and on the next token, over every real token of the course's sentences.
-fn head_shares(a: &Analysis) -> Result<Array3<f32>, String> {
-    let texts: Vec<&str> = a.sentences.iter().map(String::as_str).collect();
-    let batch = a
-        .encoder
+/// previous and on the next token, over every real token of `sentences`.
+fn head_shares(encoder: &SentenceEncoder, sentences: &[String]) -> Result<Array3<f32>, String> {
+    let texts: Vec<&str> = sentences.iter().map(String::as_str).collect();
+    let batch = encoder
         .tokenizer
         .encode_batch(&texts, MAX_LEN)
         .map_err(err)?;
-    let bert = &a.encoder.bert;
+    let bert = &encoder.bert;
     let (layers, heads) = (bert.layers.len(), bert.config.num_attention_heads);
+    let all = bert
+        .all_attention_weights(&batch.ids, &batch.lengths)
+        .map_err(err)?; // per layer (b, h, s, s)
     let mut shares = Array3::zeros((layers, heads, 5));
-    for l in 0..layers {
-        let w = bert
-            .attention_weights(&batch.ids, &batch.lengths, l)
-            .map_err(err)?; // (b, h, s, s)
+    for (l, w) in all.iter().enumerate() {
         for h in 0..heads {
             let mut sum = [0.0_f32; 5];
             let mut n = 0.0;
@@ -57,12 +58,23 @@ const PATTERNS: [&str; 5] = [
     "the next token",
 ];
 
-/// The most typical head of each pattern: `(layer, head, share)`, and the table.
 /// A head and the habit it shows most: `(layer, head, index into PATTERNS)`.
 type Typical = (usize, usize, usize);
 
-pub(super) fn heads_table(a: &Analysis) -> Result<(String, Vec<Typical>), String> {
-    let shares = head_shares(a)?;
+/// The most typical head of each habit, and their table.
+pub(super) struct Heads {
+    /// The markdown table.
+    pub table: String,
+    /// One head per entry of [`PATTERNS`].
+    chosen: Vec<Typical>,
+}
+
+/// The most typical head of each pattern over `sentences`, and the table.
+pub(super) fn typical_heads(
+    encoder: &SentenceEncoder,
+    sentences: &[String],
+) -> Result<Heads, String> {
+    let shares = head_shares(encoder, sentences)?;
     let (layers, heads, _) = shares.dim();
     let mut md = String::from(
         "| attends most to | head (layer.head) | mean share | how many heads give it > 50 % |\n|---|---|---:|---:|\n",
@@ -93,26 +105,28 @@ pub(super) fn heads_table(a: &Analysis) -> Result<(String, Vec<Typical>), String
         .unwrap();
         chosen.push((best.0, best.1, k));
     }
-    Ok((md, chosen))
+    Ok(Heads { table: md, chosen })
 }
 
 /// Four of the typical heads on [`HEADS_SENTENCE`].
 pub(super) fn heads_figure(
-    a: &Analysis,
+    encoder: &SentenceEncoder,
+    heads: &Heads,
     title: &str,
 ) -> attention::Result<attention::plotly::Plot> {
-    let (_, chosen) = heads_table(a).map_err(|e| attention::Error::value("heads", "a table", e))?;
-    let e = a.encoder.tokenizer.encode(HEADS_SENTENCE, MAX_LEN)?;
+    let e = encoder.tokenizer.encode(HEADS_SENTENCE, MAX_LEN)?;
     let n = e.ids.len();
     let ids = Array2::from_shape_vec((1, n), e.ids.clone()).expect("one row");
-    // [SEP], itself, previous, next: four different habits.
-    let picks: Vec<Typical> = chosen.into_iter().filter(|&(_, _, k)| k != 0).collect();
+    let all = encoder.bert.all_attention_weights(&ids, &[n])?; // per layer (1, h, n, n)
+    // [CLS], itself, previous, next: four different habits ([SEP] is the weakest here).
+    let picks: Vec<Typical> = (heads.chosen.iter().copied())
+        .filter(|&(_, _, k)| k != 1)
+        .collect();
     let mut maps = Array3::zeros((picks.len(), n, n));
     let mut names = Vec::new();
     for (i, &(l, h, k)) in picks.iter().enumerate() {
-        let w = a.encoder.bert.attention_weights(&ids, &[n], l)?;
         maps.index_axis_mut(Axis(0), i)
-            .assign(&w.slice(s![0, h, .., ..]));
+            .assign(&all[l].slice(s![0, h, .., ..]));
         names.push(format!("{l}.{h}: {}", PATTERNS[k].replace('`', "")));
     }
     side_by_side_heatmaps(&maps, &names, &e.tokens, &e.tokens, title)
