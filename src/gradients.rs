@@ -52,6 +52,13 @@ impl Gradients {
         }
     }
 
+    /// Adds every gradient of `other` to this one's ([`Gradients::add`] for each name).
+    pub fn add_all(&mut self, other: Gradients) {
+        for (name, grad) in other.tensors {
+            self.add(name, grad);
+        }
+    }
+
     /// The gradient of `name`, if one was computed.
     pub fn get(&self, name: &str) -> Option<&ArrayD<f32>> {
         self.tensors.get(name)

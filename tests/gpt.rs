@@ -96,10 +96,62 @@ fn gpt_logits_loss_and_gradients_match_nanogpt() {
     let mut got: Vec<&str> = grads.names().collect();
     got.sort();
     assert_eq!(got, expected_names, "gradient names");
-    for name in expected_names {
+    for name in &expected_names {
         let want = f.tensors.get(&format!("grad.{name}")).unwrap();
         assert_scaled(&format!("grad {name}"), grads.get(name).unwrap(), want);
     }
+
+    // Data parallelism: the batch as two parts of one sequence each, run at the same time,
+    // gives PyTorch's whole-batch loss and gradients too.
+    let (sharded_loss, sharded) = sharded_loss_and_grads(&gpt, &idx, &targets, 2).unwrap();
+    assert!(
+        (sharded_loss - expected_loss[0]).abs() <= TOL,
+        "sharded loss {sharded_loss} vs {}",
+        expected_loss[0]
+    );
+    assert_eq!(
+        sharded.len(),
+        expected_names.len(),
+        "sharded gradient names"
+    );
+    for name in &expected_names {
+        let want = f.tensors.get(&format!("grad.{name}")).unwrap();
+        assert_scaled(
+            &format!("sharded grad {name}"),
+            sharded.get(name).unwrap(),
+            want,
+        );
+    }
+}
+
+#[test]
+fn uneven_shards_give_the_whole_batch_gradients() {
+    let gpt = small_gpt(3);
+    let mut rng = seeded_rng(5);
+    let ids: Vec<usize> = (0..400).map(|i| (i * 7 + i / 3) % 11).collect();
+    let (x, y) = get_batch(&ids, 5, 16, &mut rng).unwrap(); // (5, 16)
+    let (loss, whole) = loss_and_grads(&gpt, &x, &y).unwrap();
+    // 5 sequences in 3 parts: 2 + 2 + 1, weighted 2/5, 2/5 and 1/5. More parts than
+    // sequences: one sequence per part.
+    for shards in [3, 9] {
+        let (sharded_loss, sharded) = sharded_loss_and_grads(&gpt, &x, &y, shards).unwrap();
+        assert!(
+            (sharded_loss - loss).abs() <= TOL,
+            "{shards} shards: {sharded_loss} vs {loss}"
+        );
+        for name in whole.names() {
+            let (got, want) = (sharded.get(name).unwrap(), whole.get(name).unwrap());
+            assert_scaled(&format!("{shards} shards: {name}"), got, want);
+        }
+    }
+    let zero = GptTrainConfig {
+        shards: 0,
+        ..GptTrainConfig::nanogpt_cpu()
+    };
+    let err = GptTrainer::new(gpt, zero)
+        .err()
+        .expect("0 shards is an error");
+    assert!(err.to_string().contains("shards"), "{err}");
 }
 
 #[test]
@@ -208,7 +260,9 @@ proptest! {
 
 use attention::gpt::data::{CharDataset, CharTokenizer, get_batch, shakespeare};
 use attention::gpt::sample::{Decoding, generate, generate_uncached, next_token_probabilities};
-use attention::gpt::train::{GptTrainConfig, GptTrainer, split_loss};
+use attention::gpt::train::{
+    GptTrainConfig, GptTrainer, loss_and_grads, sharded_loss_and_grads, split_loss,
+};
 use attention::nn::seeded_rng;
 
 #[test]

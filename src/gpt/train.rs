@@ -2,7 +2,8 @@
 //! cross-entropy at every position, AdamW (decay on matrices only), gradient clipping, a
 //! cosine learning rate with warm-up, and periodic loss estimates on both splits.
 
-use ndarray::Array2;
+use ndarray::{Array2, s};
+use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::gradients::Gradients;
@@ -42,6 +43,11 @@ pub struct GptTrainConfig {
     pub eval_iters: usize,
     /// Seeds the batches.
     pub seed: u64,
+    /// Parts the batch is split into, whose gradients are computed at the same time
+    /// ([`sharded_loss_and_grads`]): 1 is one forward and backward over the whole batch.
+    /// The split depends on this number, not on the machine's cores, so a run gives the same
+    /// bits on any machine.
+    pub shards: usize,
 }
 
 impl GptTrainConfig {
@@ -63,6 +69,7 @@ impl GptTrainConfig {
             eval_interval: 250,
             eval_iters: 20,
             seed: 1337,
+            shards: 2,
         }
     }
 }
@@ -93,12 +100,15 @@ pub struct GptTrainer {
 impl GptTrainer {
     /// Ready to train `model` with `config`.
     pub fn new(model: Gpt, config: GptTrainConfig) -> Result<Self> {
-        if config.batch_size == 0 || config.eval_iters == 0 || config.eval_interval == 0 {
-            let want = "batch_size, eval_iters and eval_interval all ≥ 1";
-            let got = format!(
-                "{}, {}, {}",
-                config.batch_size, config.eval_iters, config.eval_interval
-            );
+        let counts = [
+            config.batch_size,
+            config.eval_iters,
+            config.eval_interval,
+            config.shards,
+        ];
+        if counts.contains(&0) {
+            let want = "batch_size, eval_iters, eval_interval and shards all ≥ 1";
+            let got = format!("{counts:?}");
             return Err(Error::value("config", want, got));
         }
         let schedule = CosineWithWarmup::new(
@@ -136,7 +146,7 @@ impl GptTrainer {
     pub fn step(&mut self, train_data: &[usize]) -> Result<StepReport> {
         let (batch, block) = (self.config.batch_size, self.model.config.block_size);
         let (x, y) = get_batch(train_data, batch, block, &mut self.batches)?; // (B, T) each
-        let (loss, mut grads) = loss_and_grads(&self.model, &x, &y)?;
+        let (loss, mut grads) = sharded_loss_and_grads(&self.model, &x, &y, self.config.shards)?;
         let grad_norm = clip_grad_norm(&mut grads, self.config.grad_clip)?;
         let lr = self.schedule.lr(self.steps);
         self.optimizer.set_lr(lr)?;
@@ -163,6 +173,49 @@ pub fn loss_and_grads(gpt: &Gpt, x: &Array2<usize>, y: &Array2<usize>) -> Result
     }
     Ok((loss, gpt.backward(&cache, &d_logits)?))
 }
+
+// ANCHOR: sharded_loss_and_grads
+/// [`loss_and_grads`] with the batch split into `shards` parts of whole sequences that run at
+/// the same time, one per thread (data parallelism, as PyTorch's DistributedDataParallel does
+/// across GPUs).
+///
+/// Each part's loss is the mean over its own tokens, so the batch's loss is the parts' losses
+/// weighted by their share of the tokens, and so are the gradients, which are then added. The
+/// result equals `loss_and_grads` on the whole batch up to rounding. Inside a part every
+/// matrix product runs on that part's thread ([`crate::backend::matmul`] does not split
+/// again), so the element-wise work is spread over the cores too, not only the products.
+pub fn sharded_loss_and_grads(
+    gpt: &Gpt,
+    x: &Array2<usize>, // (B, T) input ids
+    y: &Array2<usize>, // (B, T) target ids
+    shards: usize,
+) -> Result<(f32, Gradients)> {
+    let batch = x.nrows();
+    let rows = batch.div_ceil(shards.clamp(1, batch.max(1))); // sequences per part
+    if rows >= batch {
+        return loss_and_grads(gpt, x, y);
+    }
+    let firsts: Vec<usize> = (0..batch).step_by(rows).collect();
+    let parts: Vec<Result<(f32, Gradients, usize)>> = firsts
+        .into_par_iter()
+        .map(|first| {
+            let part = s![first..(first + rows).min(batch), ..];
+            let (x, y) = (x.slice(part).to_owned(), y.slice(part).to_owned()); // (b, T)
+            let (loss, grads) = loss_and_grads(gpt, &x, &y)?;
+            Ok((loss, grads, x.nrows()))
+        })
+        .collect();
+    let (mut loss, mut sum) = (0.0, Gradients::new());
+    for part in parts {
+        let (part_loss, mut grads, b) = part?;
+        let share = b as f32 / batch as f32; // this part's share of the tokens
+        loss += part_loss * share;
+        grads.scale(share);
+        sum.add_all(grads);
+    }
+    Ok((loss, sum))
+}
+// ANCHOR_END: sharded_loss_and_grads
 
 /// nanoGPT's `estimate_loss` for one split: the mean loss of `eval_iters` random batches
 /// (drawn from `rng`, so the estimate is noisy by about 0.01 at 20 batches of 12 × 64).
