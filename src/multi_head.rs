@@ -36,7 +36,7 @@ use ndarray::{
 
 use crate::error::{Dim, Error, Result, check_shape};
 use crate::gradients::Gradients;
-use crate::kernels::map_heads_in_parallel;
+use crate::kernels::fill_heads_in_parallel;
 use crate::masked::Mask;
 use crate::nn::Linear;
 use crate::nn::Train;
@@ -408,7 +408,7 @@ impl Module for MultiHeadAttention {
 /// checked by the caller.
 ///
 /// The heads are independent, so they run in parallel, one per core (the kernels floor's
-/// [`map_heads_in_parallel`]); each is chapter 3's attention.
+/// [`fill_heads_in_parallel`]); each is chapter 3's attention.
 pub(crate) fn attend_each_head(
     q: &Array4<f32>,
     k: &Array4<f32>,
@@ -419,18 +419,14 @@ pub(crate) fn attend_each_head(
     let allowed: Vec<_> = (0..batch)
         .map(|b| mask.map(|m| m.for_sequence(b, tgt_len))) // (tgt_len, src_len)
         .collect();
-    let attentions = map_heads_in_parallel(batch, h, |b, head| {
-        let at = s![b, head, .., ..];
-        let allowed = allowed[b].as_ref().map(|a| a.view());
-        attend(&q.slice(at), &k.slice(at), &v.slice(at), allowed)
-    });
     let mut output = Array4::zeros(q.raw_dim()); // (batch, heads, tgt_len, d_k)
     let mut weights = Array4::zeros((batch, h, tgt_len, k.dim().2)); // (…, tgt_len, src_len)
-    for ((b, head), attn) in attentions {
+    fill_heads_in_parallel([&mut output, &mut weights], |b, head| {
         let at = s![b, head, .., ..];
-        output.slice_mut(at).assign(&attn.output); // (tgt_len, d_k)
-        weights.slice_mut(at).assign(&attn.weights); // (tgt_len, src_len)
-    }
+        let allowed = allowed[b].as_ref().map(|a| a.view());
+        let attn = attend(&q.slice(at), &k.slice(at), &v.slice(at), allowed);
+        [attn.output, attn.weights] // (tgt_len, d_k), (tgt_len, src_len)
+    });
     HeadsOutput { output, weights }
 }
 
@@ -446,29 +442,23 @@ pub(crate) fn attend_each_head_backward(
     dropped: Option<&Array4<f32>>,
     d_heads: &Array4<f32>,
 ) -> (Array4<f32>, Array4<f32>, Array4<f32>) {
-    let (batch, h, _, _) = d_heads.dim();
-    let per_head = map_heads_in_parallel(batch, h, |b, head| {
+    let mut dq = Array4::zeros(q.raw_dim()); // (batch, heads, tgt_len, d_k)
+    let mut dk = Array4::zeros(k.raw_dim()); // (batch, heads, src_len, d_k)
+    let mut dv = Array4::zeros(v.raw_dim()); // (batch, heads, src_len, d_k)
+    fill_heads_in_parallel([&mut dq, &mut dk, &mut dv], |b, head| {
         let at = s![b, head, .., ..];
         let dropped = dropped.map(|m| m.slice(at));
         let (q, k, v) = (q.slice(at), k.slice(at), v.slice(at));
-        attend_backward(
+        let g = attend_backward(
             &q,
             &k,
             &v,
             &weights.slice(at),
             dropped.as_deref(),
             &d_heads.slice(at),
-        )
+        );
+        [g.queries, g.keys, g.values]
     });
-    let mut dq = Array4::zeros(q.raw_dim()); // (batch, heads, tgt_len, d_k)
-    let mut dk = Array4::zeros(k.raw_dim()); // (batch, heads, src_len, d_k)
-    let mut dv = Array4::zeros(v.raw_dim()); // (batch, heads, src_len, d_k)
-    for ((b, head), g) in per_head {
-        let at = s![b, head, .., ..];
-        dq.slice_mut(at).assign(&g.queries);
-        dk.slice_mut(at).assign(&g.keys);
-        dv.slice_mut(at).assign(&g.values);
-    }
     (dq, dk, dv)
 }
 
@@ -476,14 +466,11 @@ pub(crate) fn attend_each_head_backward(
 /// in parallel.
 fn matmul_each_head(a: &Array4<f32>, b: &Array4<f32>) -> Array4<f32> {
     let (batch, h, n, _) = a.dim();
-    let products = map_heads_in_parallel(batch, h, |i, head| {
-        let at = s![i, head, .., ..];
-        crate::backend::matmul(&a.slice(at), &b.slice(at))
-    });
     let mut out = Array4::zeros((batch, h, n, b.dim().3));
-    for ((i, head), product) in products {
-        out.slice_mut(s![i, head, .., ..]).assign(&product);
-    }
+    fill_heads_in_parallel([&mut out], |i, head| {
+        let at = s![i, head, .., ..];
+        [crate::backend::matmul(&a.slice(at), &b.slice(at))]
+    });
     out
 }
 

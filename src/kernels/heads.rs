@@ -1,7 +1,7 @@
 //! Batched attention's shared plumbing: run every (batch item, head) pair in parallel, and
 //! check the shapes of per-head inputs once for all of them.
 
-use ndarray::ArrayRef4;
+use ndarray::{Array2, Array4, ArrayRef4};
 use rayon::prelude::*;
 
 use crate::error::{Dim, Result, check_shape};
@@ -23,6 +23,60 @@ pub fn map_heads_in_parallel<T: Send>(
             ((b, head), attention(b, head))
         })
         .collect()
+}
+
+/// Like [`map_heads_in_parallel`], for attentions that give `N` matrices per head (an
+/// output and its weights, or three gradients): `attention(b, head)` runs as its own rayon
+/// task and writes its results straight into `outputs[n][b, head]`, on that task's thread.
+///
+/// Collecting the heads' results first and copying them in one by one afterwards would leave
+/// one core copying (and first touching the freshly allocated pages of) every head's
+/// matrices while the other waits; for multi-head attention's `(batch, heads, n, n)` weights
+/// that is tens of megabytes.
+///
+/// Every output is `(batch, heads, rows, cols)` in standard layout, and `attention` must
+/// return `N` matrices of the matching `(rows, cols)`; both are the crate's own code, so a
+/// mismatch panics as the bug it would be.
+pub fn fill_heads_in_parallel<const N: usize>(
+    outputs: [&mut Array4<f32>; N],
+    attention: impl Fn(usize, usize) -> [Array2<f32>; N] + Sync,
+) {
+    let (batch, heads) = (outputs[0].dim().0, outputs[0].dim().1);
+    let count = batch * heads;
+    // Every head's destination: one mutable slice per output.
+    let mut per_head: Vec<Vec<(&mut [f32], (usize, usize))>> =
+        (0..count).map(|_| Vec::with_capacity(N)).collect();
+    for out in outputs {
+        let (b, h, rows, cols) = out.dim();
+        assert_eq!((b, h), (batch, heads), "outputs share (batch, heads)");
+        let all = out.as_slice_mut().expect("standard layout");
+        if rows * cols == 0 {
+            per_head
+                .iter_mut()
+                .for_each(|d| d.push((&mut [][..], (rows, cols))));
+        } else {
+            for (dest, chunk) in per_head.iter_mut().zip(all.chunks_mut(rows * cols)) {
+                dest.push((chunk, (rows, cols)));
+            }
+        }
+    }
+    per_head
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(i, destinations)| {
+            let results = attention(i / heads, i % heads);
+            for ((dest, shape), result) in destinations.into_iter().zip(results) {
+                assert_eq!(
+                    result.dim(),
+                    shape,
+                    "a head's result has its output's shape"
+                );
+                match result.as_slice() {
+                    Some(values) => dest.copy_from_slice(values),
+                    None => dest.copy_from_slice(&result.iter().copied().collect::<Vec<_>>()),
+                }
+            }
+        });
 }
 
 /// Checks `queries (batch, heads, tgt_len, d_k)`, `keys (batch, heads, src_len, d_k)` and

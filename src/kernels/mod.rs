@@ -7,7 +7,8 @@
 //! - [`gelu_in_place`]: GELU with a vectorised `erf` (BERT's and GPT's feed-forward networks
 //!   compute one per hidden unit), on every thread for large arrays;
 //! - [`map_heads_in_parallel`]: every (batch item, head) pair of a batched attention as its own
-//!   task on rayon's threads;
+//!   task on rayon's threads, and [`fill_heads_in_parallel`], which also writes each head's
+//!   results into place on its own thread;
 //! - [`check_batched_heads`]: the shape check of batched per-head inputs
 //!   `(batch, heads, seq, d)`, shared by the CPU and GPU kernels.
 //!
@@ -20,4 +21,4 @@ mod heads;
 
 pub use erf::{erf, gelu_in_place};
 pub use exp::exp_in_place;
-pub use heads::{check_batched_heads, map_heads_in_parallel};
+pub use heads::{check_batched_heads, fill_heads_in_parallel, map_heads_in_parallel};
