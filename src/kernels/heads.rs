@@ -25,6 +25,9 @@ pub fn map_heads_in_parallel<T: Send>(
         .collect()
 }
 
+/// Where one head's result goes: its slice of an output, and the result's `(rows, cols)`.
+type Destination<'a> = (&'a mut [f32], (usize, usize));
+
 /// Like [`map_heads_in_parallel`], for attentions that give `N` matrices per head (an
 /// output and its weights, or three gradients): `attention(b, head)` runs as its own rayon
 /// task and writes its results straight into `outputs[n][b, head]`, on that task's thread.
@@ -44,8 +47,7 @@ pub fn fill_heads_in_parallel<const N: usize>(
     let (batch, heads) = (outputs[0].dim().0, outputs[0].dim().1);
     let count = batch * heads;
     // Every head's destination: one mutable slice per output.
-    let mut per_head: Vec<Vec<(&mut [f32], (usize, usize))>> =
-        (0..count).map(|_| Vec::with_capacity(N)).collect();
+    let mut per_head: Vec<Vec<Destination>> = (0..count).map(|_| Vec::new()).collect();
     for out in outputs {
         let (b, h, rows, cols) = out.dim();
         assert_eq!((b, h), (batch, heads), "outputs share (batch, heads)");
