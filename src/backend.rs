@@ -7,7 +7,7 @@
 //! Two libraries can do the arithmetic: the pure-Rust `matrixmultiply` crate (default) or
 //! OpenBLAS (feature `blas`). Either way the crate, not the library, decides how many cores
 //! work on a product (chapter 8): a large product called from ordinary code is split by rows
-//! over rayon's threads; a product inside a parallel section (one attention head of many)
+//! (or, when it is wider than tall, by columns) over rayon's threads; a product inside a parallel section (one attention head of many)
 //! runs on its own thread. Two layers of threads on the same cores would only fight.
 //!
 //! With the `gpu` feature, [`set_device`]`(Device::Gpu)` sends every product to the tiled WGSL
@@ -23,7 +23,7 @@ use crate::error::Result;
 
 /// Products with fewer multiply-adds than this run on one thread (splitting costs more).
 const PARALLEL_MIN_WORK: usize = 1 << 22;
-/// Rows per thread below which a product is not split.
+/// Rows (or columns) per thread below which a product is not split.
 const PARALLEL_MIN_ROWS: usize = 32;
 
 /// `a · b` for `a` of shape `(m, k)` and `b` of shape `(k, n)`, giving `(m, n)`.
@@ -59,11 +59,19 @@ pub fn matmul(a: &ArrayRef2<f32>, b: &ArrayRef2<f32>) -> Array2<f32> {
     let mut product = Array2::zeros((m, n)); // (m, n), standard layout
     let threads = rayon::current_num_threads();
     let in_parallel_section = rayon::current_thread_index().is_some();
-    if threads > 1
-        && !in_parallel_section
-        && m * k * n >= PARALLEL_MIN_WORK
-        && m >= threads * PARALLEL_MIN_ROWS
-    {
+    let split = threads > 1 && !in_parallel_section && m * k * n >= PARALLEL_MIN_WORK;
+    if split && n > m && n >= threads * PARALLEL_MIN_ROWS {
+        // Wider than tall: one block of columns of `b` (and of the product) per thread, so
+        // each thread packs only its share of the larger operand.
+        let cols = n.div_ceil(threads);
+        let blocks: Vec<_> = b
+            .axis_chunks_iter(Axis(1), cols)
+            .zip(product.axis_chunks_iter_mut(Axis(1), cols))
+            .collect();
+        blocks.into_par_iter().for_each(|(b_cols, mut out_cols)| {
+            product_on_this_thread(a, &b_cols, &mut out_cols) // (m, cols)
+        });
+    } else if split && m >= threads * PARALLEL_MIN_ROWS {
         // One block of rows of `a` (and of the product) per thread.
         let rows = m.div_ceil(threads);
         let blocks: Vec<_> = a
@@ -193,3 +201,40 @@ fn single_threaded_blas() {
     }
 }
 // ANCHOR_END: single_threaded_blas
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::{init::uniform, seeded_rng};
+
+    /// Splitting a product over threads, by rows or by columns, changes no bit of it: every
+    /// entry is the same sum in the same order. The stored notebook outputs and the book's
+    /// numbers rely on that, whatever the number of cores.
+    #[test]
+    fn split_products_equal_the_single_threaded_product_bit_for_bit() {
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build_global();
+        assert!(
+            rayon::current_num_threads() >= 2,
+            "needs 2 threads to split"
+        );
+        let one_thread = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let mut rng = seeded_rng(0);
+        // Tall (split by rows), wide (by columns), odd sizes, and a transposed `b` as in
+        // `x · Wᵀ`.
+        for (m, k, n) in [(1000, 300, 100), (100, 300, 1000), (513, 257, 701)] {
+            let a: Array2<f32> = uniform((m, k), 1.0, &mut rng);
+            let b: Array2<f32> = uniform((k, n), 1.0, &mut rng);
+            let b_t: Array2<f32> = uniform((n, k), 1.0, &mut rng);
+            assert!(m * k * n >= PARALLEL_MIN_WORK, "large enough to split");
+            let single = one_thread.install(|| matmul(&a, &b));
+            assert_eq!(matmul(&a, &b), single, "({m}, {k}) · ({k}, {n})");
+            let single = one_thread.install(|| matmul(&a, &b_t.t()));
+            assert_eq!(matmul(&a, &b_t.t()), single, "({m}, {k}) · ({n}, {k})ᵀ");
+        }
+    }
+}
