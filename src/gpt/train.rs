@@ -196,21 +196,21 @@ pub fn sharded_loss_and_grads(
         return loss_and_grads(gpt, x, y);
     }
     let firsts: Vec<usize> = (0..batch).step_by(rows).collect();
-    let parts: Vec<Result<(f32, Gradients, usize)>> = firsts
+    let parts: Vec<Result<(f32, Gradients)>> = firsts
         .into_par_iter()
         .map(|first| {
             let part = s![first..(first + rows).min(batch), ..];
             let (x, y) = (x.slice(part).to_owned(), y.slice(part).to_owned()); // (b, T)
-            let (loss, grads) = loss_and_grads(gpt, &x, &y)?;
-            Ok((loss, grads, x.nrows()))
+            let (loss, mut grads) = loss_and_grads(gpt, &x, &y)?;
+            let share = x.nrows() as f32 / batch as f32; // this part's share of the tokens
+            grads.scale(share);
+            Ok((loss * share, grads))
         })
         .collect();
     let (mut loss, mut sum) = (0.0, Gradients::new());
     for part in parts {
-        let (part_loss, mut grads, b) = part?;
-        let share = b as f32 / batch as f32; // this part's share of the tokens
-        loss += part_loss * share;
-        grads.scale(share);
+        let (part_loss, grads) = part?;
+        loss += part_loss;
         sum.add_all(grads);
     }
     Ok((loss, sum))
