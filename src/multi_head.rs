@@ -514,7 +514,7 @@ pub(crate) struct HeadsOutput {
 
 /// Errors unless `num_heads` ≥ 1 divides `d_model`.
 fn check_heads(d_model: usize, num_heads: usize) -> Result<()> {
-    if num_heads == 0 || d_model == 0 || d_model % num_heads != 0 {
+    if num_heads == 0 || d_model == 0 || !d_model.is_multiple_of(num_heads) {
         let want = format!("a divisor of d_model = {d_model} (and d_model ≥ 1)");
         return Err(Error::value("num_heads", want, num_heads));
     }

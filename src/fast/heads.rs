@@ -13,8 +13,7 @@ use ndarray::{Array2, Array4, ArrayRef2, ArrayRef4, Axis, s};
 
 use crate::backend::matmul;
 use crate::error::Result;
-use crate::fast::flash::flash_attention;
-use crate::kernels::{check_batched_heads, map_heads_in_parallel};
+use crate::kernels::{check_batched_heads, fused_attention_head, map_heads_in_parallel};
 use crate::nn::softmax_in_place;
 
 /// Query rows per score block in [`Kernel::Plain`].
@@ -55,7 +54,7 @@ pub fn attention_heads(
         let (q, k, v) = (queries.slice(at), keys.slice(at), values.slice(at));
         match kernel {
             Kernel::Plain => Ok(plain_attention(&q, &k, &v, causal)),
-            Kernel::MemoryEfficient => flash_attention(&q, &k, &v, causal),
+            Kernel::MemoryEfficient => Ok(fused_attention_head(&q, &k, &v, causal)),
             Kernel::Gpu => unreachable!("handled above"),
         }
     });

@@ -43,7 +43,7 @@ impl CausalSelfAttention {
     /// Read from `p` (`c_attn.*`, `c_proj.*`) or drawn as nanoGPT does (Normal(0, 0.02²),
     /// `c_proj.weight` with 0.02/√(2·n_layer), biases zero).
     pub fn from_params(p: &Params, n_embd: usize, n_head: usize, n_layer: usize) -> Result<Self> {
-        if n_head == 0 || n_embd % n_head != 0 {
+        if n_head == 0 || !n_embd.is_multiple_of(n_head) {
             let want = format!("a divisor of n_embd = {n_embd}");
             return Err(Error::value("n_head", want, n_head));
         }

@@ -44,7 +44,7 @@ impl GptConfig {
                 return Err(Error::value(name, "at least 1", value));
             }
         }
-        if self.n_embd % self.n_head != 0 {
+        if !self.n_embd.is_multiple_of(self.n_head) {
             let want = format!("a divisor of n_embd = {}", self.n_embd);
             return Err(Error::value("n_head", want, self.n_head));
         }

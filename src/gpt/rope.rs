@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 /// two tokens sees their distance.
 pub fn rope(x: &ArrayRef4<f32>, start: usize, base: f32) -> Result<Array4<f32>> {
     let hs = x.dim().3;
-    if hs == 0 || hs % 2 != 0 {
+    if hs == 0 || !hs.is_multiple_of(2) {
         return Err(Error::shape(
             "x (batch, heads, seq, hs)",
             "an even head size hs ≥ 2",

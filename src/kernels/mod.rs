@@ -6,6 +6,8 @@
 //!   for the CPU (AVX-512, AVX2 or plain);
 //! - [`gelu_in_place`]: GELU with a vectorised `erf` (BERT's and GPT's feed-forward networks
 //!   compute one per hidden unit), on every thread for large arrays;
+//! - [`fused_attention_head`]: chapter 8's memory-efficient attention for one head with its
+//!   products as register tiles (no packing), what `fast::Kernel::MemoryEfficient` runs;
 //! - [`map_heads_in_parallel`]: every (batch item, head) pair of a batched attention as its own
 //!   task on rayon's threads, and [`fill_heads_in_parallel`], which also writes each head's
 //!   results into place on its own thread;
@@ -17,8 +19,10 @@
 
 mod erf;
 mod exp;
+mod flash;
 mod heads;
 
 pub use erf::{erf, gelu_in_place};
 pub use exp::exp_in_place;
+pub use flash::fused_attention_head;
 pub use heads::{check_batched_heads, fill_heads_in_parallel, map_heads_in_parallel};

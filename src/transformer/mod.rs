@@ -101,7 +101,7 @@ impl TransformerConfig {
         if let Some((name, v)) = sizes.iter().find(|(_, v)| *v == 0) {
             return Err(Error::value(*name, "at least 1", v));
         }
-        if self.d_model % self.num_heads != 0 {
+        if !self.d_model.is_multiple_of(self.num_heads) {
             let want = format!("a divisor of d_model = {}", self.d_model);
             return Err(Error::value("num_heads", want, self.num_heads));
         }

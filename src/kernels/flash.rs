@@ -1,0 +1,566 @@
+//! Fused attention for one head, tile by tile in registers: chapter 8's memory-efficient
+//! kernel ([`crate::fast::flash_attention`]) with the matrix products written out as
+//! register-blocked loops instead of calls to a general matrix product.
+//!
+//! The algorithm is the chapter's: queries in blocks of [`QUERY_ROWS`], keys in blocks of
+//! [`KEY_COLS`], an online softmax per query row. What changes is who does the products.
+//! A general `matmul` first copies ("packs") both operands into its own order, and for
+//! attention's shapes that copy costs about as much as the arithmetic: in P·V each score is
+//! used for only d_v = 64 multiply-adds. Here nothing is packed:
+//! - S = Q·Kᵀ reads K transposed once per head, in panels of 64 keys (`kt`), so each step
+//!   along d_k multiplies one query entry by contiguous keys: [`scores_tile`] keeps a
+//!   4 × `W` tile of scores in registers;
+//! - O += P·V reads V as it is: each score multiplies one contiguous row of V
+//!   ([`values_tile`], a 4 × `W` tile of outputs in registers);
+//! - the softmax works on the block of scores while it is still in the L1 cache.
+//!
+//! The loops are plain Rust over fixed-size arrays; compiled for AVX-512 or AVX2 (picked at
+//! run time), the compiler turns each into SIMD fused multiply-adds. Every output entry is the
+//! same sequence of operations whatever the vector width (each sum runs in index order; the
+//! row sums of the softmax use 16 fixed partial sums), so the result has the same bits on
+//! every x86-64 CPU with FMA, and within float rounding of the chapter's kernel.
+
+use ndarray::{Array2, ArrayRef2};
+
+/// Query rows per block (the chapter's `QUERY_BLOCK`).
+pub const QUERY_ROWS: usize = 64;
+/// Keys per block (the chapter's `KEY_BLOCK`).
+pub const KEY_COLS: usize = 128;
+/// Rows of a register tile.
+const R: usize = 4;
+/// Partial sums in a softmax row sum: one per AVX-512 lane (two AVX2 registers).
+const LANES: usize = 16;
+
+/// softmax(Q·Kᵀ/√d_k)·V for one head: `queries (tgt_len, d_k)`, `keys (src_len, d_k)`,
+/// `values (src_len, d_v)` → `(tgt_len, d_v)`; with `causal`, query i sees keys 0..=i.
+/// Shapes are checked by the caller ([`crate::fast::attention_heads`]).
+///
+/// A row whose keys are all masked gives zeros; a NaN score gives a NaN row (as the
+/// chapter's kernels do).
+pub fn fused_attention_head(
+    queries: &ArrayRef2<f32>,
+    keys: &ArrayRef2<f32>,
+    values: &ArrayRef2<f32>,
+    causal: bool,
+) -> Array2<f32> {
+    let scale = 1.0 / (queries.ncols() as f32).sqrt();
+    let head = Head {
+        q: queries.iter().map(|&x| x * scale).collect(), // (tgt_len, d_k), ·1/√d_k
+        kt: key_panels(keys),                            // (panels, d_k, PANEL)
+        v: values.iter().copied().collect(),             // (src_len, d_v)
+        tgt_len: queries.nrows(),
+        src_len: keys.nrows(),
+        d_k: queries.ncols(),
+        d_v: values.ncols(),
+        causal,
+    };
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::env::var("NO512").is_err()
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports AVX-512F and FMA, checked just above.
+            return unsafe { attend_avx512(&head) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+            return unsafe { attend_avx2(&head) };
+        }
+    }
+    attend::<32>(&head)
+}
+
+/// One head's inputs, row-major, in the layouts the tiles read.
+struct Head {
+    q: Vec<f32>,  // (tgt_len, d_k), already scaled by 1/√d_k
+    kt: Vec<f32>, // Kᵀ in panels of PANEL keys: (src_len / PANEL rounded up, d_k, PANEL)
+    v: Vec<f32>,  // (src_len, d_v)
+    tgt_len: usize,
+    src_len: usize,
+    d_k: usize,
+    d_v: usize,
+    causal: bool,
+}
+
+/// Keys per panel of Kᵀ: a multiple of every tile width.
+const PANEL: usize = 64;
+
+/// Kᵀ `(d_k, src_len)` cut into panels of [`PANEL`] keys, each `(d_k, PANEL)` and contiguous
+/// (the last padded with zeros): a tile's keys for one step along d_k sit 64 floats after the
+/// previous step's. In plain Kᵀ they would sit a whole row of `src_len` floats apart, a
+/// power-of-two stride that makes every step's load land in the same few cache sets.
+fn key_panels(keys: &ArrayRef2<f32>) -> Vec<f32> {
+    let (src_len, d_k) = keys.dim();
+    let mut kt = vec![0.0; src_len.div_ceil(PANEL) * d_k * PANEL];
+    for ((key, d), &x) in keys.indexed_iter() {
+        kt[(key / PANEL) * d_k * PANEL + d * PANEL + key % PANEL] = x;
+    }
+    kt
+}
+
+/// Where key `key`'s entry `d` sits in [`key_panels`].
+#[inline(always)]
+fn panel_at(d_k: usize, key: usize, d: usize) -> usize {
+    (key / PANEL) * d_k * PANEL + d * PANEL + key % PANEL
+}
+
+/// The panel holding key `key`, `(d_k, PANEL)`, and the key's column in it.
+#[inline(always)]
+fn key_panel(head: &Head, key: usize) -> (&[f32], usize) {
+    let panel = &head.kt[panel_at(head.d_k, key - key % PANEL, 0)..][..head.d_k * PANEL];
+    (panel, key % PANEL)
+}
+
+/// 4 × 64 tiles: 16 AVX-512 registers of accumulators.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+fn attend_avx512(head: &Head) -> Array2<f32> {
+    attend::<64>(head)
+}
+
+/// 4 × 16 tiles: 8 of the 16 AVX2 registers hold accumulators, leaving room for the
+/// loaded keys or values (4 × 32 spilled accumulators to memory: half the speed).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn attend_avx2(head: &Head) -> Array2<f32> {
+    attend::<16>(head)
+}
+
+/// The chapter's loop over query blocks and key blocks, with tiles `W` columns wide.
+#[inline(always)]
+fn attend<const W: usize>(head: &Head) -> Array2<f32> {
+    let (tgt_len, src_len, d_v) = (head.tgt_len, head.src_len, head.d_v);
+    let mut output = Array2::zeros((tgt_len, d_v)); // (tgt_len, d_v)
+    let mut scores = vec![0.0_f32; QUERY_ROWS * KEY_COLS]; // one block, (rows, KEY_COLS)
+    let mut acc = vec![0.0_f32; QUERY_ROWS * d_v]; // running Σ exp(s − max)·v, (rows, d_v)
+    let (mut max, mut sum) = ([0.0_f32; QUERY_ROWS], [0.0_f32; QUERY_ROWS]);
+    for q_start in (0..tgt_len).step_by(QUERY_ROWS) {
+        let rows = QUERY_ROWS.min(tgt_len - q_start);
+        max[..rows].fill(f32::NEG_INFINITY);
+        sum[..rows].fill(0.0);
+        acc[..rows * d_v].fill(0.0);
+        // With a causal mask, keys after the block's last query are never visible.
+        let key_limit = if head.causal {
+            (q_start + rows).min(src_len)
+        } else {
+            src_len
+        };
+        for k_start in (0..key_limit).step_by(KEY_COLS) {
+            let cols = KEY_COLS.min(key_limit - k_start);
+            let block = Block {
+                q_start,
+                rows,
+                k_start,
+                cols,
+            };
+            block_scores::<W>(head, &block, &mut scores);
+            for i in 0..rows {
+                let row = &mut scores[i * KEY_COLS..i * KEY_COLS + cols];
+                let acc_row = &mut acc[i * d_v..(i + 1) * d_v];
+                online_softmax_row(row, &mut max[i], &mut sum[i], acc_row);
+            }
+            block_values::<W>(head, &block, &scores, &mut acc);
+        }
+        for i in 0..rows {
+            // sum = 0: every key masked, the row stays zero; NaN propagates.
+            if sum[i] > 0.0 || sum[i].is_nan() {
+                let mut out_row = output.row_mut(q_start + i);
+                let acc_row = &acc[i * d_v..(i + 1) * d_v];
+                for (o, &a) in out_row.iter_mut().zip(acc_row) {
+                    *o = a / sum[i];
+                }
+            }
+        }
+    }
+    output
+}
+
+/// Which queries and keys a block covers.
+struct Block {
+    q_start: usize,
+    rows: usize,
+    k_start: usize,
+    cols: usize,
+}
+
+/// The block's scores `(rows, cols)` into `scores` (rows of `KEY_COLS`), masked ones −∞.
+#[inline(always)]
+fn block_scores<const W: usize>(head: &Head, b: &Block, scores: &mut [f32]) {
+    for i in (0..b.rows).step_by(R) {
+        let r = R.min(b.rows - i);
+        for j in (0..b.cols).step_by(W) {
+            let w = W.min(b.cols - j);
+            let at = (b.q_start + i, b.k_start + j);
+            let out = &mut scores[i * KEY_COLS + j..];
+            if r == R && w == W {
+                // SAFETY: `W` is 64 only in `attend_avx512`, which runs on AVX-512F and FMA,
+                // and 16 only in `attend_avx2`, on AVX2 and FMA.
+                #[cfg(target_arch = "x86_64")]
+                match W {
+                    64 => unsafe { scores_tile_avx512(head, at, out) },
+                    16 => unsafe { scores_tile_avx2(head, at, out) },
+                    _ => scores_tile::<R, W>(head, at, out),
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                scores_tile::<R, W>(head, at, out);
+            } else {
+                scores_edge(head, at, (r, w), out);
+            }
+        }
+    }
+    if head.causal {
+        for i in 0..b.rows {
+            let first_hidden = (b.q_start + i + 1).saturating_sub(b.k_start); // key > query
+            let row = &mut scores[i * KEY_COLS..i * KEY_COLS + b.cols];
+            row.iter_mut()
+                .skip(first_hidden)
+                .for_each(|s| *s = f32::NEG_INFINITY);
+        }
+    }
+}
+
+// ANCHOR: scores_tile
+/// S[i..i+RR, j..j+W] = Q[i..i+RR, :] · Kᵀ[:, j..j+W], the tile in registers: for each step
+/// along d_k, one query entry per row times `W` contiguous keys.
+#[inline(always)]
+fn scores_tile<const RR: usize, const W: usize>(
+    head: &Head,
+    (i, j): (usize, usize),
+    out: &mut [f32],
+) {
+    let d_k = head.d_k;
+    let q_rows: [&[f32]; RR] = std::array::from_fn(|r| &head.q[(i + r) * d_k..][..d_k]);
+    let mut tile = [[0.0_f32; W]; RR];
+    let (panel, offset) = key_panel(head, j); // (d_k, PANEL), key j at column `offset`
+    for (d, kt_row) in panel.chunks_exact(PANEL).enumerate() {
+        let keys: &[f32; W] = kt_row[offset..offset + W].try_into().unwrap();
+        for (tile_row, q_row) in tile.iter_mut().zip(&q_rows) {
+            let q_rd = q_row[d];
+            for (s, &k) in tile_row.iter_mut().zip(keys) {
+                *s = q_rd.mul_add(k, *s);
+            }
+        }
+    }
+    for (r, tile_row) in tile.iter().enumerate() {
+        out[r * KEY_COLS..r * KEY_COLS + W].copy_from_slice(tile_row);
+    }
+}
+// ANCHOR_END: scores_tile
+
+/// [`scores_tile`] with the SIMD registers written out, for AVX-512 (4 × 64: four key
+/// vectors of 16) and AVX2 (4 × 16: two of 8). The same operations in the same order (so the
+/// same bits), but each step's key vectors are loaded once and kept in registers for the four
+/// queries. Compiled from the portable loop, the loads were repeated for every query (16
+/// loads and 4 broadcasts per 16 multiply-adds with AVX-512, more than the core's one 512-bit
+/// load per cycle can feed), or the accumulators spilled to memory (AVX2).
+macro_rules! scores_tile_simd {
+    ($name:ident, $feature:literal, $vector:ty, $lanes:literal, $vectors:literal,
+     $zero:ident, $load:ident, $set1:ident, $fmadd:ident, $store:ident) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $feature)]
+        unsafe fn $name(head: &Head, (i, j): (usize, usize), out: &mut [f32]) {
+            use std::arch::x86_64::*;
+            const W: usize = $lanes * $vectors;
+            let d_k = head.d_k;
+            let q_rows: [&[f32]; R] = std::array::from_fn(|r| &head.q[(i + r) * d_k..][..d_k]);
+            let mut tile: [[$vector; $vectors]; R] = [[$zero(); $vectors]; R];
+            let (panel, offset) = key_panel(head, j); // (d_k, PANEL), key j at `offset`
+            for (d, kt_row) in panel.chunks_exact(PANEL).enumerate() {
+                let keys = &kt_row[offset..offset + W];
+                let k: [$vector; $vectors] = std::array::from_fn(|c| {
+                    // SAFETY: `keys` holds W floats; an unaligned load reads `$lanes` of them.
+                    unsafe { $load(keys[$lanes * c..].as_ptr()) }
+                });
+                for (tile_row, q_row) in tile.iter_mut().zip(&q_rows) {
+                    let q_rd = $set1(q_row[d]);
+                    for (acc, &k) in tile_row.iter_mut().zip(&k) {
+                        *acc = $fmadd(q_rd, k, *acc);
+                    }
+                }
+            }
+            for (r, tile_row) in tile.iter().enumerate() {
+                let row = &mut out[r * KEY_COLS..r * KEY_COLS + W];
+                for (c, &acc) in tile_row.iter().enumerate() {
+                    // SAFETY: `row` holds W floats; an unaligned store writes `$lanes`.
+                    unsafe { $store(row[$lanes * c..].as_mut_ptr(), acc) };
+                }
+            }
+        }
+    };
+}
+
+scores_tile_simd!(
+    scores_tile_avx512,
+    "avx512f,fma",
+    __m512,
+    16,
+    4,
+    _mm512_setzero_ps,
+    _mm512_loadu_ps,
+    _mm512_set1_ps,
+    _mm512_fmadd_ps,
+    _mm512_storeu_ps
+);
+scores_tile_simd!(
+    scores_tile_avx2,
+    "avx2,fma",
+    __m256,
+    8,
+    2,
+    _mm256_setzero_ps,
+    _mm256_loadu_ps,
+    _mm256_set1_ps,
+    _mm256_fmadd_ps,
+    _mm256_storeu_ps
+);
+
+/// The same for a tile at the block's edge (`rr` ≤ R rows, `w` ≤ W keys), entry by entry in
+/// the same order.
+fn scores_edge(head: &Head, (i, j): (usize, usize), (rr, w): (usize, usize), out: &mut [f32]) {
+    let d_k = head.d_k;
+    for r in 0..rr {
+        for c in 0..w {
+            let mut s = 0.0_f32;
+            for d in 0..d_k {
+                s = head.q[(i + r) * d_k + d].mul_add(head.kt[panel_at(d_k, j + c, d)], s);
+            }
+            out[r * KEY_COLS + c] = s;
+        }
+    }
+}
+
+/// One query row of the online softmax over a block of its scores: the new running max,
+/// the scores replaced by exp(s − max), the running sum and accumulator rescaled to it.
+#[inline(always)]
+fn online_softmax_row(row: &mut [f32], max: &mut f32, sum: &mut f32, acc: &mut [f32]) {
+    let block_max = lane_max(row); // skips NaN
+    let new_max = max.max(block_max);
+    if new_max == f32::NEG_INFINITY {
+        if row.iter().any(|x| x.is_nan()) {
+            *sum = f32::NAN; // a NaN score, not a masked one: NaN output
+        }
+        row.fill(0.0); // every key so far is masked for this query
+        return;
+    }
+    let rescale = exp_fma(*max - new_max); // exp(−∞) = 0 at first
+    for s in row.iter_mut() {
+        *s = exp_fma(*s - new_max); // masked keys: exp(−∞) = 0
+    }
+    *sum = *sum * rescale + lane_sum(row);
+    for a in acc.iter_mut() {
+        *a *= rescale;
+    }
+    *max = new_max;
+}
+
+/// The largest entry of `row`, NaNs skipped (−∞ when all are −∞ or NaN), from 16 partial
+/// maxima: the same value as a plain fold, which the compiler would not vectorise.
+#[inline(always)]
+fn lane_max(row: &[f32]) -> f32 {
+    let mut partial = [f32::NEG_INFINITY; LANES];
+    let mut chunks = row.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (p, &x) in partial.iter_mut().zip(chunk) {
+            *p = p.max(x);
+        }
+    }
+    for (p, &x) in partial.iter_mut().zip(chunks.remainder()) {
+        *p = p.max(x);
+    }
+    partial.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x))
+}
+
+/// eˣ as in [`crate::kernels::exp_in_place`] (Cephes' recipe: x = n·ln 2 + r, eʳ by a
+/// polynomial, 2ⁿ from its bits), with each step a fused multiply-add: 13 instructions
+/// instead of 20 where the CPU has FMA, within 2 units in the last place of `f32::exp`.
+#[inline(always)]
+fn exp_fma(x: f32) -> f32 {
+    const LOG2_E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    const ROUND: f32 = 12_582_912.0; // 1.5 · 2²³: adding it rounds to an integer
+    const MIN_X: f32 = -87.336_55;
+    const MAX_X: f32 = 88.722_83;
+    let clamped = x.clamp(MIN_X, MAX_X);
+    let t = clamped.mul_add(LOG2_E, ROUND); // n + ROUND, n = round(x / ln 2)
+    let n = t - ROUND;
+    let r = n.mul_add(-LN2_LO, n.mul_add(-LN2_HI, clamped)); // |r| ≤ ln 2 / 2
+    let p = 1.987_569_2e-4_f32.mul_add(r, 1.398_2e-3);
+    let p = p.mul_add(r, 8.333_452e-3);
+    let p = p.mul_add(r, 4.166_579_6e-2);
+    let p = p.mul_add(r, 1.666_666_5e-1);
+    let p = p.mul_add(r, 0.5);
+    let e_r = p.mul_add(r * r, r) + 1.0; // eʳ
+    let n_bits = t.to_bits().wrapping_sub(ROUND.to_bits()) as i32; // n as an integer
+    let two_n = f32::from_bits(((n_bits + 127) << 23) as u32); // 2ⁿ
+    let y = e_r * two_n;
+    if x < MIN_X {
+        0.0 // includes −∞, the masked scores
+    } else if x > MAX_X {
+        f32::INFINITY
+    } else {
+        y
+    }
+}
+
+/// Σ row in a fixed order: 16 partial sums (entry j into partial j mod 16), then those in
+/// turn. A plain `iter().sum()` would be one long chain of dependent additions.
+#[inline(always)]
+fn lane_sum(row: &[f32]) -> f32 {
+    let mut partial = [0.0_f32; LANES];
+    let mut chunks = row.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (p, &x) in partial.iter_mut().zip(chunk) {
+            *p += x;
+        }
+    }
+    for (p, &x) in partial.iter_mut().zip(chunks.remainder()) {
+        *p += x;
+    }
+    partial.iter().sum()
+}
+
+/// acc += P·V for the block: P `(rows, cols)` in `scores`, V's rows of the block's keys.
+#[inline(always)]
+fn block_values<const W: usize>(head: &Head, b: &Block, scores: &[f32], acc: &mut [f32]) {
+    let d_v = head.d_v;
+    for i in (0..b.rows).step_by(R) {
+        let r = R.min(b.rows - i);
+        for c in (0..d_v).step_by(W) {
+            let w = W.min(d_v - c);
+            if r == R && w == W {
+                values_tile::<R, W>(head, b, (i, c), scores, acc);
+            } else {
+                values_edge(head, b, (i, c), (r, w), scores, acc);
+            }
+        }
+    }
+}
+
+/// acc[i..i+RR, c..c+W] += P[i..i+RR, :] · V[:, c..c+W], the tile in registers: for each
+/// key, one score per row times `W` contiguous entries of that key's value.
+#[inline(always)]
+fn values_tile<const RR: usize, const W: usize>(
+    head: &Head,
+    b: &Block,
+    (i, c): (usize, usize),
+    scores: &[f32],
+    acc: &mut [f32],
+) {
+    let d_v = head.d_v;
+    let mut tile = [[0.0_f32; W]; RR];
+    for (r, tile_row) in tile.iter_mut().enumerate() {
+        tile_row.copy_from_slice(&acc[(i + r) * d_v + c..(i + r) * d_v + c + W]);
+    }
+    for j in 0..b.cols {
+        let at = (b.k_start + j) * d_v + c;
+        let value: &[f32; W] = head.v[at..at + W].try_into().unwrap();
+        for (r, tile_row) in tile.iter_mut().enumerate() {
+            let p = scores[(i + r) * KEY_COLS + j];
+            for (a, &v) in tile_row.iter_mut().zip(value) {
+                *a = p.mul_add(v, *a);
+            }
+        }
+    }
+    for (r, tile_row) in tile.iter().enumerate() {
+        acc[(i + r) * d_v + c..(i + r) * d_v + c + W].copy_from_slice(tile_row);
+    }
+}
+
+/// The same for a tile at the edge (`rr` ≤ R rows, `w` ≤ W columns), in the same order.
+fn values_edge(
+    head: &Head,
+    b: &Block,
+    (i, c): (usize, usize),
+    (rr, w): (usize, usize),
+    scores: &[f32],
+    acc: &mut [f32],
+) {
+    let d_v = head.d_v;
+    for r in 0..rr {
+        for col in c..c + w {
+            let mut a = acc[(i + r) * d_v + col];
+            for j in 0..b.cols {
+                a = scores[(i + r) * KEY_COLS + j].mul_add(head.v[(b.k_start + j) * d_v + col], a);
+            }
+            acc[(i + r) * d_v + col] = a;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::{init::uniform, seeded_rng};
+
+    /// Shapes crossing every tile and block edge: query blocks of 64 and tiles of 4 rows,
+    /// key blocks of 128 and tiles of 32 or 64, head dimensions below, at and above a tile.
+    const SHAPES: [(usize, usize, usize, usize); 5] = [
+        (1, 1, 1, 1),
+        (7, 5, 3, 2),
+        (130, 200, 64, 64),
+        (67, 300, 33, 80),
+        (257, 129, 16, 128),
+    ];
+
+    fn inputs(shape: (usize, usize, usize, usize), seed: u64) -> [Array2<f32>; 3] {
+        let (tgt, src, d_k, d_v) = shape;
+        let mut rng = seeded_rng(seed);
+        [
+            uniform((tgt, d_k), 2.0, &mut rng),
+            uniform((src, d_k), 2.0, &mut rng),
+            uniform((src, d_v), 1.0, &mut rng),
+        ]
+    }
+
+    /// The AVX-512, AVX2 and portable versions give the same bits: the stored notebook
+    /// outputs and the book's numbers must not depend on the CPU.
+    #[test]
+    fn every_instruction_set_gives_the_same_bits() {
+        for (n, &shape) in SHAPES.iter().enumerate() {
+            let [q, k, v] = inputs(shape, 10 + n as u64);
+            for causal in [false, true] {
+                let scale = 1.0 / (q.ncols() as f32).sqrt();
+                let head = Head {
+                    q: q.iter().map(|&x| x * scale).collect(),
+                    kt: key_panels(&k),
+                    v: v.iter().copied().collect(),
+                    tgt_len: q.nrows(),
+                    src_len: k.nrows(),
+                    d_k: q.ncols(),
+                    d_v: v.ncols(),
+                    causal,
+                };
+                let portable = attend::<32>(&head);
+                let bits = |a: &Array2<f32>| a.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                #[cfg(target_arch = "x86_64")]
+                {
+                    let fma = is_x86_feature_detected!("fma");
+                    if fma && is_x86_feature_detected!("avx2") {
+                        // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+                        let avx2 = unsafe { attend_avx2(&head) };
+                        assert_eq!(bits(&avx2), bits(&portable), "{shape:?} AVX2");
+                    }
+                    if fma && is_x86_feature_detected!("avx512f") {
+                        // SAFETY: the CPU supports AVX-512F and FMA, checked just above.
+                        let avx512 = unsafe { attend_avx512(&head) };
+                        assert_eq!(bits(&avx512), bits(&portable), "{shape:?} AVX-512");
+                    }
+                }
+                assert!(portable.iter().all(|x| x.is_finite()), "{shape:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_nan_score_gives_a_nan_row_and_masked_keys_get_no_weight() {
+        let [mut q, k, v] = inputs((70, 150, 8, 64), 3);
+        q[[66, 2]] = f32::NAN;
+        let out = fused_attention_head(&q, &k, &v, true);
+        assert!(out.row(66).iter().all(|x| x.is_nan()), "row 66 is NaN");
+        assert!(out.row(65).iter().all(|x| x.is_finite()), "row 65 is not");
+        // Causal row 0 sees key 0 only: its output is value 0.
+        assert!((&out.row(0) - &v.row(0)).iter().all(|d| d.abs() <= 1e-6));
+    }
+}
