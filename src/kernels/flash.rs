@@ -56,10 +56,7 @@ pub fn fused_attention_head(
     };
     #[cfg(target_arch = "x86_64")]
     {
-        if std::env::var("NO512").is_err()
-            && std::arch::is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("fma")
-        {
+        if std::arch::is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("fma") {
             // SAFETY: the CPU supports AVX-512F and FMA, checked just above.
             return unsafe { attend_avx512(&head) };
         }
