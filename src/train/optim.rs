@@ -368,48 +368,99 @@ fn adam_update(
     grad: &ArrayD<f32>,
 ) {
     state.step += 1;
-    let mut g = grad.clone();
     let decays = s.weight_decay != 0.0 && !(s.matrices_only && param.ndim() < 2);
-    if decays && decay == Decay::Decoupled {
-        let shrink = (1.0 - s.lr * s.weight_decay) as f32; // θ ← θ·(1 − γλ)
-        param.mapv_inplace(|p| p * shrink);
-    }
-    if decays && decay == Decay::L2 {
-        let wd = s.weight_decay as f32; // g ← g + λθ, PyTorch's grad.add(param, alpha=λ)
-        Zip::from(&mut g)
-            .and(&param)
-            .for_each(|g, &p| *g = p.mul_add(wd, *g));
-    }
-    // ANCHOR: adam_update
-    // m ← m + (1 − β₁)·(g − m), PyTorch's exp_avg.lerp_(g, 1 − β₁).
-    let w1 = (1.0 - s.beta1) as f32;
-    Zip::from(&mut state.m)
-        .and(&g)
-        .for_each(|m, &g| *m = lerp(*m, g, w1));
-    // v ← β₂·v + (1 − β₂)·g·g, PyTorch's exp_avg_sq.mul_(β₂).addcmul_(g, g, 1 − β₂).
-    let (beta2, w2) = (s.beta2 as f32, (1.0 - s.beta2) as f32);
-    Zip::from(&mut state.v)
-        .and(&g)
-        .for_each(|v, &g| *v = (w2 * g).mul_add(g, *v * beta2));
     // The bias corrections and the step size, in f64 like PyTorch's Python floats.
     let t = state.step as f64;
     let bias_correction1 = 1.0 - s.beta1.powf(t);
     let bias_correction2_sqrt = (1.0 - s.beta2.powf(t)).sqrt();
-    let step_size = (s.lr / bias_correction1) as f32;
-    let (bc2_sqrt, eps) = (bias_correction2_sqrt as f32, s.eps as f32);
-    // θ ← θ − step_size · m / (√v / √(1 − β₂ᵗ) + ε)
-    Zip::from(&mut param)
-        .and(&state.m)
-        .and(&state.v)
-        .for_each(|p, &m, &v| {
-            let denom = v.sqrt() / bc2_sqrt + eps;
-            *p += -step_size * m / denom;
-        });
-    // ANCHOR_END: adam_update
+    let rule = AdamRule {
+        shrink: (decays && decay == Decay::Decoupled).then(|| (1.0 - s.lr * s.weight_decay) as f32),
+        l2: (decays && decay == Decay::L2).then_some(s.weight_decay as f32),
+        w1: (1.0 - s.beta1) as f32,
+        beta2: s.beta2 as f32,
+        w2: (1.0 - s.beta2) as f32,
+        step_size: (s.lr / bias_correction1) as f32,
+        bc2_sqrt: bias_correction2_sqrt as f32,
+        eps: s.eps as f32,
+    };
+    let grad = grad.as_standard_layout(); // a copy only if the gradient is not row-major
+    let g = grad.as_slice().expect("standard layout");
+    let (m, v) = (state.m.as_slice_mut(), state.v.as_slice_mut());
+    let (m, v) = (m.expect("moments are owned"), v.expect("moments are owned"));
+    match param.as_slice_mut() {
+        Some(p) => update_entries(&rule, p, m, v, g),
+        None => {
+            // A strided view of a parameter: update a row-major copy, then write it back.
+            let mut p = param.as_standard_layout().into_owned();
+            update_entries(&rule, p.as_slice_mut().expect("owned"), m, v, g);
+            param.assign(&p);
+        }
+    }
 }
+
+/// Adam's numbers for one step of one parameter.
+struct AdamRule {
+    /// AdamW: θ ← θ·(1 − γλ) first.
+    shrink: Option<f32>,
+    /// Adam with weight decay: g ← g + λθ first.
+    l2: Option<f32>,
+    /// 1 − β₁.
+    w1: f32,
+    /// β₂ and 1 − β₂.
+    beta2: f32,
+    w2: f32,
+    /// γ / (1 − β₁ᵗ).
+    step_size: f32,
+    /// √(1 − β₂ᵗ).
+    bc2_sqrt: f32,
+    eps: f32,
+}
+
+/// The rule on every entry, compiled with the CPU's fused multiply-add where it has one.
+/// Without it each `mul_add` (PyTorch's fused `lerp` and `addcmul`) is a call into libm; a
+/// fused multiply-add rounds once either way, so the bits are the same.
+fn update_entries(rule: &AdamRule, p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+        return unsafe { update_entries_fma(rule, p, m, v, g) };
+    }
+    adam_entries(rule, p, m, v, g)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn update_entries_fma(rule: &AdamRule, p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
+    adam_entries(rule, p, m, v, g)
+}
+
+// ANCHOR: adam_update
+/// One Adam step on each entry of a parameter `p`, its moments `m` and `v` and its gradient
+/// `g`, in PyTorch's order (llm.c's `gpt2_update` is the same loop).
+#[inline(always)]
+fn adam_entries(rule: &AdamRule, p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
+    for (((p, m), v), &g) in p.iter_mut().zip(m).zip(v).zip(g) {
+        if let Some(shrink) = rule.shrink {
+            *p *= shrink; // AdamW: θ ← θ·(1 − γλ)
+        }
+        let g = match rule.l2 {
+            Some(wd) => p.mul_add(wd, g), // Adam: g ← g + λθ, PyTorch's grad.add(param, alpha=λ)
+            None => g,
+        };
+        // m ← m + (1 − β₁)·(g − m), PyTorch's exp_avg.lerp_(g, 1 − β₁).
+        *m = lerp(*m, g, rule.w1);
+        // v ← β₂·v + (1 − β₂)·g·g, PyTorch's exp_avg_sq.mul_(β₂).addcmul_(g, g, 1 − β₂).
+        *v = (rule.w2 * g).mul_add(g, *v * rule.beta2);
+        // θ ← θ − step_size · m / (√v / √(1 − β₂ᵗ) + ε)
+        let denom = v.sqrt() / rule.bc2_sqrt + rule.eps;
+        *p += -rule.step_size * *m / denom;
+    }
+}
+// ANCHOR_END: adam_update
 
 /// a + w·(b − a), PyTorch's `lerp` (one fused multiply-add; for w ≥ 0.5 it works from b,
 /// b + (w − 1)·(b − a), which is more accurate there).
+#[inline(always)]
 fn lerp(a: f32, b: f32, w: f32) -> f32 {
     if w.abs() < 0.5 {
         w.mul_add(b - a, a)
