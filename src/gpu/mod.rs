@@ -64,6 +64,23 @@ struct Kernels {
     attention_flash: Option<Kernel>,
 }
 
+impl Kernels {
+    fn compile(device: &wgpu::Device, limits: &wgpu::Limits) -> Kernels {
+        let flash_fits = limits.max_compute_workgroup_storage_size >= FLASH_WORKGROUP_BYTES;
+        let flash = include_str!("attention_flash.wgsl");
+        Kernels {
+            matmul_tiled: compile(device, "matmul", include_str!("matmul.wgsl")),
+            matmul_blocked: compile(
+                device,
+                "matmul_blocked",
+                include_str!("matmul_blocked.wgsl"),
+            ),
+            attention_simple: compile(device, "attention", include_str!("attention.wgsl")),
+            attention_flash: flash_fits.then(|| compile(device, "attention_flash", flash)),
+        }
+    }
+}
+
 /// Workgroup memory `attention_flash.wgsl` needs: two 16 × 128 tiles and 64 × 16 × 4 partial
 /// scores, in bytes. Desktop adapters (Vulkan, Metal, DX12) have at least this much.
 const FLASH_WORKGROUP_BYTES: u32 = (2 * 16 * 128 + 64 * 16 * 4) * 4;
@@ -110,30 +127,15 @@ impl Gpu {
                     info.name
                 ))
             })?;
-        let kernels = Kernels {
-            matmul_tiled: compile(&device, "matmul", include_str!("matmul.wgsl")),
-            matmul_blocked: compile(
-                &device,
-                "matmul_blocked",
-                include_str!("matmul_blocked.wgsl"),
-            ),
-            attention_simple: compile(&device, "attention", include_str!("attention.wgsl")),
-            attention_flash: (limits.max_compute_workgroup_storage_size >= FLASH_WORKGROUP_BYTES)
-                .then(|| {
-                    compile(
-                        &device,
-                        "attention_flash",
-                        include_str!("attention_flash.wgsl"),
-                    )
-                }),
-        };
+        let max_size = limits.max_buffer_size;
+        let max_size = max_size.min(limits.max_storage_buffer_binding_size.into());
         Ok(Gpu {
             adapter: info,
+            kernels: Kernels::compile(&device, &limits),
             limits,
             device,
             queue,
-            kernels,
-            pool: Arc::default(),
+            pool: Arc::new(Pool::new(max_size)),
         })
     }
 
