@@ -44,7 +44,7 @@ const SLICE: u32 = MAX_D / LANES;  // dimensions per lane
 
 var<workgroup> key_tile: array<f32, KEYS * MAX_D>;           // (KEYS, MAX_D)
 var<workgroup> value_tile: array<f32, KEYS * MAX_D>;         // (KEYS, MAX_D)
-var<workgroup> partial: array<f32, ROWS * KEYS * LANES>;     // (ROWS, KEYS, LANES) dot products
+var<workgroup> partial: array<f32, KEYS * ROWS * LANES>;     // (KEYS, ROWS, LANES) dot products
 
 /// Offset of (batch·head `bh`, row) in a tensor with `strides`.
 fn offset(strides: vec4<u32>, bh: u32, row: u32) -> u32 {
@@ -92,7 +92,7 @@ fn main(
                 if (i >= k_slice) { break; }
                 share += query[i] * key_tile[j * MAX_D + i * LANES + lane];
             }
-            partial[(local_row * KEYS + j) * LANES + lane] = share;
+            partial[(j * ROWS + local_row) * LANES + lane] = share;
         }
         workgroupBarrier(); // every lane's share is written
 
@@ -101,7 +101,7 @@ fn main(
             var scores: array<f32, KEYS>;
             var tile_max = running_max;
             for (var j = 0u; j < KEYS; j++) {
-                let at = (local_row * KEYS + j) * LANES;
+                let at = (j * ROWS + local_row) * LANES;
                 let score = (partial[at] + partial[at + 1u]) + (partial[at + 2u] + partial[at + 3u]);
                 let key = start + j;
                 let visible = key < params.src_len && (params.causal == 0u || key <= row);

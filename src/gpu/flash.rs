@@ -123,7 +123,7 @@ pub fn attention_tensors(
         Heads::split(keys.shape()),
         Heads::split(values.shape()),
     );
-    check_agree(q, k, v)?;
+    check_agree(q, k, v, [queries, keys, values].map(GpuTensor::shape))?;
     let shape = [q.batch, q.heads, q.len, v.dim]; // (batch, heads, tgt_len, d_v)
     let output = GpuTensor::uninit(Gpu::get()?, "output", &shape)?;
     run(
@@ -150,7 +150,7 @@ pub(super) fn attention_merged(
         Heads::merged(keys.shape(), heads),
         Heads::merged(values.shape(), heads),
     );
-    check_agree(q, k, v)?;
+    check_agree(q, k, v, [queries, keys, values].map(GpuTensor::shape))?;
     let shape = [q.batch, q.len, heads * v.dim]; // (batch, tgt_len, heads · d_v)
     let output = GpuTensor::uninit(Gpu::get()?, "output", &shape)?;
     run(
@@ -161,29 +161,18 @@ pub(super) fn attention_merged(
     Ok(output)
 }
 
-/// Errors unless the batch, heads, lengths and head dimensions of `q`, `k` and `v` fit together.
-fn check_agree(q: Heads, k: Heads, v: Heads) -> Result<()> {
-    let want = |what: &str| {
-        format!(
-            "{what} matching `queries` ({} items, {} heads)",
-            q.batch, q.heads
-        )
-    };
+/// Errors unless the batch, heads, lengths and head dimensions of `q`, `k` and `v` fit
+/// together; `shapes` are the three tensors' shapes, for the message.
+fn check_agree(q: Heads, k: Heads, v: Heads, shapes: [&[usize]; 3]) -> Result<()> {
     if (k.batch, k.heads, k.dim) != (q.batch, q.heads, q.dim) {
-        let expected = want(&format!("d_k = {} and", q.dim));
-        return Err(Error::value(
-            "keys",
-            expected,
-            format!("{} items, {} heads, d_k = {}", k.batch, k.heads, k.dim),
-        ));
+        let (b, h, d) = (q.batch, q.heads, q.dim);
+        let expected = format!("batch {b}, {h} heads of d_k = {d}, as in `queries`");
+        return Err(Error::shape("keys", expected, shapes[1]));
     }
     if (v.batch, v.heads, v.len) != (k.batch, k.heads, k.len) {
-        let expected = want(&format!("src_len = {} from `keys` and", k.len));
-        return Err(Error::value(
-            "values",
-            expected,
-            format!("{} items, {} heads, src_len = {}", v.batch, v.heads, v.len),
-        ));
+        let (b, h, len) = (k.batch, k.heads, k.len);
+        let expected = format!("batch {b}, {h} heads, src_len = {len}, as in `keys`");
+        return Err(Error::shape("values", expected, shapes[2]));
     }
     check_head_dims(q.dim, v.dim, k.len)
 }

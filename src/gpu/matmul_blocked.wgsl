@@ -3,10 +3,11 @@
 //
 // matmul.wgsl computes one element of C per invocation: every multiply-add needs two reads
 // from workgroup memory. Here a workgroup of 16 × 16 invocations computes a 64 × 64 tile of
-// C, and each invocation a 4 × 4 block of it, held in registers. Per step along k it reads
-// 4 values of A and 4 of B (one vec4 each) from workgroup memory and does 16 multiply-adds
-// with them: 4 times fewer workgroup-memory reads per multiply-add, and each element of A and
-// B is read from GPU memory n / 64 or m / 64 times instead of n / 16 or m / 16.
+// C, and each invocation a 4 × 4 block of it, held in registers. For four steps along k it
+// reads a 4 × 4 block of A and one of B (eight vec4 reads) from workgroup memory and does 64
+// multiply-adds with them: 4 times fewer workgroup-memory reads per multiply-add, in 4 times
+// wider reads. Each element of A and B is read from GPU memory n / 64 or m / 64 times
+// instead of n / 16 or m / 16.
 //
 // With `has_bias`, bias (n) is added to every row of C as it is written (a linear layer's
 // x · Wᵀ + b in one pass); without it the `bias` binding is not read.
@@ -30,10 +31,11 @@ const BLOCK: u32 = 4u;    // C block edge per invocation (a vec4)
 const THREADS: u32 = 16u; // TILE / BLOCK invocations along each edge
 const DEPTH: u32 = 16u;   // steps along k per tile load
 
-// Both tiles as vec4s: a_tile[kk * THREADS + r] holds A's rows 4r..4r+4 at step kk (A's tile
-// is stored transposed), b_tile[kk * THREADS + c] holds B's columns 4c..4c+4 at step kk.
-var<workgroup> a_tile: array<vec4<f32>, DEPTH * THREADS>; // (DEPTH, TILE) of A, transposed
-var<workgroup> b_tile: array<vec4<f32>, DEPTH * THREADS>; // (DEPTH, TILE) of B
+// Both tiles in rows of vec4s: a_tile[r * 4 + q] holds A[r][4q .. 4q + 4] (4 steps along k),
+// b_tile[kk * 16 + c] holds B[kk][4c .. 4c + 4] (4 columns). Neighbouring invocations store
+// to neighbouring words, so the stores hit different memory banks.
+var<workgroup> a_tile: array<vec4<f32>, TILE * DEPTH / 4u>; // (TILE, DEPTH) of A
+var<workgroup> b_tile: array<vec4<f32>, DEPTH * TILE / 4u>; // (DEPTH, TILE) of B
 
 @compute @workgroup_size(THREADS, THREADS)
 fn main(
@@ -51,24 +53,34 @@ fn main(
         for (var p = 0u; p < TILE * DEPTH; p += THREADS * THREADS) {
             let e = p + lane;
             let a_row = e / DEPTH;
-            let a_col = start + e % DEPTH;
+            let a_col = e % DEPTH;
             var x = 0.0;
-            if (row0 + a_row < dims.m && a_col < dims.k) { x = a[(row0 + a_row) * dims.k + a_col]; }
-            a_tile[(e % DEPTH) * THREADS + a_row / BLOCK][a_row % BLOCK] = x;
+            if (row0 + a_row < dims.m && start + a_col < dims.k) {
+                x = a[(row0 + a_row) * dims.k + start + a_col];
+            }
+            a_tile[e / 4u][e % 4u] = x; // = A[a_row][a_col]
 
-            let b_row = start + e / TILE;
+            let b_row = e / TILE;
             let b_col = e % TILE;
             var y = 0.0;
-            if (b_row < dims.k && col0 + b_col < dims.n) { y = b[b_row * dims.n + col0 + b_col]; }
-            b_tile[(e / TILE) * THREADS + b_col / BLOCK][b_col % BLOCK] = y;
+            if (start + b_row < dims.k && col0 + b_col < dims.n) {
+                y = b[(start + b_row) * dims.n + col0 + b_col];
+            }
+            b_tile[e / 4u][e % 4u] = y; // = B[b_row][b_col]
         }
         workgroupBarrier(); // both tiles are loaded
 
-        for (var kk = 0u; kk < DEPTH; kk++) {
-            let a_col = a_tile[kk * THREADS + local.y]; // A[4·local.y .. +4][kk]
-            let b_row = b_tile[kk * THREADS + local.x]; // B[kk][4·local.x .. +4]
+        // Four steps along k at a time: 4 vec4s of A (a 4 × 4 block, rows by k) and 4 of B
+        // (4 × 4, k by columns) from workgroup memory, 64 multiply-adds in registers.
+        for (var q = 0u; q < DEPTH / 4u; q++) {
+            var b_rows: array<vec4<f32>, 4>; // B[4q + t][4·local.x .. +4]
+            for (var t = 0u; t < 4u; t++) { b_rows[t] = b_tile[(q * 4u + t) * THREADS + local.x]; }
             for (var i = 0u; i < BLOCK; i++) {
-                acc[i] += a_col[i] * b_row; // one row of the block: 4 multiply-adds
+                let a_row = a_tile[(local.y * BLOCK + i) * (DEPTH / 4u) + q]; // A[4·local.y + i][4q .. +4]
+                acc[i] += a_row.x * b_rows[0]; // one step along k at a time, in order
+                acc[i] += a_row.y * b_rows[1];
+                acc[i] += a_row.z * b_rows[2];
+                acc[i] += a_row.w * b_rows[3];
             }
         }
         workgroupBarrier(); // everyone is done with the tiles before the next overwrite them
