@@ -244,8 +244,9 @@ fn gpu(c: &mut Criterion) {
 
 /// The GPU kernels against each other (feature `gpu`; not recorded by `bench-torch`):
 /// `gpu_kernels/sdpa_{simple,flash}/{full,causal}/n`, `gpu_kernels/matmul_{tiled,blocked}/1024`,
-/// `gpu_kernels/multi_head_resident/batch/b` (one upload and one read-back for the whole
-/// layer, against `gpu/multi_head/batch/b`'s per-product copies) and `gpu_kernels/call/8`
+/// `gpu_kernels/{multi_head_resident/batch/b,encoder_layer_resident/seq/512}` (one upload and
+/// one read-back for the whole layer, against `gpu/multi_head/batch/b`'s and
+/// `gpu/encoder_layer/seq/512`'s per-product copies) and `gpu_kernels/call/8`
 /// (an 8 × 8 product: the fixed cost of one call). `cargo bench --features gpu -- gpu_kernels`.
 #[cfg(feature = "gpu")]
 fn gpu_kernels(c: &mut Criterion) {
@@ -288,6 +289,13 @@ fn gpu_kernels(c: &mut Criterion) {
             b.iter(|| on_gpu.forward_arrays(black_box(&x), &x, &x, false).unwrap())
         });
     }
+    let (layer, x, flops) = encoder_layer_inputs();
+    let on_gpu = gpu::GpuEncoderLayer::new(&layer).unwrap();
+    group.throughput(Throughput::Elements(flops));
+    let id = BenchmarkId::new("encoder_layer_resident/seq", x.shape()[1]);
+    group.bench_function(id, |b| {
+        b.iter(|| on_gpu.forward_array(black_box(&x)).unwrap())
+    });
     let small: attention::ndarray::Array2<f32> = uniform((8, 8), 1.0, &mut rng);
     group.throughput(Throughput::Elements(2 * 8 * 8 * 8));
     group.bench_function(BenchmarkId::new("call", 8), |b| {

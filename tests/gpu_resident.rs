@@ -1,17 +1,19 @@
 //! Chapter 8, feature `gpu`: data that stays on the GPU. `GpuTensor`s chain kernels without
-//! copies, and `GpuMultiHeadAttention` (one upload, one read-back) computes what chapter 6's
-//! `MultiHeadAttention` computes on the CPU.
+//! copies, and `GpuMultiHeadAttention` and `GpuEncoderLayer` (one upload, one read-back each)
+//! compute what chapters 6 and 7's `MultiHeadAttention` and `EncoderLayer` compute on the CPU.
 
 mod common;
 
 use attention::fast::{Kernel, attention_heads};
-use attention::gpu::{self, GpuMultiHeadAttention, GpuTensor};
+use attention::gpu::{self, GpuEncoderLayer, GpuMultiHeadAttention, GpuTensor};
 use attention::masked::Mask;
 use attention::multi_head::MultiHeadAttention;
 use attention::ndarray::{Array1, Array2, Array3, Array4, Ix2, Ix3, Ix4, s};
-use attention::nn::Linear;
 use attention::nn::init::uniform;
 use attention::nn::seeded_rng;
+use attention::nn::{Activation, Linear};
+use attention::params::Params;
+use attention::transformer::{EncoderLayer, NormPosition, TransformerConfig};
 use attention::{backend, fmt_shape};
 use common::{gpu_or_skip, max_abs_diff};
 
@@ -210,4 +212,60 @@ fn multi_head_on_the_gpu_rejects_bad_inputs() {
         .unwrap_err()
         .to_string();
     assert!(msg.contains("`key`") && msg.contains("batch = 1"), "{msg}");
+}
+
+/// An encoder layer with every parameter random (biases, LayerNorm's γ and β included).
+fn random_encoder_layer(
+    d_model: usize,
+    heads: usize,
+    d_ff: usize,
+    norm_position: NormPosition,
+    activation: Activation,
+) -> EncoderLayer {
+    let config = TransformerConfig {
+        d_model,
+        num_heads: heads,
+        d_ff,
+        num_encoder_layers: 1,
+        num_decoder_layers: 1,
+        norm_position,
+    };
+    let mut rng = seeded_rng(7);
+    let mut layer = EncoderLayer::from_params(&Params::init(&mut rng), &config).unwrap();
+    layer.self_attn = random_layer(d_model, heads, 8);
+    let mut linear = |out: usize, inp: usize| {
+        let weight: Array2<f32> = uniform((out, inp), 0.3, &mut rng);
+        Linear::new(weight, Some(uniform(out, 0.5, &mut rng))).unwrap()
+    };
+    layer.feed_forward.linear1 = linear(d_ff, d_model);
+    layer.feed_forward.linear2 = linear(d_model, d_ff);
+    layer.feed_forward.activation = activation;
+    for norm in [&mut layer.norm1, &mut layer.norm2] {
+        norm.weight = uniform(d_model, 0.5, &mut rng) + 1.0;
+        norm.bias = uniform(d_model, 0.5, &mut rng);
+    }
+    layer
+}
+
+#[test]
+fn encoder_layer_on_the_gpu_matches_the_cpu_layer() {
+    let Some(_) = gpu_or_skip("encoder_layer_on_the_gpu_matches_the_cpu_layer") else {
+        return;
+    };
+    let mut rng = seeded_rng(9);
+    for (norm_position, activation) in [
+        (NormPosition::Post, Activation::Relu),
+        (NormPosition::Pre, Activation::Gelu),
+    ] {
+        let layer = random_encoder_layer(48, 4, 70, norm_position, activation);
+        let on_gpu = GpuEncoderLayer::new(&layer).unwrap();
+        let x: Array3<f32> = uniform((2, 67, 48), 1.0, &mut rng);
+        let cpu = layer.forward(&x, None).unwrap();
+        let got = on_gpu.forward_array(&x).unwrap();
+        let diff = max_abs_diff(&got, &cpu);
+        assert!(
+            diff <= 1e-5,
+            "{norm_position:?}, {activation:?}: max diff {diff}"
+        );
+    }
 }

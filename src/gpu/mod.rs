@@ -14,8 +14,10 @@
 //! on a real GPU**.
 //!
 //! Buffers come from a pool ([`Gpu::buffers_created`] stops growing once the shapes repeat),
-//! and [`GpuTensor`] keeps data on the GPU between kernels: [`GpuMultiHeadAttention`] runs a
-//! whole multi-head attention layer with one upload and one read-back.
+//! and [`GpuTensor`] keeps data on the GPU between kernels: [`GpuMultiHeadAttention`] and
+//! [`GpuEncoderLayer`] run a whole layer with one upload and one read-back (LayerNorm, the
+//! residual additions and the activations are the small kernels `layer_norm.wgsl` and
+//! `elementwise.wgsl`).
 //!
 //! The chapters do not call this module: [`crate::backend::set_device`] sends every
 //! [`crate::backend::matmul`] to [`matmul`], and [`crate::fast::Kernel::Gpu`] picks
@@ -26,13 +28,16 @@
 //! that is how CI tests them. `WGPU_BACKEND` and `WGPU_ADAPTER_NAME` choose among several.
 
 mod attention;
+mod encoder;
 mod flash;
+mod layers;
 mod matmul;
 mod multi_head;
 mod pool;
 mod tensor;
 
 pub use attention::{MAX_HEAD_DIM, attention_heads_simple};
+pub use encoder::GpuEncoderLayer;
 pub use flash::{attention_heads, attention_tensors};
 pub use matmul::{matmul, matmul_tensors, matmul_tiled};
 pub use multi_head::GpuMultiHeadAttention;
@@ -60,6 +65,8 @@ struct Kernels {
     matmul_tiled: Kernel,
     matmul_blocked: Kernel,
     attention_simple: Kernel,
+    layer_norm: Kernel,
+    elementwise: Kernel,
     /// None when the adapter has less workgroup memory than the kernel needs.
     attention_flash: Option<Kernel>,
 }
@@ -76,6 +83,8 @@ impl Kernels {
                 include_str!("matmul_blocked.wgsl"),
             ),
             attention_simple: compile(device, "attention", include_str!("attention.wgsl")),
+            layer_norm: compile(device, "layer_norm", include_str!("layer_norm.wgsl")),
+            elementwise: compile(device, "elementwise", include_str!("elementwise.wgsl")),
             attention_flash: flash_fits.then(|| compile(device, "attention_flash", flash)),
         }
     }

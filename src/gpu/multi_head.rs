@@ -4,35 +4,11 @@
 use ndarray::{Array3, ArrayRef3, Ix3};
 
 use super::flash::attention_merged;
-use super::matmul::linear;
+use super::layers::GpuLinear;
 use super::tensor::check_rank;
 use super::{Gpu, GpuTensor};
 use crate::error::{Error, Result};
 use crate::multi_head::MultiHeadAttention;
-use crate::nn::Linear;
-
-/// A linear layer's parameters on the GPU: the weight transposed to `(in, out)`, the bias.
-struct GpuLinear {
-    weight_t: GpuTensor,
-    bias: Option<GpuTensor>,
-}
-
-impl GpuLinear {
-    fn upload(layer: &Linear) -> Result<GpuLinear> {
-        let weight_t = GpuTensor::upload(&layer.weight.t())?; // (in, out)
-        let bias = layer
-            .bias
-            .as_ref()
-            .map(|b| GpuTensor::upload(b))
-            .transpose()?;
-        Ok(GpuLinear { weight_t, bias })
-    }
-
-    /// `x (..., in) → (..., out)`: x · Wᵀ + b, the bias added by the product kernel.
-    fn forward(&self, x: &GpuTensor) -> Result<GpuTensor> {
-        linear(x, &self.weight_t, self.bias.as_ref())
-    }
-}
 
 /// A [`MultiHeadAttention`] layer whose weights live on the GPU.
 ///
