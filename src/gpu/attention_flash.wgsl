@@ -3,13 +3,15 @@
 //
 // attention.wgsl gives each query row to one invocation, which keeps its whole query and
 // output (up to 128 floats each) in arrays indexed by a loop bound only known at run time: a
-// GPU compiler cannot keep those in registers. Here LANES = 4 invocations share a query row,
-// each holding every 4th dimension of its query and output (32 floats each, loops of constant
-// length: registers). A workgroup takes a tile of ROWS query rows; keys and values stream
-// through workgroup memory KEYS at a time. Per tile, each lane scores its quarter of the
-// dimensions against every key, the four partial dot products meet in workgroup memory, and
-// each lane folds the full scores into its quarter of the output with the online softmax.
-// With `causal`, tiles past the block's last row are never loaded.
+// GPU compiler generally cannot keep those in registers. Here LANES = 4 invocations share a
+// query row. The dimensions go in chunks of 4 (vec4s), dealt out in turn: lane l holds chunks
+// l, l + 4, l + 8, ... of its query and output (8 vec4s each at most, in loops of constant
+// length that a compiler can unroll into registers), and reads keys and values from workgroup
+// memory a vec4 at a time: 4 multiply-adds per read. A workgroup takes a tile of ROWS query
+// rows; keys and values stream through workgroup memory KEYS at a time. Per tile, each lane
+// scores its chunks against every key, the four partial dot products meet in workgroup
+// memory, and each lane folds the full scores into its chunks of the output with the online
+// softmax. With `causal`, tiles past the block's last row are never loaded.
 //
 // Q, K, V and the output are read through strides, so the kernel reads the heads straight
 // out of (batch, seq, heads · d) projections and writes the merged heads (no split, no copy).
@@ -36,14 +38,16 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> output: array<f32>; // (batch, heads, tgt_len, d_v)
 @group(0) @binding(4) var<uniform> params: Params;
 
-const ROWS: u32 = 64u;             // query rows per workgroup
-const LANES: u32 = 4u;             // invocations per query row
-const KEYS: u32 = 16u;             // keys per tile in workgroup memory
-const MAX_D: u32 = 128u;           // largest d_k and d_v
-const SLICE: u32 = MAX_D / LANES;  // dimensions per lane
+const ROWS: u32 = 64u;               // query rows per workgroup
+const LANES: u32 = 4u;               // invocations per query row
+const KEYS: u32 = 16u;               // keys per tile in workgroup memory
+const MAX_D: u32 = 128u;             // largest d_k and d_v
+const CHUNKS: u32 = MAX_D / 4u;      // vec4 chunks in a row of MAX_D
+const SLICE: u32 = CHUNKS / LANES;   // chunks per lane
 
-var<workgroup> key_tile: array<f32, KEYS * MAX_D>;           // (KEYS, MAX_D)
-var<workgroup> value_tile: array<f32, KEYS * MAX_D>;         // (KEYS, MAX_D)
+// Rows of MAX_D / 4 vec4s; entries past d_k or d_v stay zero (workgroup memory starts zeroed).
+var<workgroup> key_tile: array<vec4<f32>, KEYS * CHUNKS>;    // (KEYS, MAX_D)
+var<workgroup> value_tile: array<vec4<f32>, KEYS * CHUNKS>;  // (KEYS, MAX_D)
 var<workgroup> partial: array<f32, KEYS * ROWS * LANES>;     // (KEYS, ROWS, LANES) dot products
 
 /// Offset of (batch·head `bh`, row) in a tensor with `strides`.
@@ -59,19 +63,21 @@ fn main(
 ) {
     let bh = group.y;
     let local_row = id / LANES;     // row within the tile
-    let lane = id % LANES;          // this invocation holds dimensions lane, lane + 4, ...
+    let lane = id % LANES;          // this invocation holds chunks lane, lane + 4, ...
     let row = group.x * ROWS + local_row;
     let in_range = row < params.tgt_len;
-    let k_slice = (params.d_k + LANES - 1u) / LANES; // dimensions per lane actually used
-    let v_slice = (params.d_v + LANES - 1u) / LANES;
+    let k_slice = (params.d_k + 4u * LANES - 1u) / (4u * LANES); // chunks per lane in use
+    let v_slice = (params.d_v + 4u * LANES - 1u) / (4u * LANES);
 
-    var query: array<f32, SLICE>;    // query[i] = Q[row][i·LANES + lane] / sqrt(d_k); zeros past d_k
-    var weighted: array<f32, SLICE>; // the same dimensions of the running weighted sum of values
+    var query: array<vec4<f32>, SLICE>;    // chunk i·LANES + lane of Q[row] / sqrt(d_k); zeros past d_k
+    var weighted: array<vec4<f32>, SLICE>; // the same chunks of the running weighted sum of values
     if (in_range) {
         let base = offset(params.q_strides, bh, row);
         for (var i = 0u; i < SLICE; i++) {
-            let d = i * LANES + lane;
-            if (d < params.d_k) { query[i] = queries[base + d] * params.scale; }
+            for (var c = 0u; c < 4u; c++) {
+                let d = (i * LANES + lane) * 4u + c;
+                if (d < params.d_k) { query[i][c] = queries[base + d] * params.scale; }
+            }
         }
     }
     var running_max = -3.0e38; // max score so far (no -inf literal in WGSL)
@@ -85,12 +91,12 @@ fn main(
         load_tile(bh, start, id);
         workgroupBarrier(); // keys and values are loaded
 
-        // This lane's share of each score: its dimensions of query · key.
+        // This lane's share of each score: its chunks of query · key, a vec4 at a time.
         for (var j = 0u; j < KEYS; j++) {
             var share = 0.0;
             for (var i = 0u; i < SLICE; i++) {
                 if (i >= k_slice) { break; }
-                share += query[i] * key_tile[j * MAX_D + i * LANES + lane];
+                share += dot(query[i], key_tile[j * CHUNKS + i * LANES + lane]);
             }
             partial[(j * ROWS + local_row) * LANES + lane] = share;
         }
@@ -119,7 +125,7 @@ fn main(
                 running_sum += p;
                 for (var i = 0u; i < SLICE; i++) {
                     if (i >= v_slice) { break; }
-                    weighted[i] += p * value_tile[j * MAX_D + i * LANES + lane];
+                    weighted[i] += p * value_tile[j * CHUNKS + i * LANES + lane];
                 }
             }
             running_max = tile_max;
@@ -129,8 +135,10 @@ fn main(
     if (in_range) {
         let base = offset(params.o_strides, bh, row);
         for (var i = 0u; i < SLICE; i++) {
-            let d = i * LANES + lane;
-            if (d < params.d_v) { output[base + d] = weighted[i] / running_sum; }
+            for (var c = 0u; c < 4u; c++) {
+                let d = (i * LANES + lane) * 4u + c;
+                if (d < params.d_v) { output[base + d] = weighted[i][c] / running_sum; }
+            }
         }
     }
 }
@@ -143,14 +151,16 @@ fn load_tile(bh: u32, start: u32, id: u32) {
     let d_v = params.d_v;
     for (var i = id; i < KEYS * d_k; i += ROWS * LANES) {
         let key = start + i / d_k;
+        let d = i % d_k;
         var x = 0.0;
-        if (key < params.src_len) { x = keys[offset(params.k_strides, bh, key) + i % d_k]; }
-        key_tile[(i / d_k) * MAX_D + i % d_k] = x;
+        if (key < params.src_len) { x = keys[offset(params.k_strides, bh, key) + d]; }
+        key_tile[(i / d_k) * CHUNKS + d / 4u][d % 4u] = x;
     }
     for (var i = id; i < KEYS * d_v; i += ROWS * LANES) {
         let key = start + i / d_v;
+        let d = i % d_v;
         var x = 0.0;
-        if (key < params.src_len) { x = values[offset(params.v_strides, bh, key) + i % d_v]; }
-        value_tile[(i / d_v) * MAX_D + i % d_v] = x;
+        if (key < params.src_len) { x = values[offset(params.v_strides, bh, key) + d]; }
+        value_tile[(i / d_v) * CHUNKS + d / 4u][d % 4u] = x;
     }
 }
