@@ -197,9 +197,11 @@ fn train_step(c: &mut Criterion) {
     group.finish();
 }
 
-/// The same shapes on the GPU (feature `gpu`): the fused attention kernel, then multi-head
-/// attention and the encoder layer with every matrix product on the GPU (`set_device`).
-/// Ids: `gpu/sdpa/{full,causal}/n`, `gpu/multi_head/batch/b`, `gpu/encoder_layer/seq/512`.
+/// The same shapes on the GPU (feature `gpu`): the fused attention kernel (FlashAttention-2
+/// style, `Kernel::Gpu`), then multi-head attention and the encoder layer with every matrix
+/// product on the GPU (`set_device`: the register-blocked kernel, one upload and read-back
+/// per product). Ids: `gpu/sdpa/{full,causal}/n`, `gpu/multi_head/batch/b`,
+/// `gpu/encoder_layer/seq/512`; `cargo xtask bench-torch --gpu` records these.
 #[cfg(feature = "gpu")]
 fn gpu(c: &mut Criterion) {
     use attention::backend::Device;
@@ -237,6 +239,68 @@ fn gpu(c: &mut Criterion) {
         b.iter(|| layer.forward(black_box(&x), None::<&Mask>).unwrap())
     });
     backend::set_device(Device::Cpu).unwrap();
+    group.finish();
+}
+
+/// The GPU kernels against each other (feature `gpu`; not recorded by `bench-torch`):
+/// `gpu_kernels/sdpa_{simple,flash}/{full,causal}/n`, `gpu_kernels/matmul_{tiled,blocked}/1024`,
+/// `gpu_kernels/{multi_head_resident/batch/b,encoder_layer_resident/seq/512}` (one upload and
+/// one read-back for the whole layer, against `gpu/multi_head/batch/b`'s and
+/// `gpu/encoder_layer/seq/512`'s per-product copies) and `gpu_kernels/call/8`
+/// (an 8 × 8 product: the fixed cost of one call). `cargo bench --features gpu -- gpu_kernels`.
+#[cfg(feature = "gpu")]
+fn gpu_kernels(c: &mut Criterion) {
+    use attention::gpu::{self, GpuMultiHeadAttention};
+    if let Err(e) = gpu::Gpu::get() {
+        return eprintln!("no GPU benchmarks: {e}");
+    }
+    let mut group = c.benchmark_group("gpu_kernels");
+    group.sample_size(10);
+    for seq in [512, 2048] {
+        let (q, k, v) = sdpa_inputs(seq);
+        for causal in [false, true] {
+            group.throughput(Throughput::Elements(sdpa_flops(seq, causal)));
+            let mask = if causal { "causal" } else { "full" };
+            group.bench_function(BenchmarkId::new(format!("sdpa_simple/{mask}"), seq), |b| {
+                b.iter(|| gpu::attention_heads_simple(black_box(&q), &k, &v, causal).unwrap())
+            });
+            group.bench_function(BenchmarkId::new(format!("sdpa_flash/{mask}"), seq), |b| {
+                b.iter(|| gpu::attention_heads(black_box(&q), &k, &v, causal).unwrap())
+            });
+        }
+    }
+    let n = 1024;
+    let mut rng = seeded_rng(3);
+    let a: attention::ndarray::Array2<f32> = uniform((n, n), 1.0, &mut rng);
+    let b: attention::ndarray::Array2<f32> = uniform((n, n), 1.0, &mut rng);
+    group.throughput(Throughput::Elements((2 * n * n * n) as u64));
+    group.bench_function(BenchmarkId::new("matmul_tiled", n), |bench| {
+        bench.iter(|| gpu::matmul_tiled(black_box(&a), &b).unwrap())
+    });
+    group.bench_function(BenchmarkId::new("matmul_blocked", n), |bench| {
+        bench.iter(|| gpu::matmul(black_box(&a), &b).unwrap())
+    });
+    for batch in [1, 8] {
+        let (mha, x, flops) = multi_head_inputs(batch);
+        let on_gpu = GpuMultiHeadAttention::new(&mha).unwrap();
+        group.throughput(Throughput::Elements(flops));
+        let id = BenchmarkId::new("multi_head_resident/batch", batch);
+        group.bench_function(id, |b| {
+            b.iter(|| on_gpu.forward_arrays(black_box(&x), &x, &x, false).unwrap())
+        });
+    }
+    let (layer, x, flops) = encoder_layer_inputs();
+    let on_gpu = gpu::GpuEncoderLayer::new(&layer).unwrap();
+    group.throughput(Throughput::Elements(flops));
+    let id = BenchmarkId::new("encoder_layer_resident/seq", x.shape()[1]);
+    group.bench_function(id, |b| {
+        b.iter(|| on_gpu.forward_array(black_box(&x)).unwrap())
+    });
+    let small: attention::ndarray::Array2<f32> = uniform((8, 8), 1.0, &mut rng);
+    group.throughput(Throughput::Elements(2 * 8 * 8 * 8));
+    group.bench_function(BenchmarkId::new("call", 8), |b| {
+        b.iter(|| gpu::matmul(black_box(&small), &small).unwrap())
+    });
     group.finish();
 }
 
@@ -288,6 +352,7 @@ criterion_group!(
     encoder_layer,
     train_step,
     sentences,
-    gpu
+    gpu,
+    gpu_kernels
 );
 criterion_main!(benches);

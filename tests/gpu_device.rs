@@ -42,16 +42,24 @@ fn chapter_layers_run_on_the_gpu_and_match_pytorch() {
         Transformer::from_params(&Params::load(&f.tensors), f.transformer_config()).unwrap();
     let src_mask = Mask::from_torch_key_padding_mask(&f.bool_input::<Ix2>("src_key_padding_mask"));
     let tgt_mask = Mask::from_torch_attn_mask(&f.bool_input::<Ix2>("tgt_mask"));
+    let (src_mask, tgt_mask) = (src_mask.unwrap(), tgt_mask.unwrap());
     let (src, tgt) = (f.input::<Ix3>("src"), f.input::<Ix3>("tgt"));
     let out = model
-        .forward(
-            &src,
-            &tgt,
-            Some(&src_mask.unwrap()),
-            Some(&tgt_mask.unwrap()),
-        )
+        .forward(&src, &tgt, Some(&src_mask), Some(&tgt_mask))
         .unwrap();
     assert_close("gpu transformer output", &out, &f.output("out"));
+
+    // A second forward pass reuses the pooled buffers of the first: it creates none.
+    let created = gpu.buffers_created();
+    let again = model
+        .forward(&src, &tgt, Some(&src_mask), Some(&tgt_mask))
+        .unwrap();
+    assert_eq!(again, out, "the same forward pass twice");
+    assert_eq!(
+        gpu.buffers_created(),
+        created,
+        "buffers created by a repeated forward"
+    );
 
     backend::set_device(Device::Cpu).unwrap();
     assert_eq!(backend::device(), Device::Cpu);

@@ -1,8 +1,8 @@
-//! The fused attention kernel `attention.wgsl` on the GPU.
+//! The simple fused attention kernel `attention.wgsl` on the GPU: one invocation per query row.
 
-use ndarray::{Array4, ArrayRef4};
+use ndarray::{Array4, ArrayRef4, Ix4};
 
-use super::{Gpu, groups};
+use super::{Gpu, GpuTensor, groups};
 use crate::error::{Error, Result};
 use crate::kernels::check_batched_heads;
 
@@ -25,14 +25,14 @@ struct Params {
 }
 
 // ANCHOR: gpu_attention_heads
-/// softmax(Q·Kᵀ/√d_k)·V for every batch item and head in one fused GPU kernel: the same
-/// contract as [`crate::fast::attention_heads`], which calls this for
-/// [`crate::fast::Kernel::Gpu`].
+/// softmax(Q·Kᵀ/√d_k)·V for every batch item and head in one fused GPU kernel, the simple
+/// one (`attention.wgsl`): the same contract as [`super::attention_heads`], which
+/// [`crate::fast::Kernel::Gpu`] runs.
 ///
 /// `queries (batch, heads, tgt_len, d_k)`, `keys (batch, heads, src_len, d_k)`,
 /// `values (batch, heads, src_len, d_v)` → `(batch, heads, tgt_len, d_v)`; `d_k` and `d_v`
 /// at most [`MAX_HEAD_DIM`]. With `causal`, query i sees keys 0..=i.
-pub fn attention_heads(
+pub fn attention_heads_simple(
     queries: &ArrayRef4<f32>,
     keys: &ArrayRef4<f32>,
     values: &ArrayRef4<f32>,
@@ -40,18 +40,15 @@ pub fn attention_heads(
 ) -> Result<Array4<f32>> {
     let (batch, heads, tgt_len, src_len) = check_batched_heads(queries, keys, values)?;
     let (d_k, d_v) = (queries.shape()[3], values.shape()[3]);
-    for (arg, d) in [("queries", d_k), ("values", d_v)] {
-        if d > MAX_HEAD_DIM {
-            let expected = format!("a head dimension of at most {MAX_HEAD_DIM} for the GPU kernel");
-            return Err(Error::value(arg, expected, d));
-        }
+    check_head_dims(d_k, d_v, src_len)?;
+    if batch * heads * tgt_len * d_v == 0 {
+        return Ok(Array4::zeros((batch, heads, tgt_len, d_v))); // nothing for the GPU to do
     }
     let gpu = Gpu::get()?;
-    let q = gpu.input("queries", queries)?;
-    let k = gpu.input("keys", keys)?;
-    let v = gpu.input("values", values)?;
-    let len = batch * heads * tgt_len * d_v;
-    let output = gpu.output("output", len)?;
+    let q = GpuTensor::upload(queries)?;
+    let k = GpuTensor::upload(keys)?;
+    let v = GpuTensor::upload(values)?;
+    let output = GpuTensor::uninit(gpu, "output", &[batch, heads, tgt_len, d_v])?;
     let params = gpu.uniform(&Params {
         tgt_len: tgt_len as u32,
         src_len: src_len as u32,
@@ -66,8 +63,24 @@ pub fn attention_heads(
         groups(batch * heads, 1, "batch · heads")?,
         1,
     ];
-    let bindings = [&q, &k, &v, &output, &params];
-    let result = gpu.run(&gpu.attention, &bindings, workgroups, &output, len);
-    Ok(Array4::from_shape_vec((batch, heads, tgt_len, d_v), result).expect("len values"))
+    let bindings = [q.buffer(), k.buffer(), v.buffer(), output.buffer(), &params];
+    gpu.dispatch(&gpu.kernels.attention_simple, &bindings, workgroups);
+    let output = output.download()?; // (batch, heads, tgt_len, d_v)
+    Ok(output.into_dimensionality::<Ix4>().expect("4-D output"))
 }
 // ANCHOR_END: gpu_attention_heads
+
+/// Errors unless `d_k` and `d_v` are at most [`MAX_HEAD_DIM`] and there is at least one key
+/// (softmax over no keys has no value).
+pub(super) fn check_head_dims(d_k: usize, d_v: usize, src_len: usize) -> Result<()> {
+    for (arg, d) in [("queries", d_k), ("values", d_v)] {
+        if d > MAX_HEAD_DIM {
+            let expected = format!("a head dimension of at most {MAX_HEAD_DIM} for the GPU kernel");
+            return Err(Error::value(arg, expected, d));
+        }
+    }
+    if src_len == 0 {
+        return Err(Error::value("keys", "at least one key position", src_len));
+    }
+    Ok(())
+}

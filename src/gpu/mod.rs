@@ -1,34 +1,54 @@
 //! Chapter 8 — attention on a GPU (feature `gpu`): WGSL compute kernels run through `wgpu`.
 //!
-//! Two kernels, each a short WGSL file beside this one:
-//! - [`matmul`] (`matmul.wgsl`): a tiled matrix product. A workgroup of 16 × 16 invocations
-//!   computes one 16 × 16 tile of the product, staging tiles of both inputs in workgroup memory.
-//! - [`attention_heads`] (`attention.wgsl`): fused scaled dot-product attention, FlashAttention
-//!   style. One invocation per query row streams the keys and values through workgroup memory
-//!   with an online softmax, so the (seq × seq) scores never exist anywhere.
+//! Each kernel comes twice, a short WGSL file per version beside this one: a simple one to read
+//! first, and a fast one that reorganises the same arithmetic for the hardware.
+//! - Matrix product: [`matmul_tiled`] (`matmul.wgsl`), one output per invocation of a 16 × 16
+//!   workgroup, and [`matmul`] (`matmul_blocked.wgsl`), a 4 × 4 block of outputs per invocation
+//!   and a 64 × 64 tile per workgroup (register blocking).
+//! - Fused scaled dot-product attention, FlashAttention style (the (seq × seq) scores never
+//!   exist anywhere): [`attention_heads_simple`] (`attention.wgsl`), one invocation per query
+//!   row, and [`attention_heads`] (`attention_flash.wgsl`), FlashAttention-2's split: four
+//!   invocations per query row, each holding a quarter of the head dimension in registers.
+//!
+//! The fast kernels have been tested for correctness (on Mesa's llvmpipe) but **not yet timed
+//! on a real GPU**.
+//!
+//! Buffers come from a pool ([`Gpu::buffers_created`] stops growing once the shapes repeat),
+//! and [`GpuTensor`] keeps data on the GPU between kernels: [`GpuMultiHeadAttention`] and
+//! [`GpuEncoderLayer`] run a whole layer with one upload and one read-back (LayerNorm, the
+//! residual additions and the activations are the small kernels `layer_norm.wgsl` and
+//! `elementwise.wgsl`).
 //!
 //! The chapters do not call this module: [`crate::backend::set_device`] sends every
-//! [`crate::backend::matmul`] here, and [`crate::fast::Kernel::Gpu`] picks the fused kernel.
+//! [`crate::backend::matmul`] to [`matmul`], and [`crate::fast::Kernel::Gpu`] picks
+//! [`attention_heads`].
 //!
 //! `wgpu` runs on Vulkan, Metal and DX12. Without a GPU, Mesa's software Vulkan driver
 //! (Debian `mesa-vulkan-drivers`, adapter "llvmpipe") runs the same kernels on the CPU, slowly:
 //! that is how CI tests them. `WGPU_BACKEND` and `WGPU_ADAPTER_NAME` choose among several.
 
 mod attention;
+mod encoder;
+mod flash;
+mod layers;
 mod matmul;
+mod multi_head;
+mod pool;
+mod tensor;
 
-pub use attention::{MAX_HEAD_DIM, attention_heads};
-pub use matmul::matmul;
+pub use attention::{MAX_HEAD_DIM, attention_heads_simple};
+pub use encoder::GpuEncoderLayer;
+pub use flash::{attention_heads, attention_tensors};
+pub use matmul::{matmul, matmul_tensors, matmul_tiled};
+pub use multi_head::GpuMultiHeadAttention;
+pub use tensor::GpuTensor;
 /// The `wgpu` crate itself, e.g. for [`Gpu::new`]'s `wgpu::Backends`.
 pub use wgpu;
 
-use std::sync::OnceLock;
-use std::sync::mpsc;
-
-use ndarray::{ArrayRef, Dimension};
-use wgpu::util::DeviceExt;
+use std::sync::{Arc, OnceLock};
 
 use crate::error::{Error, Result};
+use pool::{Pool, PooledBuffer};
 
 /// A GPU device with the crate's kernels compiled for it.
 pub struct Gpu {
@@ -36,9 +56,43 @@ pub struct Gpu {
     limits: wgpu::Limits,
     device: wgpu::Device,
     queue: wgpu::Queue,
-    matmul: wgpu::ComputePipeline,
-    attention: wgpu::ComputePipeline,
+    kernels: Kernels,
+    pool: Arc<Pool>,
 }
+
+/// The crate's kernels, compiled once per device.
+struct Kernels {
+    matmul_tiled: Kernel,
+    matmul_blocked: Kernel,
+    attention_simple: Kernel,
+    layer_norm: Kernel,
+    elementwise: Kernel,
+    /// None when the adapter has less workgroup memory than the kernel needs.
+    attention_flash: Option<Kernel>,
+}
+
+impl Kernels {
+    fn compile(device: &wgpu::Device, limits: &wgpu::Limits) -> Kernels {
+        let flash_fits = limits.max_compute_workgroup_storage_size >= FLASH_WORKGROUP_BYTES;
+        let flash = include_str!("attention_flash.wgsl");
+        Kernels {
+            matmul_tiled: compile(device, "matmul", include_str!("matmul.wgsl")),
+            matmul_blocked: compile(
+                device,
+                "matmul_blocked",
+                include_str!("matmul_blocked.wgsl"),
+            ),
+            attention_simple: compile(device, "attention", include_str!("attention.wgsl")),
+            layer_norm: compile(device, "layer_norm", include_str!("layer_norm.wgsl")),
+            elementwise: compile(device, "elementwise", include_str!("elementwise.wgsl")),
+            attention_flash: flash_fits.then(|| compile(device, "attention_flash", flash)),
+        }
+    }
+}
+
+/// Workgroup memory `attention_flash.wgsl` needs: two 16 × 128 tiles and 64 × 16 × 4 partial
+/// scores, in bytes. Desktop adapters (Vulkan, Metal, DX12) have at least this much.
+const FLASH_WORKGROUP_BYTES: u32 = (2 * 16 * 128 + 64 * 16 * 4) * 4;
 
 impl Gpu {
     /// The crate's GPU, started on first use and shared from then on.
@@ -82,15 +136,15 @@ impl Gpu {
                     info.name
                 ))
             })?;
-        let matmul = compile(&device, "matmul", include_str!("matmul.wgsl"));
-        let attention = compile(&device, "attention", include_str!("attention.wgsl"));
+        let max_size = limits.max_buffer_size;
+        let max_size = max_size.min(limits.max_storage_buffer_binding_size.into());
         Ok(Gpu {
             adapter: info,
+            kernels: Kernels::compile(&device, &limits),
             limits,
             device,
             queue,
-            matmul,
-            attention,
+            pool: Arc::new(Pool::new(max_size)),
         })
     }
 
@@ -100,43 +154,13 @@ impl Gpu {
         format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
     }
 
-    /// A read-only storage buffer holding `x` in row-major order (the layout the kernels
-    /// read; transposed or strided views are copied into it), checked against the adapter's
-    /// size limit.
-    fn input<D: Dimension>(&self, name: &str, x: &ArrayRef<f32, D>) -> Result<wgpu::Buffer> {
-        self.check_size(name, x.len())?;
-        let x = x.as_standard_layout();
-        let data = x.as_slice().expect("standard layout");
-        Ok(self
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(name),
-                contents: bytemuck::cast_slice(data),
-                usage: wgpu::BufferUsages::STORAGE,
-            }))
+    /// How many GPU buffers the crate has created: repeated calls of the same shapes reuse
+    /// pooled buffers, so this stops growing.
+    pub fn buffers_created(&self) -> usize {
+        self.pool.created()
     }
 
-    /// A uniform buffer holding a kernel's parameters.
-    fn uniform<T: bytemuck::Pod>(&self, params: &T) -> wgpu::Buffer {
-        self.device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("params"),
-                contents: bytemuck::bytes_of(params),
-                usage: wgpu::BufferUsages::UNIFORM,
-            })
-    }
-
-    /// A storage buffer of `len` floats for a kernel to write.
-    fn output(&self, name: &str, len: usize) -> Result<wgpu::Buffer> {
-        self.check_size(name, len)?;
-        Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(name),
-            size: bytes(len),
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        }))
-    }
-
+    /// An error naming `name` unless `len` floats fit in one binding on this adapter.
     fn check_size(&self, name: &str, len: usize) -> Result<()> {
         let limit = u64::from(self.limits.max_storage_buffer_binding_size);
         if bytes(len) > limit {
@@ -149,16 +173,20 @@ impl Gpu {
         Ok(())
     }
 
-    /// Runs `pipeline` over `workgroups` with `bindings` as bind group 0 (in binding order),
-    /// then copies `output` (`len` floats) back to the CPU.
-    fn run(
-        &self,
-        pipeline: &wgpu::ComputePipeline,
-        bindings: &[&wgpu::Buffer],
-        workgroups: [u32; 3],
-        output: &wgpu::Buffer,
-        len: usize,
-    ) -> Vec<f32> {
+    /// A pooled uniform buffer holding a kernel's parameters.
+    fn uniform<T: bytemuck::Pod>(&self, params: &T) -> PooledBuffer {
+        let usage = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
+        let size = size_of::<T>() as u64;
+        let buffer = self.pool.take(&self.device, size, usage);
+        self.queue
+            .write_buffer(&buffer, 0, bytemuck::bytes_of(params));
+        buffer
+    }
+
+    /// Submits `kernel` over `workgroups` with `bindings` as bind group 0 (in binding order).
+    /// It returns at once: the GPU runs the kernel in queue order, and [`GpuTensor::download`]
+    /// waits for it.
+    fn dispatch(&self, kernel: &Kernel, bindings: &[&wgpu::Buffer], workgroups: [u32; 3]) {
         let entries: Vec<_> = bindings
             .iter()
             .enumerate()
@@ -169,57 +197,42 @@ impl Gpu {
             .collect();
         let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: None,
-            layout: &pipeline.get_bind_group_layout(0),
+            layout: &kernel.layout,
             entries: &entries,
-        });
-        let readback = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size: bytes(len),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
         });
         let mut encoder = self.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
-            pass.set_pipeline(pipeline);
+            pass.set_pipeline(&kernel.pipeline);
             pass.set_bind_group(0, &bind_group, &[]);
             let [x, y, z] = workgroups;
             pass.dispatch_workgroups(x, y, z);
         }
-        encoder.copy_buffer_to_buffer(output, 0, &readback, 0, bytes(len));
         self.queue.submit([encoder.finish()]);
-
-        let (sender, receiver) = mpsc::channel();
-        let slice = readback.slice(..);
-        slice.map_async(wgpu::MapMode::Read, move |mapped| {
-            let _ = sender.send(mapped);
-        });
-        self.device
-            .poll(wgpu::PollType::Wait)
-            .expect("GPU device lost while waiting for a kernel");
-        receiver
-            .recv()
-            .expect("wgpu dropped the readback callback")
-            .expect("GPU readback failed");
-        let result = bytemuck::cast_slice(&slice.get_mapped_range()).to_vec();
-        readback.unmap();
-        result
     }
 }
 
-fn compile(device: &wgpu::Device, name: &str, source: &str) -> wgpu::ComputePipeline {
+/// A compiled kernel and its bind-group layout, both made once.
+struct Kernel {
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+}
+
+fn compile(device: &wgpu::Device, name: &str, source: &str) -> Kernel {
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(name),
         source: wgpu::ShaderSource::Wgsl(source.into()),
     });
-    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: Some(name),
         layout: None,
         module: &module,
         entry_point: Some("main"),
         compilation_options: Default::default(),
         cache: None,
-    })
+    });
+    let layout = pipeline.get_bind_group_layout(0);
+    Kernel { pipeline, layout }
 }
 
 /// Bytes in `len` floats.
