@@ -160,13 +160,13 @@ fn gpu_matmul(_: &ArrayRef2<f32>, _: &ArrayRef2<f32>) -> Array2<f32> {
 /// `matrixmultiply` crate (ndarray's default).
 pub fn name() -> String {
     #[cfg(feature = "gpu")]
-    if device() == Device::Gpu {
-        if let Ok(gpu) = crate::gpu::Gpu::get() {
-            return format!(
-                "tiled WGSL kernel on {} (feature `gpu`)",
-                gpu.adapter_name()
-            );
-        }
+    if device() == Device::Gpu
+        && let Ok(gpu) = crate::gpu::Gpu::get()
+    {
+        return format!(
+            "tiled WGSL kernel on {} (feature `gpu`)",
+            gpu.adapter_name()
+        );
     }
     #[cfg(feature = "blas")]
     {

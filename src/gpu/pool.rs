@@ -134,7 +134,10 @@ mod tests {
         assert_eq!(size_class(4096 * 4096 * 4), 4096 * 4096 * 4);
         for size in (1..100_000).step_by(37) {
             let class = size_class(size);
-            assert!(class >= size && class % 16 == 0, "{size} → {class}");
+            assert!(
+                class >= size && class.is_multiple_of(16),
+                "{size} → {class}"
+            );
             assert!(class - size <= (size / 8).max(15), "{size} → {class}");
         }
     }

@@ -374,7 +374,8 @@ fn adam_update(
     let bias_correction1 = 1.0 - s.beta1.powf(t);
     let bias_correction2_sqrt = (1.0 - s.beta2.powf(t)).sqrt();
     let rule = AdamRule {
-        shrink: (decays && decay == Decay::Decoupled).then(|| (1.0 - s.lr * s.weight_decay) as f32),
+        shrink: (decays && decay == Decay::Decoupled)
+            .then_some((1.0 - s.lr * s.weight_decay) as f32),
         l2: (decays && decay == Decay::L2).then_some(s.weight_decay as f32),
         w1: (1.0 - s.beta1) as f32,
         beta2: s.beta2 as f32,
