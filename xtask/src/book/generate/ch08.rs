@@ -401,7 +401,9 @@ fn gpu_simple() -> Result<String, String> {
             row["torch_ms"].as_f64(),
         );
         let (Some(case), Some(ours), Some(torch)) = (case, ours, torch) else {
-            return Err(format!("{GPU_SIMPLE_PATH}: a row without case, crate_ms or torch_ms"));
+            return Err(format!(
+                "{GPU_SIMPLE_PATH}: a row without case, crate_ms or torch_ms"
+            ));
         };
         writeln!(md, "| {case} | {ours} | {torch} | {:.0}× |", ours / torch).unwrap();
     }
