@@ -9,7 +9,11 @@ use ndarray::{Array2, Axis, s};
 pub fn pe_entry(pos: usize, j: usize, d_model: usize) -> f32 {
     let two_i = (j - j % 2) as f64; // the pair's even column: 2i
     let angle = pos as f64 / 10000_f64.powf(two_i / d_model as f64);
-    let value = if j.is_multiple_of(2) { angle.sin() } else { angle.cos() };
+    let value = if j.is_multiple_of(2) {
+        angle.sin()
+    } else {
+        angle.cos()
+    };
     value as f32 // computed in f64, rounded once
 }
 
@@ -33,14 +37,22 @@ pub mod wrong {
     /// index 2i, so every cosine column gets the wrong frequency.
     pub fn exponent_uses_column_index(pos: usize, j: usize, d_model: usize) -> f32 {
         let angle = pos as f64 / 10000_f64.powf(j as f64 / d_model as f64);
-        let value = if j.is_multiple_of(2) { angle.sin() } else { angle.cos() };
+        let value = if j.is_multiple_of(2) {
+            angle.sin()
+        } else {
+            angle.cos()
+        };
         value as f32
     }
 
     /// `ch02_pe_entry`, mistake: cos for even columns and sin for odd ones.
     pub fn sin_cos_swapped(pos: usize, j: usize, d_model: usize) -> f32 {
         let angle = pos as f64 / 10000_f64.powf((j - j % 2) as f64 / d_model as f64);
-        let value = if j.is_multiple_of(2) { angle.cos() } else { angle.sin() };
+        let value = if j.is_multiple_of(2) {
+            angle.cos()
+        } else {
+            angle.sin()
+        };
         value as f32
     }
 
