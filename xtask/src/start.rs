@@ -361,11 +361,22 @@ pub fn stops_on_signal(
     let stdout = start.stdout.take().expect("piped");
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        // Read to the end whatever comes (bytes, not `lines()`, which stops at the first line
+        // that is not UTF-8): a reader that stopped early would close the pipe, and the
+        // servers and kernels writing to it would die of a broken pipe.
+        for line in BufReader::new(stdout).split(b'\n').map_while(Result::ok) {
+            let line = String::from_utf8_lossy(&line).into_owned();
             println!("    | {line}");
             let _ = tx.send(line);
         }
     });
+    // On any failure below, stop `start` (and so its servers) before returning the error, so
+    // that a failed check does not leave the ports taken for the next one.
+    let stop_start = |e: String| {
+        procs::signal("TERM", &pid.to_string());
+        procs::wait_gone(&[pid], Duration::from_secs(60));
+        e
+    };
     let mut token = None;
     let deadline = Instant::now() + ready_within;
     while token.is_none() {
@@ -382,34 +393,7 @@ pub fn stops_on_signal(
     }
     let token = token.unwrap_or_default();
     let ready = t.elapsed();
-    let book = http(BOOK_PORT, "GET", "/", "")?;
-    if !book.contains("<html") {
-        return Err(format!("the book answered without a page: {book:.200}"));
-    }
-    // A kernel, as a learner opening a notebook starts one.
-    let servers: Vec<u32> = [BOOK_PORT, LAB_PORT]
-        .iter()
-        .flat_map(|p| procs::listeners(*p))
-        .collect();
-    let before = procs::descendants(pid);
-    let kernel = http(
-        LAB_PORT,
-        "POST",
-        &format!("/api/kernels?token={token}"),
-        r#"{"name": "rust"}"#,
-    )?;
-    if !kernel.contains("\"id\"") {
-        return Err(format!(
-            "JupyterLab did not start a Rust kernel: {kernel:.300}"
-        ));
-    }
-    let kernels: Vec<u32> = procs::descendants(pid)
-        .into_iter()
-        .filter(|p| !before.contains(p) && procs::cmdline(*p).contains("evcxr"))
-        .collect();
-    if kernels.is_empty() {
-        return Err("no evcxr kernel process appeared after starting a kernel".into());
-    }
+    let (servers, kernels) = start_a_kernel(pid, &token).map_err(stop_start)?;
     let t_signal = Instant::now();
     procs::signal(signal, &pid.to_string());
     let exited = procs::wait_gone(&[pid], Duration::from_secs(60)).is_empty();
@@ -441,4 +425,37 @@ pub fn stops_on_signal(
         kernels.len(),
         stop_time.as_secs_f64()
     ))
+}
+
+/// Checks that the book answers, then starts a Rust kernel through JupyterLab as a learner
+/// opening a notebook does; returns the servers' and the kernel's process ids.
+fn start_a_kernel(pid: u32, token: &str) -> Result<(Vec<u32>, Vec<u32>), String> {
+    let book = http(BOOK_PORT, "GET", "/", "")?;
+    if !book.contains("<html") {
+        return Err(format!("the book answered without a page: {book:.200}"));
+    }
+    let servers: Vec<u32> = [BOOK_PORT, LAB_PORT]
+        .iter()
+        .flat_map(|p| procs::listeners(*p))
+        .collect();
+    let before = procs::descendants(pid);
+    let kernel = http(
+        LAB_PORT,
+        "POST",
+        &format!("/api/kernels?token={token}"),
+        r#"{"name": "rust"}"#,
+    )?;
+    if !kernel.contains("\"id\"") {
+        return Err(format!(
+            "JupyterLab did not start a Rust kernel: {kernel:.300}"
+        ));
+    }
+    let kernels: Vec<u32> = procs::descendants(pid)
+        .into_iter()
+        .filter(|p| !before.contains(p) && procs::cmdline(*p).contains("evcxr"))
+        .collect();
+    if kernels.is_empty() {
+        return Err("no evcxr kernel process appeared after starting a kernel".into());
+    }
+    Ok((servers, kernels))
 }
