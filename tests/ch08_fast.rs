@@ -267,7 +267,7 @@ fn the_register_tiled_kernel_equals_flash_attention() {
         let k: Array2<f32> = uniform((src, d_k), 2.0, &mut rng);
         let v: Array2<f32> = uniform((src, d_v), 1.0, &mut rng);
         for causal in [false, true] {
-            let fused = fused_attention_head(&q, &k, &v, causal);
+            let fused = fused_attention_head(&q, &k, &v, causal).unwrap();
             let chapter = flash_attention(&q, &k, &v, causal).unwrap();
             let diff = (&fused - &chapter)
                 .mapv(f32::abs)
@@ -279,4 +279,18 @@ fn the_register_tiled_kernel_equals_flash_attention() {
             );
         }
     }
+}
+
+#[test]
+fn the_register_tiled_kernel_names_a_bad_shape() {
+    use attention::kernels::fused_attention_head;
+    let q = Array2::<f32>::zeros((3, 4));
+    let msg = fused_attention_head(&q, &Array2::zeros((5, 3)), &Array2::zeros((5, 2)), false)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("`keys`") && msg.contains("got (5, 3)"), "{msg}");
+    let msg = fused_attention_head(&q, &Array2::zeros((5, 4)), &Array2::zeros((6, 2)), true)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("`values`") && msg.contains("got (6, 2)"), "{msg}");
 }

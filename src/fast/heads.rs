@@ -54,7 +54,7 @@ pub fn attention_heads(
         let (q, k, v) = (queries.slice(at), keys.slice(at), values.slice(at));
         match kernel {
             Kernel::Plain => Ok(plain_attention(&q, &k, &v, causal)),
-            Kernel::MemoryEfficient => Ok(fused_attention_head(&q, &k, &v, causal)),
+            Kernel::MemoryEfficient => fused_attention_head(&q, &k, &v, causal),
             Kernel::Gpu => unreachable!("handled above"),
         }
     });

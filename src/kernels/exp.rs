@@ -51,6 +51,34 @@ pub(crate) fn exp_one(x: f32) -> f32 {
 }
 // ANCHOR_END: exp_one
 
+/// eˣ by the same recipe as [`exp_one`], each step a fused multiply-add: 13 instructions
+/// instead of 20 where the CPU has FMA (callers compile it with `target_feature(enable =
+/// "fma")`; elsewhere each `mul_add` is a libm call, with the same bits). Within 2 units in
+/// the last place of `f32::exp`, like `exp_one`, but not bit-equal to it.
+#[inline(always)]
+pub(crate) fn exp_fma(x: f32) -> f32 {
+    let clamped = x.clamp(MIN_X, MAX_X);
+    let t = clamped.mul_add(LOG2_E, ROUND); // n + ROUND, n = round(x / ln 2)
+    let n = t - ROUND;
+    let r = n.mul_add(-LN2_LO, n.mul_add(-LN2_HI, clamped)); // |r| ≤ ln 2 / 2
+    let p = 1.987_569_2e-4_f32.mul_add(r, 1.398_2e-3);
+    let p = p.mul_add(r, 8.333_452e-3);
+    let p = p.mul_add(r, 4.166_579_6e-2);
+    let p = p.mul_add(r, 1.666_666_5e-1);
+    let p = p.mul_add(r, 0.5);
+    let e_r = p.mul_add(r * r, r) + 1.0; // eʳ
+    let n_bits = t.to_bits().wrapping_sub(ROUND.to_bits()) as i32; // n as an integer
+    let two_n = f32::from_bits(((n_bits + 127) << 23) as u32); // 2ⁿ
+    let y = e_r * two_n;
+    if x < MIN_X {
+        0.0 // includes −∞, the masked scores
+    } else if x > MAX_X {
+        f32::INFINITY
+    } else {
+        y
+    }
+}
+
 #[inline(always)]
 fn exp_slice(xs: &mut [f32]) {
     for x in xs {
@@ -125,6 +153,19 @@ mod tests {
             x += 0.001_3;
         }
         assert!(worst <= 2, "worst error {worst} ulps");
+    }
+
+    #[test]
+    fn the_fma_version_is_within_two_ulps_too_and_keeps_the_extremes() {
+        let mut worst = 0;
+        let mut x = -87.0_f32;
+        while x <= 88.0 {
+            worst = worst.max(ulps(exp_fma(x), x.exp()));
+            x += 0.001_3;
+        }
+        assert!(worst <= 2, "worst error {worst} ulps");
+        let extremes = [f32::NEG_INFINITY, -200.0, 0.0, 200.0].map(exp_fma);
+        assert_eq!(extremes, [0.0, 0.0, 1.0, f32::INFINITY]);
     }
 
     #[test]

@@ -22,6 +22,10 @@
 
 use ndarray::{Array2, ArrayRef2};
 
+use crate::error::{Error, Result};
+
+use super::exp::exp_fma;
+
 /// Query rows per block (the chapter's `QUERY_BLOCK`).
 pub const QUERY_ROWS: usize = 64;
 /// Keys per block (the chapter's `KEY_BLOCK`).
@@ -33,7 +37,7 @@ const LANES: usize = 16;
 
 /// softmax(Q·Kᵀ/√d_k)·V for one head: `queries (tgt_len, d_k)`, `keys (src_len, d_k)`,
 /// `values (src_len, d_v)` → `(tgt_len, d_v)`; with `causal`, query i sees keys 0..=i.
-/// Shapes are checked by the caller ([`crate::fast::attention_heads`]).
+/// Fails with [`Error::Shape`] naming `keys` or `values` when they do not fit `queries`.
 ///
 /// A row whose keys are all masked gives zeros; a NaN score gives a NaN row (as the
 /// chapter's kernels do).
@@ -42,30 +46,34 @@ pub fn fused_attention_head(
     keys: &ArrayRef2<f32>,
     values: &ArrayRef2<f32>,
     causal: bool,
-) -> Array2<f32> {
-    let scale = 1.0 / (queries.ncols() as f32).sqrt();
-    let head = Head {
-        q: queries.iter().map(|&x| x * scale).collect(), // (tgt_len, d_k), ·1/√d_k
-        kt: key_panels(keys),                            // (panels, d_k, PANEL)
-        v: values.iter().copied().collect(),             // (src_len, d_v)
-        tgt_len: queries.nrows(),
-        src_len: keys.nrows(),
-        d_k: queries.ncols(),
-        d_v: values.ncols(),
-        causal,
-    };
+) -> Result<Array2<f32>> {
+    let (d_k, src_len) = (queries.ncols(), keys.nrows());
+    if keys.ncols() != d_k {
+        let want = format!("(src_len, {d_k}): d_k = {d_k} from `queries`");
+        return Err(Error::shape("keys", want, keys.shape()));
+    }
+    if values.nrows() != src_len {
+        let want = format!("({src_len}, d_v): src_len = {src_len} from `keys`");
+        return Err(Error::shape("values", want, values.shape()));
+    }
+    let head = Head::new(queries, keys, values, causal);
+    Ok(dispatch(&head))
+}
+
+/// [`attend`] compiled for the best instruction set this CPU has.
+fn dispatch(head: &Head) -> Array2<f32> {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("fma") {
             // SAFETY: the CPU supports AVX-512F and FMA, checked just above.
-            return unsafe { attend_avx512(&head) };
+            return unsafe { attend_avx512(head) };
         }
         if std::arch::is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
             // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-            return unsafe { attend_avx2(&head) };
+            return unsafe { attend_avx2(head) };
         }
     }
-    attend::<32>(&head)
+    attend::<32>(head)
 }
 
 /// One head's inputs, row-major, in the layouts the tiles read.
@@ -78,6 +86,27 @@ struct Head {
     d_k: usize,
     d_v: usize,
     causal: bool,
+}
+
+impl Head {
+    fn new(
+        queries: &ArrayRef2<f32>,
+        keys: &ArrayRef2<f32>,
+        values: &ArrayRef2<f32>,
+        causal: bool,
+    ) -> Head {
+        let scale = 1.0 / (queries.ncols() as f32).sqrt();
+        Head {
+            q: queries.iter().map(|&x| x * scale).collect(), // (tgt_len, d_k), ·1/√d_k
+            kt: key_panels(keys),                            // (panels, d_k, PANEL)
+            v: values.iter().copied().collect(),             // (src_len, d_v)
+            tgt_len: queries.nrows(),
+            src_len: keys.nrows(),
+            d_k: queries.ncols(),
+            d_v: values.ncols(),
+            causal,
+        }
+    }
 }
 
 /// Keys per panel of Kᵀ: a multiple of every tile width.
@@ -368,39 +397,6 @@ fn lane_max(row: &[f32]) -> f32 {
     partial.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x))
 }
 
-/// eˣ as in [`crate::kernels::exp_in_place`] (Cephes' recipe: x = n·ln 2 + r, eʳ by a
-/// polynomial, 2ⁿ from its bits), with each step a fused multiply-add: 13 instructions
-/// instead of 20 where the CPU has FMA, within 2 units in the last place of `f32::exp`.
-#[inline(always)]
-fn exp_fma(x: f32) -> f32 {
-    const LOG2_E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    const ROUND: f32 = 12_582_912.0; // 1.5 · 2²³: adding it rounds to an integer
-    const MIN_X: f32 = -87.336_55;
-    const MAX_X: f32 = 88.722_83;
-    let clamped = x.clamp(MIN_X, MAX_X);
-    let t = clamped.mul_add(LOG2_E, ROUND); // n + ROUND, n = round(x / ln 2)
-    let n = t - ROUND;
-    let r = n.mul_add(-LN2_LO, n.mul_add(-LN2_HI, clamped)); // |r| ≤ ln 2 / 2
-    let p = 1.987_569_2e-4_f32.mul_add(r, 1.398_2e-3);
-    let p = p.mul_add(r, 8.333_452e-3);
-    let p = p.mul_add(r, 4.166_579_6e-2);
-    let p = p.mul_add(r, 1.666_666_5e-1);
-    let p = p.mul_add(r, 0.5);
-    let e_r = p.mul_add(r * r, r) + 1.0; // eʳ
-    let n_bits = t.to_bits().wrapping_sub(ROUND.to_bits()) as i32; // n as an integer
-    let two_n = f32::from_bits(((n_bits + 127) << 23) as u32); // 2ⁿ
-    let y = e_r * two_n;
-    if x < MIN_X {
-        0.0 // includes −∞, the masked scores
-    } else if x > MAX_X {
-        f32::INFINITY
-    } else {
-        y
-    }
-}
-
 /// Σ row in a fixed order: 16 partial sums (entry j into partial j mod 16), then those in
 /// turn. A plain `iter().sum()` would be one long chain of dependent additions.
 #[inline(always)]
@@ -518,17 +514,7 @@ mod tests {
         for (n, &shape) in SHAPES.iter().enumerate() {
             let [q, k, v] = inputs(shape, 10 + n as u64);
             for causal in [false, true] {
-                let scale = 1.0 / (q.ncols() as f32).sqrt();
-                let head = Head {
-                    q: q.iter().map(|&x| x * scale).collect(),
-                    kt: key_panels(&k),
-                    v: v.iter().copied().collect(),
-                    tgt_len: q.nrows(),
-                    src_len: k.nrows(),
-                    d_k: q.ncols(),
-                    d_v: v.ncols(),
-                    causal,
-                };
+                let head = Head::new(&q, &k, &v, causal);
                 let portable = attend::<32>(&head);
                 let bits = |a: &Array2<f32>| a.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 #[cfg(target_arch = "x86_64")]
@@ -554,7 +540,7 @@ mod tests {
     fn a_nan_score_gives_a_nan_row_and_masked_keys_get_no_weight() {
         let [mut q, k, v] = inputs((70, 150, 8, 64), 3);
         q[[66, 2]] = f32::NAN;
-        let out = fused_attention_head(&q, &k, &v, true);
+        let out = fused_attention_head(&q, &k, &v, true).unwrap();
         assert!(out.row(66).iter().all(|x| x.is_nan()), "row 66 is NaN");
         assert!(out.row(65).iter().all(|x| x.is_finite()), "row 65 is not");
         // Causal row 0 sees key 0 only: its output is value 0.
