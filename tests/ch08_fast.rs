@@ -288,9 +288,15 @@ fn the_register_tiled_kernel_names_a_bad_shape() {
     let msg = fused_attention_head(&q, &Array2::zeros((5, 3)), &Array2::zeros((5, 2)), false)
         .unwrap_err()
         .to_string();
-    assert!(msg.contains("`keys`") && msg.contains("got (5, 3)"), "{msg}");
+    assert!(
+        msg.contains("`keys`") && msg.contains("got (5, 3)"),
+        "{msg}"
+    );
     let msg = fused_attention_head(&q, &Array2::zeros((5, 4)), &Array2::zeros((6, 2)), true)
         .unwrap_err()
         .to_string();
-    assert!(msg.contains("`values`") && msg.contains("got (6, 2)"), "{msg}");
+    assert!(
+        msg.contains("`values`") && msg.contains("got (6, 2)"),
+        "{msg}"
+    );
 }
