@@ -450,12 +450,19 @@ fn start_a_kernel(pid: u32, token: &str) -> Result<(Vec<u32>, Vec<u32>), String>
             "JupyterLab did not start a Rust kernel: {kernel:.300}"
         ));
     }
-    let kernels: Vec<u32> = procs::descendants(pid)
-        .into_iter()
-        .filter(|p| !before.contains(p) && procs::cmdline(*p).contains("evcxr"))
-        .collect();
-    if kernels.is_empty() {
-        return Err("no evcxr kernel process appeared after starting a kernel".into());
+    // JupyterLab may answer before the kernel's process shows up: look for up to 60 s.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let kernels: Vec<u32> = procs::descendants(pid)
+            .into_iter()
+            .filter(|p| !before.contains(p) && procs::cmdline(*p).contains("evcxr"))
+            .collect();
+        if !kernels.is_empty() {
+            return Ok((servers, kernels));
+        }
+        if Instant::now() > deadline {
+            return Err("no evcxr kernel process appeared within 60 s of starting a kernel".into());
+        }
+        std::thread::sleep(Duration::from_millis(250));
     }
-    Ok((servers, kernels))
 }
