@@ -6,7 +6,7 @@ use ndarray::{Array2, Array3, Array4, ArrayRef3, ArrayViewMutD, Axis, concatenat
 
 use crate::error::{Error, Result};
 use crate::gradients::Gradients;
-use crate::kernels::map_heads_in_parallel;
+use crate::kernels::fill_heads_in_parallel;
 use crate::masked::Mask;
 use crate::multi_head::{attend_each_head, attend_each_head_backward, merge_heads, split_heads};
 use crate::nn::Linear;
@@ -119,7 +119,7 @@ impl CausalSelfAttention {
     /// [`CausalSelfAttention::forward`] on the whole sequence.
     pub fn forward_cached(&self, x: &ArrayRef3<f32>, cache: &mut KvCache) -> Result<Array3<f32>> {
         let (c, h) = (self.n_embd(), self.n_head);
-        let (batch, new, _) = x.dim();
+        let new = x.dim().1;
         let qkv = self.c_attn.forward(x)?; // (batch, new, 3C)
         let q = split_heads(&qkv.slice(s![.., .., ..c]), h)?; // (batch, heads, new, hs)
         let k = split_heads(&qkv.slice(s![.., .., c..2 * c]), h)?;
@@ -130,15 +130,12 @@ impl CausalSelfAttention {
         // New position i (absolute past + i) may see keys 0..=past + i.
         let allowed = Array2::from_shape_fn((new, total), |(i, j)| j <= past + i);
         let (keys, values) = (cache.keys(), cache.values()); // (batch, heads, total, hs)
-        let per_head = map_heads_in_parallel(batch, h, |b, head| {
+        let mut heads = Array4::zeros(q.raw_dim()); // (batch, heads, new, hs)
+        fill_heads_in_parallel([&mut heads], |b, head| {
             let at = s![b, head, .., ..];
             let (k, v) = (keys.slice(at), values.slice(at));
-            attend(&q.slice(at), &k, &v, Some(allowed.view())).output // (new, hs)
+            [attend(&q.slice(at), &k, &v, Some(allowed.view())).output] // (new, hs)
         });
-        let mut heads = Array4::zeros(q.raw_dim()); // (batch, heads, new, hs)
-        for ((b, head), out) in per_head {
-            heads.slice_mut(s![b, head, .., ..]).assign(&out);
-        }
         self.c_proj.forward(&merge_heads(&heads)) // (batch, new, C)
     }
     // ANCHOR_END: cached_forward
