@@ -154,6 +154,15 @@ impl Gpu {
         format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
     }
 
+    /// Waits until every kernel submitted so far has finished. Kernels run asynchronously
+    /// (only a read-back waits for them), so a timing loop calls this before it stops the clock.
+    pub fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::Wait)
+            .map(|_| ())
+            .map_err(|e| Error::gpu(format!("GPU lost while waiting for its kernels: {e}")))
+    }
+
     /// How many GPU buffers the crate has created: repeated calls of the same shapes reuse
     /// pooled buffers, so this stops growing.
     pub fn buffers_created(&self) -> usize {
