@@ -112,8 +112,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if n != 2048 {
             let ms = time_ms(0.5, || drop(gpu::matmul(&a, &b).unwrap()));
             push("matmul blocked (with copies)", n, ms, flops);
-            let ms = time_ms(0.5, || drop(gpu::matmul_tiled(&a, &b).unwrap()));
-            push("matmul simple (with copies)", n, ms, flops);
+            let ms = time_ms(0.5, || drop(gpu::matmul_tiled_tensors(&ga, &gb).unwrap()));
+            push("matmul simple (resident)", n, ms, flops);
         }
     }
 
@@ -146,9 +146,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             if n == 2048 || n == 16384 {
                 let ms = time_ms(0.5, || {
-                    drop(gpu::attention_heads_simple(&q, &k, &v, causal).unwrap())
+                    drop(gpu::attention_tensors_simple(&gq, &gk, &gv, causal).unwrap())
                 });
-                push(&format!("sdpa simple {mask} (with copies)"), n, ms, flops);
+                push(&format!("sdpa simple {mask} (resident)"), n, ms, flops);
             }
         }
     }

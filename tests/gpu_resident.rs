@@ -48,66 +48,85 @@ fn chained_products_stay_on_the_gpu() {
     let b: Array2<f32> = uniform((33, 70), 1.0, &mut rng);
     let c: Array2<f32> = uniform((70, 5), 1.0, &mut rng);
     let [ta, tb, tc] = [&a, &b, &c].map(|x| GpuTensor::upload(x).unwrap());
-    let ab = gpu::matmul_tensors(&ta, &tb).unwrap();
-    let abc = gpu::matmul_tensors(&ab, &tc).unwrap();
-    let got = abc
-        .download()
-        .unwrap()
-        .into_dimensionality::<Ix2>()
-        .unwrap();
     let expected = backend::matmul(&backend::matmul(&a, &b), &c);
     // Relative to the largest entry: the two products round in different orders.
     let scale = expected.iter().fold(1.0_f32, |m, x| m.max(x.abs()));
-    let diff = max_abs_diff(&got, &expected);
-    assert!(diff <= 1e-5 * scale, "max diff {diff} (scale {scale})");
-    let diff = max_abs_diff(
-        &ab.download().unwrap().into_dimensionality::<Ix2>().unwrap(),
-        &backend::matmul(&a, &b),
-    );
-    assert!(diff <= 1e-5, "a · b: max diff {diff}");
+    for (name, product) in TENSOR_MATMULS {
+        let ab = product(&ta, &tb).unwrap();
+        let abc = product(&ab, &tc).unwrap();
+        let got = abc
+            .download()
+            .unwrap()
+            .into_dimensionality::<Ix2>()
+            .unwrap();
+        let diff = max_abs_diff(&got, &expected);
+        assert!(
+            diff <= 1e-5 * scale,
+            "{name}: max diff {diff} (scale {scale})"
+        );
+        let diff = max_abs_diff(
+            &ab.download().unwrap().into_dimensionality::<Ix2>().unwrap(),
+            &backend::matmul(&a, &b),
+        );
+        assert!(diff <= 1e-5, "{name}: a · b: max diff {diff}");
+        // (3, 0) · (0, 4): no terms to add, zeros (not whatever a pooled buffer held).
+        let empty = [(3, 0), (0, 4)].map(|s| GpuTensor::upload(&Array2::<f32>::ones(s)).unwrap());
+        drop(GpuTensor::upload(&Array2::<f32>::ones((3, 4))).unwrap()); // a used buffer, pooled
+        let zeros = product(&empty[0], &empty[1]).unwrap().download().unwrap();
+        assert_eq!(zeros, Array2::<f32>::zeros((3, 4)).into_dyn(), "{name}");
+    }
 }
+
+/// A matrix product of GPU tensors: the register-blocked or the simple tiled kernel.
+type TensorMatmul = fn(&GpuTensor, &GpuTensor) -> attention::Result<GpuTensor>;
+const TENSOR_MATMULS: [(&str, TensorMatmul); 2] = [
+    ("blocked", gpu::matmul_tensors),
+    ("tiled", gpu::matmul_tiled_tensors),
+];
+
+/// Attention on GPU tensors: the FlashAttention-2 style kernel or the simple one.
+type TensorAttention = fn(&GpuTensor, &GpuTensor, &GpuTensor, bool) -> attention::Result<GpuTensor>;
+const TENSOR_ATTENTIONS: [(&str, TensorAttention); 2] = [
+    ("flash", gpu::attention_tensors),
+    ("simple", gpu::attention_tensors_simple),
+];
 
 #[test]
 fn tensor_entry_points_name_the_bad_argument() {
     let Some(_) = gpu_or_skip("tensor_entry_points_name_the_bad_argument") else {
         return;
     };
-    let a = GpuTensor::upload(&Array3::<f32>::zeros((2, 3, 4))).unwrap();
-    let b = GpuTensor::upload(&Array2::<f32>::zeros((5, 2))).unwrap();
-    let msg = gpu::matmul_tensors(&a, &b).unwrap_err().to_string();
-    assert!(
-        msg.contains("`a`") && msg.contains(&fmt_shape(&[2, 3, 4])),
-        "{msg}"
-    );
+    let a3 = GpuTensor::upload(&Array3::<f32>::zeros((2, 3, 4))).unwrap();
     let a = GpuTensor::upload(&Array2::<f32>::zeros((3, 4))).unwrap();
-    let msg = gpu::matmul_tensors(&a, &b).unwrap_err().to_string();
-    assert!(
-        msg.contains("`b`") && msg.contains(&fmt_shape(&[5, 2])),
-        "{msg}"
-    );
+    let b = GpuTensor::upload(&Array2::<f32>::zeros((5, 2))).unwrap();
+    for (name, product) in TENSOR_MATMULS {
+        let msg = product(&a3, &b).unwrap_err().to_string();
+        let shape = fmt_shape(&[2, 3, 4]);
+        assert!(msg.contains("`a`") && msg.contains(&shape), "{name}: {msg}");
+        let msg = product(&a, &b).unwrap_err().to_string();
+        let shape = fmt_shape(&[5, 2]);
+        assert!(msg.contains("`b`") && msg.contains(&shape), "{name}: {msg}");
+    }
 
     let q = GpuTensor::upload(&Array4::<f32>::zeros((1, 2, 3, 8))).unwrap();
     let k = GpuTensor::upload(&Array4::<f32>::zeros((1, 2, 5, 4))).unwrap();
-    let msg = gpu::attention_tensors(&q, &k, &k, false)
-        .unwrap_err()
-        .to_string();
-    assert!(msg.contains("`keys`") && msg.contains("d_k = 8"), "{msg}");
     let v = GpuTensor::upload(&Array4::<f32>::zeros((1, 2, 6, 8))).unwrap();
-    let msg = gpu::attention_tensors(&q, &q, &v, false)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        msg.contains("`values`") && msg.contains("src_len = 3"),
-        "{msg}"
-    );
-    let msg = gpu::attention_tensors(&a, &q, &q, false)
-        .unwrap_err()
-        .to_string();
-    assert!(msg.contains("`queries`"), "{msg}");
+    for (name, attend) in TENSOR_ATTENTIONS {
+        let msg = attend(&q, &k, &k, false).unwrap_err().to_string();
+        assert!(
+            msg.contains("`keys`") && msg.contains("d_k = 8"),
+            "{name}: {msg}"
+        );
+        let msg = attend(&q, &q, &v, false).unwrap_err().to_string();
+        let named = msg.contains("`values`") && msg.contains("src_len = 3");
+        assert!(named, "{name}: {msg}");
+        let msg = attend(&a, &q, &q, false).unwrap_err().to_string();
+        assert!(msg.contains("`queries`"), "{name}: {msg}");
+    }
 }
 
-/// The FlashAttention-2 kernel on GPU tensors, for head dimensions that are and are not
-/// multiples of its four lanes, against the CPU's plain kernel.
+/// Both attention kernels on GPU tensors, for head dimensions that are and are not multiples
+/// of the flash kernel's four lanes, against the CPU's plain kernel.
 #[test]
 fn attention_on_tensors_matches_cpu() {
     let Some(_) = gpu_or_skip("attention_on_tensors_matches_cpu") else {
@@ -125,18 +144,20 @@ fn attention_on_tensors_matches_cpu() {
         let k: Array4<f32> = uniform((2, 3, src, d_k), 2.0, &mut rng);
         let v: Array4<f32> = uniform((2, 3, src, d_v), 1.0, &mut rng);
         let [tq, tk, tv] = [&q, &k, &v].map(|x| GpuTensor::upload(x).unwrap());
-        let out = gpu::attention_tensors(&tq, &tk, &tv, causal).unwrap();
-        let got = out
-            .download()
-            .unwrap()
-            .into_dimensionality::<Ix4>()
-            .unwrap();
         let cpu = attention_heads(&q, &k, &v, causal, Kernel::Plain).unwrap();
-        let diff = max_abs_diff(&got, &cpu);
-        assert!(
-            diff <= 1e-5,
-            "({tgt}, {src}, {d_k}, {d_v}, causal {causal}): max diff {diff}"
-        );
+        for (name, attend) in TENSOR_ATTENTIONS {
+            let out = attend(&tq, &tk, &tv, causal).unwrap();
+            let got = out
+                .download()
+                .unwrap()
+                .into_dimensionality::<Ix4>()
+                .unwrap();
+            let diff = max_abs_diff(&got, &cpu);
+            assert!(
+                diff <= 1e-5,
+                "{name} ({tgt}, {src}, {d_k}, {d_v}, causal {causal}): max diff {diff}"
+            );
+        }
     }
 }
 

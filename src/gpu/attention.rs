@@ -24,7 +24,6 @@ struct Params {
     _padding: [u32; 2],
 }
 
-// ANCHOR: gpu_attention_heads
 /// softmax(Q·Kᵀ/√d_k)·V for every batch item and head in one fused GPU kernel, the simple
 /// one (`attention.wgsl`): the same contract as [`super::attention_heads`], which
 /// [`crate::fast::Kernel::Gpu`] runs.
@@ -44,10 +43,27 @@ pub fn attention_heads_simple(
     if batch * heads * tgt_len * d_v == 0 {
         return Ok(Array4::zeros((batch, heads, tgt_len, d_v))); // nothing for the GPU to do
     }
-    let gpu = Gpu::get()?;
     let q = GpuTensor::upload(queries)?;
     let k = GpuTensor::upload(keys)?;
     let v = GpuTensor::upload(values)?;
+    let output = attention_tensors_simple(&q, &k, &v, causal)?.download()?;
+    Ok(output.into_dimensionality::<Ix4>().expect("4-D output"))
+}
+
+// ANCHOR: gpu_attention_heads
+/// [`attention_heads_simple`] on GPU tensors of the same shapes: the output stays on the GPU.
+///
+/// Fails with [`Error::Shape`] when the shapes disagree and [`Error::Value`] for a head
+/// dimension above [`MAX_HEAD_DIM`] or no keys.
+pub fn attention_tensors_simple(
+    queries: &GpuTensor, // (batch, heads, tgt_len, d_k)
+    keys: &GpuTensor,    // (batch, heads, src_len, d_k)
+    values: &GpuTensor,  // (batch, heads, src_len, d_v)
+    causal: bool,
+) -> Result<GpuTensor> {
+    let (batch, heads, tgt_len, src_len, d_k, d_v) =
+        super::flash::head_sizes(queries, keys, values)?;
+    let gpu = Gpu::get()?;
     let output = GpuTensor::uninit(gpu, "output", &[batch, heads, tgt_len, d_v])?;
     let params = gpu.uniform(&Params {
         tgt_len: tgt_len as u32,
@@ -63,10 +79,15 @@ pub fn attention_heads_simple(
         groups(batch * heads, 1, "batch · heads")?,
         1,
     ];
-    let bindings = [q.buffer(), k.buffer(), v.buffer(), output.buffer(), &params];
+    let bindings = [
+        queries.buffer(),
+        keys.buffer(),
+        values.buffer(),
+        output.buffer(),
+        &params,
+    ];
     gpu.dispatch(&gpu.kernels.attention_simple, &bindings, workgroups);
-    let output = output.download()?; // (batch, heads, tgt_len, d_v)
-    Ok(output.into_dimensionality::<Ix4>().expect("4-D output"))
+    Ok(output) // (batch, heads, tgt_len, d_v), once the kernel has run
 }
 // ANCHOR_END: gpu_attention_heads
 

@@ -115,6 +115,21 @@ pub fn attention_tensors(
     values: &GpuTensor,
     causal: bool,
 ) -> Result<GpuTensor> {
+    let [q, k, v] = split_heads(queries, keys, values)?;
+    let shape = [q.batch, q.heads, q.len, v.dim]; // (batch, heads, tgt_len, d_v)
+    let output = GpuTensor::uninit(Gpu::get()?, "output", &shape)?;
+    run(
+        [queries, keys, values, &output],
+        [q, k, v, Heads::split(&shape)],
+        causal,
+    )?;
+    Ok(output)
+}
+
+/// The layouts of 4-D GPU tensors `queries (batch, heads, tgt_len, d_k)`,
+/// `keys (batch, heads, src_len, d_k)` and `values (batch, heads, src_len, d_v)`, or an error
+/// naming the one that does not fit.
+fn split_heads(queries: &GpuTensor, keys: &GpuTensor, values: &GpuTensor) -> Result<[Heads; 3]> {
     check_rank("queries", queries, 4, "(batch, heads, tgt_len, d_k)")?;
     check_rank("keys", keys, 4, "(batch, heads, src_len, d_k)")?;
     check_rank("values", values, 4, "(batch, heads, src_len, d_v)")?;
@@ -124,14 +139,18 @@ pub fn attention_tensors(
         Heads::split(values.shape()),
     );
     check_agree(q, k, v, [queries, keys, values].map(GpuTensor::shape))?;
-    let shape = [q.batch, q.heads, q.len, v.dim]; // (batch, heads, tgt_len, d_v)
-    let output = GpuTensor::uninit(Gpu::get()?, "output", &shape)?;
-    run(
-        [queries, keys, values, &output],
-        [q, k, v, Heads::split(&shape)],
-        causal,
-    )?;
-    Ok(output)
+    Ok([q, k, v])
+}
+
+/// `(batch, heads, tgt_len, src_len, d_k, d_v)` of checked attention inputs on the GPU, for
+/// the simple kernel.
+pub(super) fn head_sizes(
+    queries: &GpuTensor,
+    keys: &GpuTensor,
+    values: &GpuTensor,
+) -> Result<(usize, usize, usize, usize, usize, usize)> {
+    let [q, k, v] = split_heads(queries, keys, values)?;
+    Ok((q.batch, q.heads, q.len, k.len, q.dim, v.dim))
 }
 
 /// Attention of every head of `queries (batch, tgt_len, heads · d_k)` to

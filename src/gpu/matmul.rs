@@ -44,24 +44,37 @@ pub fn matmul(a: &ArrayRef2<f32>, b: &ArrayRef2<f32>) -> Result<Array2<f32>> {
 /// version chapter 8 explains first. Same contract and errors.
 pub fn matmul_tiled(a: &ArrayRef2<f32>, b: &ArrayRef2<f32>) -> Result<Array2<f32>> {
     check_inner("b", a.ncols(), b.shape())?;
-    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
-    if m * k * n == 0 {
-        return Ok(Array2::zeros((m, n))); // nothing for the GPU to do
+    if a.is_empty() || b.is_empty() {
+        return Ok(Array2::zeros((a.nrows(), b.ncols()))); // nothing for the GPU to do
     }
-    let gpu = Gpu::get()?;
     let (a, b) = (GpuTensor::upload(a)?, GpuTensor::upload(b)?);
-    let c = GpuTensor::uninit(gpu, "c", &[m, n])?;
-    let buffers = [a.buffer(), b.buffer(), c.buffer()];
-    run(
-        gpu,
-        &gpu.kernels.matmul_tiled,
-        buffers,
-        None,
-        [m, k, n],
-        TILE,
-    )?;
-    let c = c.download()?;
+    let c = matmul_tiled_tensors(&a, &b)?.download()?; // (m, n)
     Ok(c.into_dimensionality::<Ix2>().expect("2-D product"))
+}
+
+/// [`matmul_tiled`] for GPU tensors `a (m, k)` and `b (k, n)`: the product stays on the GPU.
+/// Same errors as [`matmul_tensors`].
+pub fn matmul_tiled_tensors(a: &GpuTensor, b: &GpuTensor) -> Result<GpuTensor> {
+    check_rank("a", a, 2, "(m, k)")?;
+    check_rank("b", b, 2, "(k, n)")?;
+    let (m, k) = (a.shape()[0], a.shape()[1]);
+    check_inner("b", k, b.shape())?;
+    let n = b.shape()[1];
+    let gpu = Gpu::get()?;
+    let c = GpuTensor::uninit(gpu, "c", &[m, n])?;
+    if m * n > 0 {
+        // With k = 0 the kernel writes zeros: the product of (m, 0) and (0, n).
+        let buffers = [a.buffer(), b.buffer(), c.buffer()];
+        run(
+            gpu,
+            &gpu.kernels.matmul_tiled,
+            buffers,
+            None,
+            [m, k, n],
+            TILE,
+        )?;
+    }
+    Ok(c)
 }
 
 /// `a · b` for GPU tensors `a (m, k)` and `b (k, n)`: the product stays on the GPU.

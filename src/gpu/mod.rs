@@ -36,10 +36,10 @@ mod multi_head;
 mod pool;
 mod tensor;
 
-pub use attention::{MAX_HEAD_DIM, attention_heads_simple};
+pub use attention::{MAX_HEAD_DIM, attention_heads_simple, attention_tensors_simple};
 pub use encoder::GpuEncoderLayer;
 pub use flash::{attention_heads, attention_tensors};
-pub use matmul::{matmul, matmul_tensors, matmul_tiled};
+pub use matmul::{matmul, matmul_tensors, matmul_tiled, matmul_tiled_tensors};
 pub use multi_head::GpuMultiHeadAttention;
 pub use tensor::GpuTensor;
 /// The `wgpu` crate itself, e.g. for [`Gpu::new`]'s `wgpu::Backends`.
