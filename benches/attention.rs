@@ -335,24 +335,24 @@ fn sentences(c: &mut Criterion) {
     group.finish();
 }
 
+/// Criterion's defaults, in a process that keeps the memory each call frees for the next
+/// (`kernels::keep_freed_memory`, as the training binaries do; `bench-torch` gives PyTorch
+/// the same `malloc` settings).
+fn configured() -> Criterion {
+    attention::kernels::keep_freed_memory();
+    Criterion::default()
+}
+
 #[cfg(not(feature = "gpu"))]
-criterion_group!(
-    benches,
-    sdpa,
-    multi_head,
-    encoder_layer,
-    train_step,
-    sentences
-);
+criterion_group! {
+    name = benches;
+    config = configured();
+    targets = sdpa, multi_head, encoder_layer, train_step, sentences
+}
 #[cfg(feature = "gpu")]
-criterion_group!(
-    benches,
-    sdpa,
-    multi_head,
-    encoder_layer,
-    train_step,
-    sentences,
-    gpu,
-    gpu_kernels
-);
+criterion_group! {
+    name = benches;
+    config = configured();
+    targets = sdpa, multi_head, encoder_layer, train_step, sentences, gpu, gpu_kernels
+}
 criterion_main!(benches);

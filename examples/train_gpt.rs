@@ -27,6 +27,7 @@ use attention::params::{Module, Params};
 use attention::train::trainer::save_checkpoint;
 
 fn main() -> attention::Result<()> {
+    attention::kernels::keep_freed_memory(); // no page faults on each step's reused memory
     let args: Vec<String> = std::env::args().skip(1).collect();
     let value = |flag: &str| {
         args.iter()

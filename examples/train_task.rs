@@ -17,6 +17,7 @@ use attention::train::trainer::{Trainer, print_progress, save_checkpoint};
 use attention::transformer::Seq2SeqTransformer;
 
 fn main() -> attention::Result<()> {
+    attention::kernels::keep_freed_memory(); // no page faults on each step's reused memory
     let args: Vec<String> = std::env::args().skip(1).collect();
     let task = args.first().map(String::as_str).unwrap_or("copy");
     let save = args

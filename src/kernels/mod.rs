@@ -11,6 +11,8 @@
 //! - [`map_heads_in_parallel`]: every (batch item, head) pair of a batched attention as its own
 //!   task on rayon's threads, and [`fill_heads_in_parallel`], which also writes each head's
 //!   results into place on its own thread;
+//! - [`keep_freed_memory`]: glibc's `malloc` told to keep what a training step frees for the
+//!   next one (no page faults on reuse);
 //! - [`check_batched_heads`]: the shape check of batched per-head inputs
 //!   `(batch, heads, seq, d)`, shared by the CPU and GPU kernels.
 //!
@@ -21,8 +23,10 @@ mod erf;
 mod exp;
 mod flash;
 mod heads;
+mod memory;
 
 pub use erf::{erf, gelu_in_place};
 pub use exp::exp_in_place;
 pub use flash::fused_attention_head;
 pub use heads::{check_batched_heads, fill_heads_in_parallel, map_heads_in_parallel};
+pub use memory::keep_freed_memory;

@@ -30,7 +30,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
 
     println!("==> PyTorch ({})", python.display());
     let torch: Value = serde_json::from_str(&output(
-        Command::new(&python)
+        torch_command(&python)
             .arg(root().join("benches/torch_baseline.py"))
             .arg(threads.to_string()),
     )?)
@@ -91,6 +91,17 @@ pub fn main(args: &[String]) -> Result<(), String> {
     std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     println!("\nwrote {}", path.display());
     Ok(())
+}
+
+/// `python` for a PyTorch run, with the `malloc` settings that this crate's benchmarks and
+/// training binaries give themselves (`attention::kernels::keep_freed_memory`, as glibc's
+/// environment variables), so that neither side gains from them alone.
+pub fn torch_command(python: &std::path::Path) -> Command {
+    let mut command = Command::new(python);
+    command
+        .env("MALLOC_MMAP_THRESHOLD_", (32 << 20).to_string())
+        .env("MALLOC_TRIM_THRESHOLD_", (512 << 20).to_string());
+    command
 }
 
 /// The venv's python with torch: `$TORCH_VENV/bin/python`, default `.venv-torch/`.

@@ -39,7 +39,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
         python.display()
     );
     let torch = last_json_line(
-        Command::new(&python)
+        crate::bench::torch_command(&python)
             .arg(root().join("benches/nanogpt_shakespeare.py"))
             .args(["--iters", &iters.to_string(), "--threads", threads]),
     )?;
