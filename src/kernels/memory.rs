@@ -16,6 +16,7 @@
 /// let kept = attention::kernels::keep_freed_memory(); // before the training loop
 /// assert!(kept || !cfg!(all(target_os = "linux", target_env = "gnu")));
 /// ```
+// ANCHOR: keep_freed_memory
 pub fn keep_freed_memory() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
@@ -36,3 +37,4 @@ pub fn keep_freed_memory() -> bool {
         false
     }
 }
+// ANCHOR_END: keep_freed_memory
