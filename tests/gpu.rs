@@ -45,8 +45,9 @@ type GpuMatmul = fn(&ArrayRef2<f32>, &ArrayRef2<f32>) -> attention::Result<Array
 /// Both GPU products, by name.
 const MATMULS: [(&str, GpuMatmul); 2] = [("blocked", gpu::matmul), ("tiled", gpu::matmul_tiled)];
 
-/// Products whose sizes straddle the 16 × 16 tiles of the simple kernel and the 64 × 64 tiles
-/// (4 × 4 blocks, 16 steps along k) of the blocked one, with transposed and strided views.
+/// Products whose sizes straddle the 16 × 16 tiles of the simple kernel and the 128 × 128 tiles
+/// (8 × 8 blocks in two halves 64 apart, 8 steps along k) of the blocked one, with transposed
+/// and strided views.
 #[test]
 fn matmul_matches_cpu() {
     let Some(_) = gpu_or_skip("matmul_matches_cpu") else {
@@ -65,6 +66,12 @@ fn matmul_matches_cpu() {
         (63, 17, 129),
         (200, 3, 5),
         (2, 300, 130),
+        (128, 8, 128),
+        (129, 9, 127),
+        (127, 7, 129),
+        (257, 13, 190),
+        (70, 4, 300),
+        (300, 21, 66),
     ] {
         let a: Array2<f32> = uniform((m, k), 1.0, &mut rng);
         let b: Array2<f32> = uniform((k, n), 1.0, &mut rng);
@@ -101,14 +108,16 @@ fn blocked_matmul_is_exact_on_integers() {
     let Some(_) = gpu_or_skip("blocked_matmul_is_exact_on_integers") else {
         return;
     };
-    let (m, k, n) = (70, 37, 66);
-    let a = Array2::from_shape_fn((m, k), |(i, j)| ((i * 7 + j * 3) % 11) as f32 - 5.0);
-    let b = Array2::from_shape_fn((k, n), |(i, j)| ((i * 5 + j) % 13) as f32 - 6.0);
-    // The product written out as sums, independent of any matmul code.
-    let expected = Array2::from_shape_fn((m, n), |(i, j)| {
-        (0..k).map(|t| a[[i, t]] * b[[t, j]]).sum::<f32>()
-    });
-    assert_eq!(gpu::matmul(&a, &b).unwrap(), expected);
+    // Within one 128 × 128 tile, and across tiles in both directions.
+    for (m, k, n) in [(70, 37, 66), (200, 37, 150)] {
+        let a = Array2::from_shape_fn((m, k), |(i, j)| ((i * 7 + j * 3) % 11) as f32 - 5.0);
+        let b = Array2::from_shape_fn((k, n), |(i, j)| ((i * 5 + j) % 13) as f32 - 6.0);
+        // The product written out as sums, independent of any matmul code.
+        let expected = Array2::from_shape_fn((m, n), |(i, j)| {
+            (0..k).map(|t| a[[i, t]] * b[[t, j]]).sum::<f32>()
+        });
+        assert_eq!(gpu::matmul(&a, &b).unwrap(), expected, "({m}, {k}, {n})");
+    }
 }
 
 #[test]
@@ -176,9 +185,9 @@ fn fused_attention_rejects_large_heads_and_bad_shapes() {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(12))]
-    /// Both GPU products equal the CPU product, for any shape (up to a few 64 × 64 tiles).
+    /// Both GPU products equal the CPU product, for any shape (up to a few 128 × 128 tiles).
     #[test]
-    fn gpu_matmul_equals_cpu(m in 1usize..150, k in 1usize..150, n in 1usize..150, seed in any::<u64>()) {
+    fn gpu_matmul_equals_cpu(m in 1usize..300, k in 1usize..150, n in 1usize..300, seed in any::<u64>()) {
         if gpu_or_skip("gpu_matmul_equals_cpu").is_none() {
             return Ok(());
         }

@@ -125,8 +125,11 @@ fn tensor_entry_points_name_the_bad_argument() {
     }
 }
 
-/// Both attention kernels on GPU tensors, for head dimensions that are and are not multiples
-/// of the flash kernel's four lanes, against the CPU's plain kernel.
+/// Both attention kernels on GPU tensors (the flash ones and the simple one), for head
+/// dimensions that are and are not multiples of four, on both sides of 64
+/// (attention_flash.wgsl up to 64, attention_flash_wide.wgsl above), key counts that are not
+/// multiples of the 32-key tiles, and causal masks with tgt_len ≠ src_len, against the CPU's
+/// plain kernel.
 #[test]
 fn attention_on_tensors_matches_cpu() {
     let Some(_) = gpu_or_skip("attention_on_tensors_matches_cpu") else {
@@ -139,6 +142,13 @@ fn attention_on_tensors_matches_cpu() {
         (130, 130, 64, 64, true),
         (70, 200, 128, 3, false),
         (129, 129, 33, 128, true),
+        (33, 33, 64, 64, true),
+        (100, 97, 63, 1, false),
+        (40, 100, 64, 64, true),
+        (100, 40, 1, 64, true),
+        (31, 65, 65, 64, false),
+        (64, 200, 64, 63, true),
+        (3, 300, 17, 40, false),
     ] {
         let q: Array4<f32> = uniform((2, 3, tgt, d_k), 2.0, &mut rng);
         let k: Array4<f32> = uniform((2, 3, src, d_k), 2.0, &mut rng);

@@ -1,16 +1,22 @@
-//! The FlashAttention-2 style kernel `attention_flash.wgsl` on the GPU: four invocations per
-//! query row, heads read through strides.
+//! The FlashAttention-2 style kernels on the GPU, heads read through strides:
+//! `attention_flash.wgsl` for heads of up to 64 dimensions (a whole query row per invocation,
+//! four invocations per row splitting the keys) and `attention_flash_wide.wgsl` for 65 to 128
+//! (four invocations per row splitting the dimensions).
 
 use ndarray::{Array4, ArrayRef4, Ix4};
 
 use super::attention::{attention_heads_simple, check_head_dims};
 use super::tensor::check_rank;
-use super::{FLASH_WORKGROUP_BYTES, Gpu, GpuTensor, Kernel, groups};
+use super::{FLASH_WIDE_WORKGROUP_BYTES, FLASH_WORKGROUP_BYTES, Gpu, GpuTensor, Kernel, groups};
 use crate::error::{Error, Result};
 use crate::kernels::check_batched_heads;
 
 /// Query rows per workgroup; must equal `ROWS` in `attention_flash.wgsl`.
-const ROWS: usize = 64;
+const ROWS: usize = 32;
+/// Query rows per workgroup; must equal `ROWS` in `attention_flash_wide.wgsl`.
+const WIDE_ROWS: usize = 64;
+/// The largest `d_k` and `d_v` of `attention_flash.wgsl` (`MAX_D` there).
+const NARROW_MAX_D: usize = 64;
 
 /// The kernel's parameters, laid out as `Params` in `attention_flash.wgsl`.
 #[repr(C)]
@@ -91,7 +97,7 @@ pub fn attention_heads(
     if batch * heads * tgt_len * d_v == 0 {
         return Ok(Array4::zeros((batch, heads, tgt_len, d_v))); // nothing for the GPU to do
     }
-    if Gpu::get()?.kernels.attention_flash.is_none() {
+    if flash_kernel(Gpu::get()?, d_k, d_v).is_err() {
         return attention_heads_simple(queries, keys, values, causal);
     }
     let q = GpuTensor::upload(queries)?;
@@ -196,11 +202,12 @@ fn check_agree(q: Heads, k: Heads, v: Heads, shapes: [&[usize]; 3]) -> Result<()
     check_head_dims(q.dim, v.dim, k.len)
 }
 
-/// Dispatches `attention_flash.wgsl`: one workgroup per (64 query rows, batch item · head).
+/// Dispatches the flash kernel for the head dimensions: one workgroup per (32 or 64 query
+/// rows, batch item · head).
 fn run([q, k, v, o]: [&GpuTensor; 4], layouts: [Heads; 4], causal: bool) -> Result<()> {
     let gpu = Gpu::get()?;
-    let kernel = flash_kernel(gpu)?;
     let [ql, kl, vl, ol] = layouts;
+    let (kernel, rows) = flash_kernel(gpu, ql.dim, vl.dim)?;
     if ql.batch * ql.heads * ql.len * vl.dim == 0 {
         return Ok(()); // an empty output
     }
@@ -219,7 +226,7 @@ fn run([q, k, v, o]: [&GpuTensor; 4], layouts: [Heads; 4], causal: bool) -> Resu
         o_strides: ol.strides,
     });
     let workgroups = [
-        groups(ql.len, ROWS, "tgt_len")?,
+        groups(ql.len, rows, "tgt_len")?,
         groups(ql.batch * ql.heads, 1, "batch · heads")?,
         1,
     ];
@@ -228,13 +235,22 @@ fn run([q, k, v, o]: [&GpuTensor; 4], layouts: [Heads; 4], causal: bool) -> Resu
     Ok(())
 }
 
-/// The flash kernel, or an error naming the adapter's workgroup memory when it does not fit.
-fn flash_kernel(gpu: &Gpu) -> Result<&Kernel> {
-    gpu.kernels.attention_flash.as_ref().ok_or_else(|| {
+/// The flash kernel for heads of `d_k` and `d_v` dimensions and its query rows per workgroup,
+/// or an error naming the adapter's workgroup memory when it does not fit.
+fn flash_kernel(gpu: &Gpu, d_k: usize, d_v: usize) -> Result<(&Kernel, usize)> {
+    let (kernel, rows, file, bytes) = if d_k.max(d_v) <= NARROW_MAX_D {
+        let kernel = gpu.kernels.attention_flash.as_ref();
+        (kernel, ROWS, "attention_flash.wgsl", FLASH_WORKGROUP_BYTES)
+    } else {
+        let kernel = gpu.kernels.attention_flash_wide.as_ref();
+        let file = "attention_flash_wide.wgsl";
+        (kernel, WIDE_ROWS, file, FLASH_WIDE_WORKGROUP_BYTES)
+    };
+    let kernel = kernel.ok_or_else(|| {
         Error::gpu(format!(
-            "adapter \"{}\" has {} bytes of workgroup memory; attention_flash.wgsl needs \
-             {FLASH_WORKGROUP_BYTES}",
+            "adapter \"{}\" has {} bytes of workgroup memory; {file} needs {bytes}",
             gpu.adapter.name, gpu.limits.max_compute_workgroup_storage_size
         ))
-    })
+    })?;
+    Ok((kernel, rows))
 }

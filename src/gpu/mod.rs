@@ -3,12 +3,14 @@
 //! Each kernel comes twice, a short WGSL file per version beside this one: a simple one to read
 //! first, and a fast one that reorganises the same arithmetic for the hardware.
 //! - Matrix product: [`matmul_tiled`] (`matmul.wgsl`), one output per invocation of a 16 × 16
-//!   workgroup, and [`matmul`] (`matmul_blocked.wgsl`), a 4 × 4 block of outputs per invocation
-//!   and a 64 × 64 tile per workgroup (register blocking).
+//!   workgroup, and [`matmul`] (`matmul_blocked.wgsl`), an 8 × 8 block of outputs per
+//!   invocation and a 128 × 128 tile per workgroup (register blocking).
 //! - Fused scaled dot-product attention, FlashAttention style (the (seq × seq) scores never
 //!   exist anywhere): [`attention_heads_simple`] (`attention.wgsl`), one invocation per query
-//!   row, and [`attention_heads`] (`attention_flash.wgsl`), FlashAttention-2's split: four
-//!   invocations per query row, each holding a quarter of the head dimension in registers.
+//!   row, and [`attention_heads`] (`attention_flash.wgsl`), FlashAttention-2's split: each
+//!   invocation holds a whole query row and its output in registers, and four invocations per
+//!   row split the keys (heads of up to 64; `attention_flash_wide.wgsl`, four invocations
+//!   per row each holding a quarter of the head dimension, takes heads of 65 to 128).
 //!
 //! The fast kernels have been tested for correctness (on Mesa's llvmpipe) but **not yet timed
 //! on a real GPU**.
@@ -69,12 +71,15 @@ struct Kernels {
     elementwise: Kernel,
     /// None when the adapter has less workgroup memory than the kernel needs.
     attention_flash: Option<Kernel>,
+    /// The flash kernel for heads of 65 to 128 dimensions; None likewise.
+    attention_flash_wide: Option<Kernel>,
 }
 
 impl Kernels {
     fn compile(device: &wgpu::Device, limits: &wgpu::Limits) -> Kernels {
-        let flash_fits = limits.max_compute_workgroup_storage_size >= FLASH_WORKGROUP_BYTES;
+        let memory = limits.max_compute_workgroup_storage_size;
         let flash = include_str!("attention_flash.wgsl");
+        let wide = include_str!("attention_flash_wide.wgsl");
         Kernels {
             matmul_tiled: compile(device, "matmul", include_str!("matmul.wgsl")),
             matmul_blocked: compile(
@@ -85,14 +90,21 @@ impl Kernels {
             attention_simple: compile(device, "attention", include_str!("attention.wgsl")),
             layer_norm: compile(device, "layer_norm", include_str!("layer_norm.wgsl")),
             elementwise: compile(device, "elementwise", include_str!("elementwise.wgsl")),
-            attention_flash: flash_fits.then(|| compile(device, "attention_flash", flash)),
+            attention_flash: (memory >= FLASH_WORKGROUP_BYTES)
+                .then(|| compile(device, "attention_flash", flash)),
+            attention_flash_wide: (memory >= FLASH_WIDE_WORKGROUP_BYTES)
+                .then(|| compile(device, "attention_flash_wide", wide)),
         }
     }
 }
 
-/// Workgroup memory `attention_flash.wgsl` needs: two 16 × 128 tiles and 64 × 16 × 4 partial
-/// scores, in bytes. Desktop adapters (Vulkan, Metal, DX12) have at least this much.
-const FLASH_WORKGROUP_BYTES: u32 = (2 * 16 * 128 + 64 * 16 * 4) * 4;
+/// Workgroup memory `attention_flash.wgsl` needs: two tiles of 32 keys × (64 + 4) floats,
+/// in bytes (17 408). Desktop adapters (Vulkan, Metal, DX12) have at least this much.
+const FLASH_WORKGROUP_BYTES: u32 = 2 * 32 * (64 + 4) * 4;
+
+/// Workgroup memory `attention_flash_wide.wgsl` needs: two 16 × 128 tiles and 64 × 16 × 4
+/// partial scores, in bytes (32 768).
+const FLASH_WIDE_WORKGROUP_BYTES: u32 = (2 * 16 * 128 + 64 * 16 * 4) * 4;
 
 impl Gpu {
     /// The crate's GPU, started on first use and shared from then on.
