@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 /// Workgroup tile edge of `matmul.wgsl` (`TILE` there).
 const TILE: usize = 16;
 /// Workgroup tile edge of `matmul_blocked.wgsl` (`TILE` there).
-const BLOCKED_TILE: usize = 128;
+const BLOCKED_TILE: usize = 64;
 
 /// The kernels' parameters, laid out as `Dims` in the WGSL files.
 #[repr(C)]

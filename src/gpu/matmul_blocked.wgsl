@@ -2,12 +2,12 @@
 // matrix product, the fast version of matmul.wgsl.
 //
 // matmul.wgsl computes one element of C per invocation: every multiply-add needs two reads
-// from workgroup memory. Here a workgroup of 16 × 16 invocations computes a 128 × 128 tile of
-// C, and each invocation an 8 × 8 block of it, held in registers (64 accumulators). For each
-// step along k it reads 8 values of A and 8 of B (four vec4 reads) from workgroup memory and
-// does 64 multiply-adds with them: 16 times fewer workgroup-memory reads per multiply-add than
-// matmul.wgsl, in 4 times wider reads. Each element of A and B is read from GPU memory n / 128
-// or m / 128 times instead of n / 16 or m / 16.
+// from workgroup memory. Here a workgroup of 16 × 16 invocations computes a 64 × 64 tile of
+// C, and each invocation a 4 × 4 block of it, held in registers. For four steps along k it
+// reads a 4 × 4 block of A and one of B (eight vec4 reads) from workgroup memory and does 64
+// multiply-adds with them: 4 times fewer workgroup-memory reads per multiply-add, in 4 times
+// wider reads. Each element of A and B is read from GPU memory n / 64 or m / 64 times
+// instead of n / 16 or m / 16.
 //
 // With `has_bias`, bias (n) is added to every row of C as it is written (a linear layer's
 // x · Wᵀ + b in one pass); without it the `bias` binding is not read.
@@ -26,122 +26,75 @@ struct Dims {
 @group(0) @binding(4) var<storage, read> bias: array<f32>;    // (n), read only with has_bias
 
 // ANCHOR: blocked_matmul
-const TILE: u32 = 128u;   // C tile edge per workgroup
-const THREADS: u32 = 16u; // invocations along each edge: 256 in all, 8 × 8 outputs each
-const HALF: u32 = 64u;    // TILE / 2: an invocation's rows (and columns) come in two halves
-const DEPTH: u32 = 8u;    // steps along k per tile load
-const ROW4: u32 = TILE / 4u; // vec4s in a tile row
+const TILE: u32 = 64u;    // C tile edge per workgroup
+const BLOCK: u32 = 4u;    // C block edge per invocation (a vec4)
+const THREADS: u32 = 16u; // TILE / BLOCK invocations along each edge
+const DEPTH: u32 = 16u;   // steps along k per tile load
 
-// Each invocation owns rows 4·local.y + {0..4} and 64 + 4·local.y + {0..4} of C's tile, and
-// the same columns by local.x: two vec4s of rows by two vec4s of columns. The halves 64 apart
-// make neighbouring invocations read neighbouring vec4s of B (and the same vec4 of A).
-//
-// Both tiles are stored k-major, so that a step along k reads a row of each:
-// a_tile[s][kk * 32 + r] holds A[r·4 .. r·4 + 4][kk] (A transposed: 4 rows of C in one vec4),
-// b_tile[s][kk * 32 + q] holds B[kk][q·4 .. q·4 + 4] (4 columns of C).
-// Two of each (s = 0, 1): the invocations compute with one while they fill the other with
-// the next step along k, so one barrier per tile suffices. 2 × 2 × 8 × 128 floats = 16 KiB.
-var<workgroup> a_tile: array<array<vec4<f32>, DEPTH * ROW4>, 2>; // (2, DEPTH, TILE) of Aᵀ
-var<workgroup> b_tile: array<array<vec4<f32>, DEPTH * ROW4>, 2>; // (2, DEPTH, TILE) of B
+// Both tiles in rows of vec4s: a_tile[r * 4 + q] holds A[r][4q .. 4q + 4] (4 steps along k),
+// b_tile[kk * 16 + c] holds B[kk][4c .. 4c + 4] (4 columns). Neighbouring invocations store
+// to neighbouring words, so the stores hit different memory banks.
+var<workgroup> a_tile: array<vec4<f32>, TILE * DEPTH / 4u>; // (TILE, DEPTH) of A
+var<workgroup> b_tile: array<vec4<f32>, DEPTH * TILE / 4u>; // (DEPTH, TILE) of B
 
 @compute @workgroup_size(THREADS, THREADS)
 fn main(
     @builtin(workgroup_id) tile: vec3<u32>,         // which tile of C: (column, row)
-    @builtin(local_invocation_id) local: vec3<u32>, // which 8 × 8 block of it: (column, row)
+    @builtin(local_invocation_id) local: vec3<u32>, // which 4 × 4 block of it: (column, row)
     @builtin(local_invocation_index) lane: u32,     // 0..256, for the cooperative loads
 ) {
     let row0 = tile.y * TILE; // first row of C's tile
     let col0 = tile.x * TILE; // first column of C's tile
+    var acc: array<vec4<f32>, BLOCK>; // acc[i][j] = C[row0 + 4·local.y + i][col0 + 4·local.x + j]
 
-    // The cooperative loads: each invocation copies 4 values of A and 4 of B per tile.
-    // A's 128 × 8 tile: invocation `lane` takes row lane / 2, k steps 4·(lane % 2) .. + 4
-    // (pairs of invocations read one row's 8 neighbouring values).
-    // B's 8 × 128 tile: row lane / 32, columns 4·(lane % 32) .. + 4 (a warp reads one row).
-    let a_row = lane / 2u;
-    let a_k = (lane % 2u) * 4u;
-    let b_k = lane / 32u;
-    let b_col = (lane % 32u) * 4u;
-    var a_next: vec4<f32>; // A[row0 + a_row][start + a_k .. + 4], zeros past the edges
-    var b_next: vec4<f32>; // B[start + b_k][col0 + b_col .. + 4], zeros past the edges
-
-    var acc: array<vec4<f32>, 16>; // acc[2i + h]: row i of the block, columns of half h
-
-    load(row0 + a_row, 0u + a_k, 0u + b_k, col0 + b_col, &a_next, &b_next);
-    store(0u, a_row, a_k, b_k, b_col, a_next, b_next);
-    workgroupBarrier(); // the first tiles are loaded
-
-    var s = 0u; // the tiles to compute with
     for (var start = 0u; start < dims.k; start += DEPTH) {
-        let next = start + DEPTH;
-        let more = next < dims.k;
-        // Fetch the next tiles from GPU memory into registers now; they arrive while we compute.
-        if (more) { load(row0 + a_row, next + a_k, next + b_k, col0 + b_col, &a_next, &b_next); }
+        // 256 invocations load the 64 × 16 tile of A and the 16 × 64 tile of B, 4 values each;
+        // neighbouring invocations read neighbouring addresses. Zeros past the edges.
+        for (var p = 0u; p < TILE * DEPTH; p += THREADS * THREADS) {
+            let e = p + lane;
+            let a_row = e / DEPTH;
+            let a_col = e % DEPTH;
+            var x = 0.0;
+            if (row0 + a_row < dims.m && start + a_col < dims.k) {
+                x = a[(row0 + a_row) * dims.k + start + a_col];
+            }
+            a_tile[e / 4u][e % 4u] = x; // = A[a_row][a_col]
 
-        for (var kk = 0u; kk < DEPTH; kk++) {
-            // Rows 4·local.y .. + 4 and 64 + 4·local.y .. + 4 of A's column kk, and the same
-            // columns of B's row kk: 4 vec4 reads for 64 multiply-adds.
-            let a_lo = a_tile[s][kk * ROW4 + local.y];
-            let a_hi = a_tile[s][kk * ROW4 + HALF / 4u + local.y];
-            let b_lo = b_tile[s][kk * ROW4 + local.x];
-            let b_hi = b_tile[s][kk * ROW4 + HALF / 4u + local.x];
-            for (var i = 0u; i < 4u; i++) {
-                acc[2u * i] += a_lo[i] * b_lo;
-                acc[2u * i + 1u] += a_lo[i] * b_hi;
-                acc[2u * i + 8u] += a_hi[i] * b_lo;
-                acc[2u * i + 9u] += a_hi[i] * b_hi;
+            let b_row = e / TILE;
+            let b_col = e % TILE;
+            var y = 0.0;
+            if (start + b_row < dims.k && col0 + b_col < dims.n) {
+                y = b[(start + b_row) * dims.n + col0 + b_col];
+            }
+            b_tile[e / 4u][e % 4u] = y; // = B[b_row][b_col]
+        }
+        workgroupBarrier(); // both tiles are loaded
+
+        // Four steps along k at a time: 4 vec4s of A (a 4 × 4 block, rows by k) and 4 of B
+        // (4 × 4, k by columns) from workgroup memory, 64 multiply-adds in registers.
+        for (var q = 0u; q < DEPTH / 4u; q++) {
+            var b_rows: array<vec4<f32>, 4>; // B[4q + t][4·local.x .. +4]
+            for (var t = 0u; t < 4u; t++) { b_rows[t] = b_tile[(q * 4u + t) * THREADS + local.x]; }
+            for (var i = 0u; i < BLOCK; i++) {
+                let a_row = a_tile[(local.y * BLOCK + i) * (DEPTH / 4u) + q]; // A[4·local.y + i][4q .. +4]
+                acc[i] += a_row.x * b_rows[0]; // one step along k at a time, in order
+                acc[i] += a_row.y * b_rows[1];
+                acc[i] += a_row.z * b_rows[2];
+                acc[i] += a_row.w * b_rows[3];
             }
         }
-
-        if (more) { store(1u - s, a_row, a_k, b_k, b_col, a_next, b_next); }
-        // The next tiles are in place, and nobody reads tiles `s` any more: the next step may
-        // overwrite them.
-        workgroupBarrier();
-        s = 1u - s;
+        workgroupBarrier(); // everyone is done with the tiles before the next overwrite them
     }
-
-    for (var i = 0u; i < 8u; i++) {
-        let row = row0 + (i / 4u) * HALF + local.y * 4u + i % 4u;
-        if (row >= dims.m) { continue; }
-        for (var h = 0u; h < 2u; h++) {
-            let block = acc[2u * i + h];
-            for (var j = 0u; j < 4u; j++) {
-                let col = col0 + h * HALF + local.x * 4u + j;
-                if (col < dims.n) {
-                    var x = block[j];
-                    if (dims.has_bias == 1u) { x += bias[col]; }
-                    c[row * dims.n + col] = x;
-                }
+    for (var i = 0u; i < BLOCK; i++) {
+        let row = row0 + local.y * BLOCK + i;
+        for (var j = 0u; j < BLOCK; j++) {
+            let col = col0 + local.x * BLOCK + j;
+            if (row < dims.m && col < dims.n) {
+                var x = acc[i][j];
+                if (dims.has_bias == 1u) { x += bias[col]; }
+                c[row * dims.n + col] = x;
             }
         }
     }
-}
-
-/// Reads A[row][k .. k + 4] and B[kk][col .. col + 4] from GPU memory, zeros past the edges.
-fn load(row: u32, k: u32, kk: u32, col: u32, a_out: ptr<function, vec4<f32>>, b_out: ptr<function, vec4<f32>>) {
-    var x = vec4<f32>(0.0);
-    if (row < dims.m) {
-        let base = row * dims.k;
-        for (var t = 0u; t < 4u; t++) {
-            if (k + t < dims.k) { x[t] = a[base + k + t]; }
-        }
-    }
-    var y = vec4<f32>(0.0);
-    if (kk < dims.k) {
-        let base = kk * dims.n;
-        for (var t = 0u; t < 4u; t++) {
-            if (col + t < dims.n) { y[t] = b[base + col + t]; }
-        }
-    }
-    *a_out = x;
-    *b_out = y;
-}
-
-/// Stores an invocation's share of A (row a_row, k steps a_k .. + 4, transposed) and of B
-/// (row b_k, columns b_col .. + 4) into tiles `s`.
-fn store(s: u32, a_row: u32, a_k: u32, b_k: u32, b_col: u32, x: vec4<f32>, y: vec4<f32>) {
-    for (var t = 0u; t < 4u; t++) {
-        a_tile[s][(a_k + t) * ROW4 + a_row / 4u][a_row % 4u] = x[t];
-    }
-    b_tile[s][b_k * ROW4 + b_col / 4u] = y;
 }
 // ANCHOR_END: blocked_matmul
