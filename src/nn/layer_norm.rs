@@ -111,22 +111,26 @@ impl LayerNorm {
         self.check_parameters()?;
         let last = Axis(x.ndim() - 1);
         let (mut dgamma, mut dbeta) = (vec![0.0_f64; d], vec![0.0_f64; d]);
+        let (mut x_hat, mut g) = (vec![0.0_f64; d], vec![0.0_f64; d]); // one row's, reused
         let mut dx = Array::zeros(x.raw_dim()); // (..., d)
         let rows = x.lanes(last).into_iter().zip(dy.lanes(last));
         for ((x, dy), mut dx) in rows.zip(dx.lanes_mut(last)) {
             let mean = x.iter().map(|&v| v as f64).sum::<f64>() / d as f64;
             let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / d as f64;
             let r = 1.0 / (var + self.eps as f64).sqrt();
-            let x_hat: Vec<f64> = x.iter().map(|&v| (v as f64 - mean) * r).collect(); // (d)
-            let g: Vec<f64> = (dy.iter().zip(&self.weight))
-                .map(|(&dy, &gamma)| dy as f64 * gamma as f64)
-                .collect(); // ∂L/∂x̂, (d)
+            for (x_hat, &v) in x_hat.iter_mut().zip(&x) {
+                *x_hat = (v as f64 - mean) * r; // x̂
+            }
+            for ((g, &dy), &gamma) in g.iter_mut().zip(&dy).zip(&self.weight) {
+                *g = dy as f64 * gamma as f64; // ∂L/∂x̂
+            }
             let mean_g = g.iter().sum::<f64>() / d as f64;
             let mean_g_xhat = g.iter().zip(&x_hat).map(|(g, xh)| g * xh).sum::<f64>() / d as f64;
-            for i in 0..d {
-                dx[i] = (r * (g[i] - mean_g - x_hat[i] * mean_g_xhat)) as f32;
-                dgamma[i] += dy[i] as f64 * x_hat[i];
-                dbeta[i] += dy[i] as f64;
+            let entries = dx.iter_mut().zip(&dy).zip(g.iter().zip(&x_hat));
+            for (i, ((dx, &dy), (&g, &x_hat))) in entries.enumerate() {
+                *dx = (r * (g - mean_g - x_hat * mean_g_xhat)) as f32;
+                dgamma[i] += dy as f64 * x_hat;
+                dbeta[i] += dy as f64;
             }
         }
         let to_f32 = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect::<Array1<f32>>();
