@@ -19,6 +19,7 @@ mod ch05;
 mod ch06;
 mod ch07;
 mod ch08;
+mod ch08_gpu;
 mod ch09;
 mod ch10;
 mod ch11;

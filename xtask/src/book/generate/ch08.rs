@@ -28,7 +28,8 @@ pub fn numbers() -> Result<Numbers, String> {
         ("ch08-results.md", ratio_results(&results)),
         ("ch08-long.md", long_sequence(&results)?),
         ("ch08-gpu.md", gpu(&results)),
-        ("ch08-gpu-simple.md", gpu_simple()?),
+        ("ch08-gpu-simple.md", super::ch08_gpu::simple()?),
+        ("ch08-gpu-fast.md", super::ch08_gpu::fast()?),
     ])
 }
 
@@ -364,50 +365,6 @@ fn gpu(results: &BenchResults) -> String {
         .unwrap();
     }
     md
-}
-
-/// Where the simple GPU kernels' measurement on a real GPU is recorded.
-const GPU_SIMPLE_PATH: &str = "benches/gpu_simple_h100.json";
-
-/// The simple GPU kernels on a real GPU against PyTorch there (`benches/gpu_simple_h100.json`),
-/// labelled with the adapter and the date.
-fn gpu_simple() -> Result<String, String> {
-    let path = crate::util::root().join(GPU_SIMPLE_PATH);
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{GPU_SIMPLE_PATH}: {e}"))?;
-    let run: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("{GPU_SIMPLE_PATH}: {e}"))?;
-    let field = |key: &str| {
-        run[key]
-            .as_str()
-            .map(str::to_string)
-            .ok_or(format!("{GPU_SIMPLE_PATH}: no `{key}`"))
-    };
-    let mut md = format!(
-        "The simple kernels on **{}**, measured {} (crate at `{}`, PyTorch {} on the same GPU, \
-         float32, TF32 off):\n\n\
-         | case | simple kernel ms | PyTorch ms | ratio |\n|---|---:|---:|---:|\n",
-        field("adapter")?,
-        field("date")?,
-        field("crate_commit")?,
-        field("torch_version")?
-    );
-    let rows = run["rows"]
-        .as_array()
-        .ok_or(format!("{GPU_SIMPLE_PATH}: no `rows`"))?;
-    for row in rows {
-        let (case, ours, torch) = (
-            row["case"].as_str(),
-            row["crate_ms"].as_f64(),
-            row["torch_ms"].as_f64(),
-        );
-        let (Some(case), Some(ours), Some(torch)) = (case, ours, torch) else {
-            return Err(format!(
-                "{GPU_SIMPLE_PATH}: a row without case, crate_ms or torch_ms"
-            ));
-        };
-        writeln!(md, "| {case} | {ours} | {torch} | {:.0}× |", ours / torch).unwrap();
-    }
-    Ok(md)
 }
 
 /// The long sequence: what plain attention would need against what the tiled kernel used.
