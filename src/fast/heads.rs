@@ -2,27 +2,31 @@
 //!
 //! Heads are independent, so they are the easy parallelism: each of the `batch · heads`
 //! sequences goes to a rayon worker, one per core. Inside a head, two kernels:
-//! - [`Kernel::Plain`]: exact softmax over whole rows, the chapter-3 computation with a
-//!   vectorised `exp`. It works [`ROW_BLOCK`] query rows at a time, so the score block
-//!   `(ROW_BLOCK, src_len)` stays small and a causal mask skips the keys no query of the
-//!   block can see (half the work).
-//! - [`Kernel::MemoryEfficient`]: [`flash_attention`], O(seq · d) memory.
+//! - [`Kernel::Plain`]: exact softmax over whole rows, the chapter-3 computation, a block of
+//!   query rows at a time, so the score block stays small and a causal mask skips the keys no
+//!   query of the block can see (half the work): [`plain_attention`] to read, and
+//!   [`crate::kernels::exact_attention_head`], the same with its products as register tiles,
+//!   to run.
+//! - [`Kernel::MemoryEfficient`]: [`flash_attention`], O(seq · d) memory, run as
+//!   [`crate::kernels::fused_attention_head`].
 //! - [`Kernel::Gpu`]: one fused GPU kernel for all heads at once (feature `gpu`).
 
 use ndarray::{Array2, Array4, ArrayRef2, ArrayRef4, Axis, s};
 
 use crate::backend::matmul;
 use crate::error::Result;
-use crate::kernels::{check_batched_heads, fused_attention_head, map_heads_in_parallel};
+use crate::kernels::{
+    check_batched_heads, exact_attention_head, fused_attention_head, map_heads_in_parallel,
+};
 use crate::nn::softmax_in_place;
 
-/// Query rows per score block in [`Kernel::Plain`].
+/// Query rows per score block in [`plain_attention`].
 pub const ROW_BLOCK: usize = 128;
 
 /// How each head computes softmax(Q·Kᵀ/√d_k)·V.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
-    /// Score rows in blocks of [`ROW_BLOCK`]: fastest on a CPU.
+    /// Exact softmax over whole rows of scores, a block of query rows at a time.
     Plain,
     /// Tiles with an online softmax: never more than a tile of scores in memory.
     MemoryEfficient,
@@ -53,7 +57,7 @@ pub fn attention_heads(
         let at = s![b, h, .., ..];
         let (q, k, v) = (queries.slice(at), keys.slice(at), values.slice(at));
         match kernel {
-            Kernel::Plain => Ok(plain_attention(&q, &k, &v, causal)),
+            Kernel::Plain => exact_attention_head(&q, &k, &v, causal),
             Kernel::MemoryEfficient => fused_attention_head(&q, &k, &v, causal),
             Kernel::Gpu => unreachable!("handled above"),
         }
@@ -80,9 +84,11 @@ fn gpu_attention_heads(
 }
 
 // ANCHOR: plain_attention
-/// [`Kernel::Plain`]: one head, exact softmax over whole rows, [`ROW_BLOCK`] query rows at a
-/// time. Shapes already checked.
-fn plain_attention(
+/// [`Kernel::Plain`] to read: one head, exact softmax over whole rows, [`ROW_BLOCK`] query
+/// rows at a time, the products through [`matmul`]. `Kernel::Plain` runs
+/// [`crate::kernels::exact_attention_head`], the same computation with register tiles
+/// (a test checks they agree). Shapes must fit (as [`attention_heads`] checks).
+pub fn plain_attention(
     queries: &ArrayRef2<f32>,
     keys: &ArrayRef2<f32>,
     values: &ArrayRef2<f32>,

@@ -30,4 +30,4 @@ mod heads;
 pub use crate::kernels::exp_in_place;
 pub use cost::{attention_flops, input_output_bytes, score_matrix_bytes};
 pub use flash::{KEY_BLOCK, OnlineSoftmax, QUERY_BLOCK, flash_attention};
-pub use heads::{Kernel, ROW_BLOCK, attention_heads};
+pub use heads::{Kernel, ROW_BLOCK, attention_heads, plain_attention};

@@ -24,14 +24,19 @@ use ndarray::{Array2, ArrayRef2};
 
 use crate::error::{Error, Result};
 
+use super::exact::{EXACT_ROWS, exact_rows};
 use super::exp::exp_fma;
+#[cfg(target_arch = "x86_64")]
+use super::flash_simd::{
+    scores_tile_avx2, scores_tile_avx512, values_tile_avx2, values_tile_avx512,
+};
 
 /// Query rows per block (the chapter's `QUERY_BLOCK`).
 pub const QUERY_ROWS: usize = 64;
 /// Keys per block (the chapter's `KEY_BLOCK`).
 pub const KEY_COLS: usize = 128;
 /// Rows of a register tile.
-const R: usize = 4;
+pub(super) const R: usize = 4;
 /// Partial sums in a softmax row sum: one per AVX-512 lane (two AVX2 registers).
 const LANES: usize = 16;
 
@@ -47,48 +52,60 @@ pub fn fused_attention_head(
     values: &ArrayRef2<f32>,
     causal: bool,
 ) -> Result<Array2<f32>> {
-    let (d_k, src_len) = (queries.ncols(), keys.nrows());
-    if keys.ncols() != d_k {
-        let want = format!("(src_len, {d_k}): d_k = {d_k} from `queries`");
-        return Err(Error::shape("keys", want, keys.shape()));
-    }
-    if values.nrows() != src_len {
-        let want = format!("({src_len}, d_v): src_len = {src_len} from `keys`");
-        return Err(Error::shape("values", want, values.shape()));
-    }
-    let head = Head::new(queries, keys, values, causal);
-    Ok(dispatch(&head))
+    Ok(dispatch::<false>(&Head::checked(
+        queries, keys, values, causal,
+    )?))
 }
 
-/// [`attend`] compiled for the best instruction set this CPU has.
-fn dispatch(head: &Head) -> Array2<f32> {
+/// [`attend`] compiled for the best instruction set this CPU has; `EXACT` picks the softmax.
+pub(super) fn dispatch<const EXACT: bool>(head: &Head) -> Array2<f32> {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("fma") {
             // SAFETY: the CPU supports AVX-512F and FMA, checked just above.
-            return unsafe { attend_avx512(head) };
+            return unsafe { attend_avx512::<EXACT>(head) };
         }
         if std::arch::is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
             // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-            return unsafe { attend_avx2(head) };
+            return unsafe { attend_avx2::<EXACT>(head) };
         }
     }
-    attend::<32>(head)
+    attend::<32, EXACT>(head)
 }
 
 /// One head's inputs, row-major, in the layouts the tiles read.
-struct Head {
-    q: Vec<f32>,  // (tgt_len, d_k), already scaled by 1/√d_k
-    kt: Vec<f32>, // Kᵀ in panels of PANEL keys: (src_len / PANEL rounded up, d_k, PANEL)
-    v: Vec<f32>,  // (src_len, d_v)
-    tgt_len: usize,
-    src_len: usize,
-    d_k: usize,
-    d_v: usize,
-    causal: bool,
+pub(super) struct Head {
+    pub(super) q: Vec<f32>,  // (tgt_len, d_k), already scaled by 1/√d_k
+    pub(super) kt: Vec<f32>, // Kᵀ in panels of PANEL keys: (src_len / PANEL rounded up, d_k, PANEL)
+    pub(super) v: Vec<f32>,  // (src_len, d_v)
+    pub(super) tgt_len: usize,
+    pub(super) src_len: usize,
+    pub(super) d_k: usize,
+    pub(super) d_v: usize,
+    pub(super) causal: bool,
 }
 
 impl Head {
+    /// [`Head::new`] after the shape checks: an error naming `keys` or `values` when they do
+    /// not fit `queries`.
+    pub(super) fn checked(
+        queries: &ArrayRef2<f32>,
+        keys: &ArrayRef2<f32>,
+        values: &ArrayRef2<f32>,
+        causal: bool,
+    ) -> Result<Head> {
+        let (d_k, src_len) = (queries.ncols(), keys.nrows());
+        if keys.ncols() != d_k {
+            let want = format!("(src_len, {d_k}): d_k = {d_k} from `queries`");
+            return Err(Error::shape("keys", want, keys.shape()));
+        }
+        if values.nrows() != src_len {
+            let want = format!("({src_len}, d_v): src_len = {src_len} from `keys`");
+            return Err(Error::shape("values", want, values.shape()));
+        }
+        Ok(Head::new(queries, keys, values, causal))
+    }
+
     fn new(
         queries: &ArrayRef2<f32>,
         keys: &ArrayRef2<f32>,
@@ -110,7 +127,7 @@ impl Head {
 }
 
 /// Keys per panel of Kᵀ: a multiple of every tile width.
-const PANEL: usize = 64;
+pub(super) const PANEL: usize = 64;
 
 /// Kᵀ `(d_k, src_len)` cut into panels of [`PANEL`] keys, each `(d_k, PANEL)` and contiguous
 /// (the last padded with zeros): a tile's keys for one step along d_k sit 64 floats after the
@@ -133,7 +150,7 @@ fn panel_at(d_k: usize, key: usize, d: usize) -> usize {
 
 /// The panel holding key `key`, `(d_k, PANEL)`, and the key's column in it.
 #[inline(always)]
-fn key_panel(head: &Head, key: usize) -> (&[f32], usize) {
+pub(super) fn key_panel(head: &Head, key: usize) -> (&[f32], usize) {
     let panel = &head.kt[panel_at(head.d_k, key - key % PANEL, 0)..][..head.d_k * PANEL];
     (panel, key % PANEL)
 }
@@ -141,28 +158,33 @@ fn key_panel(head: &Head, key: usize) -> (&[f32], usize) {
 /// 4 × 64 tiles: 16 AVX-512 registers of accumulators.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
-fn attend_avx512(head: &Head) -> Array2<f32> {
-    attend::<64>(head)
+fn attend_avx512<const EXACT: bool>(head: &Head) -> Array2<f32> {
+    attend::<64, EXACT>(head)
 }
 
 /// 4 × 16 tiles: 8 of the 16 AVX2 registers hold accumulators, leaving room for the
 /// loaded keys or values (4 × 32 spilled accumulators to memory: half the speed).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn attend_avx2(head: &Head) -> Array2<f32> {
-    attend::<16>(head)
+fn attend_avx2<const EXACT: bool>(head: &Head) -> Array2<f32> {
+    attend::<16, EXACT>(head)
 }
 
-/// The chapter's loop over query blocks and key blocks, with tiles `W` columns wide.
+/// The chapter's loop over query blocks and key blocks, with tiles `W` columns wide: the
+/// online softmax, or with `EXACT` the plain one ([`super::exact::exact_rows`]).
 #[inline(always)]
-fn attend<const W: usize>(head: &Head) -> Array2<f32> {
+fn attend<const W: usize, const EXACT: bool>(head: &Head) -> Array2<f32> {
     let (tgt_len, src_len, d_v) = (head.tgt_len, head.src_len, head.d_v);
     let mut output = Array2::zeros((tgt_len, d_v)); // (tgt_len, d_v)
-    let mut scores = vec![0.0_f32; QUERY_ROWS * KEY_COLS]; // one block, (rows, KEY_COLS)
+    // One block of scores, (rows, KEY_COLS); the exact softmax keeps all of a row's blocks.
+    let blocks = if EXACT { src_len.div_ceil(KEY_COLS) } else { 1 };
+    let mut scores = vec![0.0_f32; blocks.max(1) * QUERY_ROWS * KEY_COLS];
     let mut acc = vec![0.0_f32; QUERY_ROWS * d_v]; // running Σ exp(s − max)·v, (rows, d_v)
     let (mut max, mut sum) = ([0.0_f32; QUERY_ROWS], [0.0_f32; QUERY_ROWS]);
-    for q_start in (0..tgt_len).step_by(QUERY_ROWS) {
-        let rows = QUERY_ROWS.min(tgt_len - q_start);
+    // Whole rows of scores stay in the L2 cache only for fewer query rows at a time.
+    let block_rows = if EXACT { EXACT_ROWS } else { QUERY_ROWS };
+    for q_start in (0..tgt_len).step_by(block_rows) {
+        let rows = block_rows.min(tgt_len - q_start);
         max[..rows].fill(f32::NEG_INFINITY);
         sum[..rows].fill(0.0);
         acc[..rows * d_v].fill(0.0);
@@ -172,7 +194,11 @@ fn attend<const W: usize>(head: &Head) -> Array2<f32> {
         } else {
             src_len
         };
-        for k_start in (0..key_limit).step_by(KEY_COLS) {
+        if EXACT {
+            let rows = (q_start, rows);
+            exact_rows::<W>(head, rows, key_limit, &mut scores, &mut sum, &mut acc);
+        }
+        for k_start in (0..key_limit).step_by(KEY_COLS).filter(|_| !EXACT) {
             let cols = KEY_COLS.min(key_limit - k_start);
             let block = Block {
                 q_start,
@@ -203,16 +229,16 @@ fn attend<const W: usize>(head: &Head) -> Array2<f32> {
 }
 
 /// Which queries and keys a block covers.
-struct Block {
-    q_start: usize,
-    rows: usize,
-    k_start: usize,
-    cols: usize,
+pub(super) struct Block {
+    pub(super) q_start: usize,
+    pub(super) rows: usize,
+    pub(super) k_start: usize,
+    pub(super) cols: usize,
 }
 
 /// The block's scores `(rows, cols)` into `scores` (rows of `KEY_COLS`), masked ones −∞.
 #[inline(always)]
-fn block_scores<const W: usize>(head: &Head, b: &Block, scores: &mut [f32]) {
+pub(super) fn block_scores<const W: usize>(head: &Head, b: &Block, scores: &mut [f32]) {
     for i in (0..b.rows).step_by(R) {
         let r = R.min(b.rows - i);
         for j in (0..b.cols).step_by(W) {
@@ -274,73 +300,6 @@ fn scores_tile<const RR: usize, const W: usize>(
 }
 // ANCHOR_END: scores_tile
 
-/// [`scores_tile`] with the SIMD registers written out, for AVX-512 (4 × 64: four key
-/// vectors of 16) and AVX2 (4 × 16: two of 8). The same operations in the same order (so the
-/// same bits), but each step's key vectors are loaded once and kept in registers for the four
-/// queries. Compiled from the portable loop, the loads were repeated for every query (16
-/// loads and 4 broadcasts per 16 multiply-adds with AVX-512, more than the core's one 512-bit
-/// load per cycle can feed), or the accumulators spilled to memory (AVX2).
-macro_rules! scores_tile_simd {
-    ($name:ident, $feature:literal, $vector:ty, $lanes:literal, $vectors:literal,
-     $zero:ident, $load:ident, $set1:ident, $fmadd:ident, $store:ident) => {
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = $feature)]
-        unsafe fn $name(head: &Head, (i, j): (usize, usize), out: &mut [f32]) {
-            use std::arch::x86_64::*;
-            const W: usize = $lanes * $vectors;
-            let d_k = head.d_k;
-            let q_rows: [&[f32]; R] = std::array::from_fn(|r| &head.q[(i + r) * d_k..][..d_k]);
-            let mut tile: [[$vector; $vectors]; R] = [[$zero(); $vectors]; R];
-            let (panel, offset) = key_panel(head, j); // (d_k, PANEL), key j at `offset`
-            for (d, kt_row) in panel.chunks_exact(PANEL).enumerate() {
-                let keys = &kt_row[offset..offset + W];
-                let k: [$vector; $vectors] = std::array::from_fn(|c| {
-                    // SAFETY: `keys` holds W floats; an unaligned load reads `$lanes` of them.
-                    unsafe { $load(keys[$lanes * c..].as_ptr()) }
-                });
-                for (tile_row, q_row) in tile.iter_mut().zip(&q_rows) {
-                    let q_rd = $set1(q_row[d]);
-                    for (acc, &k) in tile_row.iter_mut().zip(&k) {
-                        *acc = $fmadd(q_rd, k, *acc);
-                    }
-                }
-            }
-            for (r, tile_row) in tile.iter().enumerate() {
-                let row = &mut out[r * KEY_COLS..r * KEY_COLS + W];
-                for (c, &acc) in tile_row.iter().enumerate() {
-                    // SAFETY: `row` holds W floats; an unaligned store writes `$lanes`.
-                    unsafe { $store(row[$lanes * c..].as_mut_ptr(), acc) };
-                }
-            }
-        }
-    };
-}
-
-scores_tile_simd!(
-    scores_tile_avx512,
-    "avx512f,fma",
-    __m512,
-    16,
-    4,
-    _mm512_setzero_ps,
-    _mm512_loadu_ps,
-    _mm512_set1_ps,
-    _mm512_fmadd_ps,
-    _mm512_storeu_ps
-);
-scores_tile_simd!(
-    scores_tile_avx2,
-    "avx2,fma",
-    __m256,
-    8,
-    2,
-    _mm256_setzero_ps,
-    _mm256_loadu_ps,
-    _mm256_set1_ps,
-    _mm256_fmadd_ps,
-    _mm256_storeu_ps
-);
-
 /// The same for a tile at the block's edge (`rr` ≤ R rows, `w` ≤ W keys), entry by entry in
 /// the same order.
 fn scores_edge(head: &Head, (i, j): (usize, usize), (rr, w): (usize, usize), out: &mut [f32]) {
@@ -383,7 +342,7 @@ fn online_softmax_row(row: &mut [f32], max: &mut f32, sum: &mut f32, acc: &mut [
 /// The largest entry of `row`, NaNs skipped (−∞ when all are −∞ or NaN), from 16 partial
 /// maxima: the same value as a plain fold, which the compiler would not vectorise.
 #[inline(always)]
-fn lane_max(row: &[f32]) -> f32 {
+pub(super) fn lane_max(row: &[f32]) -> f32 {
     let mut partial = [f32::NEG_INFINITY; LANES];
     let mut chunks = row.chunks_exact(LANES);
     for chunk in &mut chunks {
@@ -400,7 +359,7 @@ fn lane_max(row: &[f32]) -> f32 {
 /// Σ row in a fixed order: 16 partial sums (entry j into partial j mod 16), then those in
 /// turn. A plain `iter().sum()` would be one long chain of dependent additions.
 #[inline(always)]
-fn lane_sum(row: &[f32]) -> f32 {
+pub(super) fn lane_sum(row: &[f32]) -> f32 {
     let mut partial = [0.0_f32; LANES];
     let mut chunks = row.chunks_exact(LANES);
     for chunk in &mut chunks {
@@ -416,13 +375,26 @@ fn lane_sum(row: &[f32]) -> f32 {
 
 /// acc += P·V for the block: P `(rows, cols)` in `scores`, V's rows of the block's keys.
 #[inline(always)]
-fn block_values<const W: usize>(head: &Head, b: &Block, scores: &[f32], acc: &mut [f32]) {
+pub(super) fn block_values<const W: usize>(
+    head: &Head,
+    b: &Block,
+    scores: &[f32],
+    acc: &mut [f32],
+) {
     let d_v = head.d_v;
     for i in (0..b.rows).step_by(R) {
         let r = R.min(b.rows - i);
         for c in (0..d_v).step_by(W) {
             let w = W.min(d_v - c);
             if r == R && w == W {
+                // SAFETY: as in `block_scores`: each width runs only on its instruction set.
+                #[cfg(target_arch = "x86_64")]
+                match W {
+                    64 => unsafe { values_tile_avx512(head, b, (i, c), scores, acc) },
+                    16 => unsafe { values_tile_avx2(head, b, (i, c), scores, acc) },
+                    _ => values_tile::<R, W>(head, b, (i, c), scores, acc),
+                }
+                #[cfg(not(target_arch = "x86_64"))]
                 values_tile::<R, W>(head, b, (i, c), scores, acc);
             } else {
                 values_edge(head, b, (i, c), (r, w), scores, acc);
@@ -507,28 +479,33 @@ mod tests {
         ]
     }
 
-    /// The AVX-512, AVX2 and portable versions give the same bits: the stored notebook
-    /// outputs and the book's numbers must not depend on the CPU.
+    /// The AVX-512, AVX2 and portable versions give the same bits, for both softmaxes: the
+    /// stored notebook outputs and the book's numbers must not depend on the CPU.
     #[test]
     fn every_instruction_set_gives_the_same_bits() {
+        same_bits::<false>();
+        same_bits::<true>();
+    }
+
+    fn same_bits<const EXACT: bool>() {
         for (n, &shape) in SHAPES.iter().enumerate() {
             let [q, k, v] = inputs(shape, 10 + n as u64);
             for causal in [false, true] {
                 let head = Head::new(&q, &k, &v, causal);
-                let portable = attend::<32>(&head);
+                let portable = attend::<32, EXACT>(&head);
                 let bits = |a: &Array2<f32>| a.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 #[cfg(target_arch = "x86_64")]
                 {
                     let fma = is_x86_feature_detected!("fma");
                     if fma && is_x86_feature_detected!("avx2") {
                         // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-                        let avx2 = unsafe { attend_avx2(&head) };
-                        assert_eq!(bits(&avx2), bits(&portable), "{shape:?} AVX2");
+                        let avx2 = unsafe { attend_avx2::<EXACT>(&head) };
+                        assert_eq!(bits(&avx2), bits(&portable), "{shape:?} AVX2 {EXACT}");
                     }
                     if fma && is_x86_feature_detected!("avx512f") {
                         // SAFETY: the CPU supports AVX-512F and FMA, checked just above.
-                        let avx512 = unsafe { attend_avx512(&head) };
-                        assert_eq!(bits(&avx512), bits(&portable), "{shape:?} AVX-512");
+                        let avx512 = unsafe { attend_avx512::<EXACT>(&head) };
+                        assert_eq!(bits(&avx512), bits(&portable), "{shape:?} AVX-512 {EXACT}");
                     }
                 }
                 assert!(portable.iter().all(|x| x.is_finite()), "{shape:?}");

@@ -7,7 +7,9 @@
 //! - [`gelu_in_place`]: GELU with a vectorised `erf` (BERT's and GPT's feed-forward networks
 //!   compute one per hidden unit), on every thread for large arrays;
 //! - [`fused_attention_head`]: chapter 8's memory-efficient attention for one head with its
-//!   products as register tiles (no packing), what `fast::Kernel::MemoryEfficient` runs;
+//!   products as register tiles (no packing), what `fast::Kernel::MemoryEfficient` runs, and
+//!   [`exact_attention_head`], the same tiles with the plain (exact) softmax, what
+//!   `fast::Kernel::Plain` runs;
 //! - [`map_heads_in_parallel`]: every (batch item, head) pair of a batched attention as its own
 //!   task on rayon's threads, and [`fill_heads_in_parallel`], which also writes each head's
 //!   results into place on its own thread;
@@ -20,12 +22,16 @@
 //! Chapter 8 ("Making attention fast") explains all of them.
 
 mod erf;
+mod exact;
 mod exp;
 mod flash;
+#[cfg(target_arch = "x86_64")]
+mod flash_simd;
 mod heads;
 mod memory;
 
 pub use erf::{erf, gelu_in_place};
+pub use exact::exact_attention_head;
 pub use exp::exp_in_place;
 pub use flash::fused_attention_head;
 pub use heads::{check_batched_heads, fill_heads_in_parallel, map_heads_in_parallel};
