@@ -5,6 +5,13 @@
 //!
 //! `cargo run --release --features gpu --example gpu_bench -- crate.json [largest n]`
 //!
+//! On a GPU machine without a Rust toolchain or a Vulkan loader (as the lent H200 was): build
+//! the binary elsewhere (it needs no newer glibc than Debian 12's), unpack Debian's
+//! `libvulkan1`, `libglvnd0`, `libegl1`, `libgl1`, `libglx0`, `libopengl0` and `libgles2`
+//! there (`dpkg -x` each, then `ldconfig`; with `libvulkan1` alone NVIDIA's driver did not
+//! load), point `VK_DRIVER_FILES` at the driver's `nvidia_icd.json`, and run it beside
+//! `benches/gpu_torch.py`.
+//!
 //! Every case is b1 h8 d64 attention, a square product or a d_model 512 layer, as in
 //! `benches/attention.rs`. "resident" cases keep inputs and output on the GPU (the kernel
 //! alone, like PyTorch on CUDA tensors); "with copies" cases upload their inputs and read the
