@@ -78,8 +78,14 @@ struct Kernels {
 impl Kernels {
     fn compile(device: &wgpu::Device, limits: &wgpu::Limits) -> Kernels {
         let memory = limits.max_compute_workgroup_storage_size;
-        let flash = include_str!("attention_flash.wgsl");
-        let wide = include_str!("attention_flash_wide.wgsl");
+        let flash = concat!(
+            include_str!("attention_flash_io.wgsl"),
+            include_str!("attention_flash.wgsl")
+        );
+        let wide = concat!(
+            include_str!("attention_flash_io.wgsl"),
+            include_str!("attention_flash_wide.wgsl")
+        );
         Kernels {
             matmul_tiled: compile(device, "matmul", include_str!("matmul.wgsl")),
             matmul_blocked: compile(
