@@ -177,8 +177,12 @@ fn attend<const W: usize, const EXACT: bool>(head: &Head) -> Array2<f32> {
     let (tgt_len, src_len, d_v) = (head.tgt_len, head.src_len, head.d_v);
     let mut output = Array2::zeros((tgt_len, d_v)); // (tgt_len, d_v)
     // One block of scores, (rows, KEY_COLS); the exact softmax keeps all of a row's blocks.
-    let blocks = if EXACT { src_len.div_ceil(KEY_COLS) } else { 1 };
-    let mut scores = vec![0.0_f32; blocks.max(1) * QUERY_ROWS * KEY_COLS];
+    let scores_len = if EXACT {
+        src_len.div_ceil(KEY_COLS) * EXACT_ROWS * KEY_COLS
+    } else {
+        QUERY_ROWS * KEY_COLS
+    };
+    let mut scores = vec![0.0_f32; scores_len];
     let mut acc = vec![0.0_f32; QUERY_ROWS * d_v]; // running Σ exp(s − max)·v, (rows, d_v)
     let (mut max, mut sum) = ([0.0_f32; QUERY_ROWS], [0.0_f32; QUERY_ROWS]);
     // Whole rows of scores stay in the L2 cache only for fewer query rows at a time.
