@@ -317,7 +317,7 @@ fn equals_the_readable_plain_attention() {
         let v: Array2<f32> = uniform((src, d_v), 1.0, &mut rng);
         for causal in [false, true] {
             let fast = attention::kernels::exact_attention_head(&q, &k, &v, causal).unwrap();
-            let readable = attention::fast::plain_attention(&q, &k, &v, causal);
+            let readable = attention::fast::plain_attention(&q, &k, &v, causal).unwrap();
             let diff = (&fast - &readable)
                 .iter()
                 .fold(0.0_f32, |m, x| m.max(x.abs()));
@@ -327,4 +327,22 @@ fn equals_the_readable_plain_attention() {
             );
         }
     }
+}
+
+#[test]
+fn plain_attention_names_the_bad_argument() {
+    let q = Array2::<f32>::zeros((3, 4));
+    let msg =
+        attention::fast::plain_attention(&q, &Array2::zeros((5, 2)), &Array2::zeros((5, 1)), false)
+            .unwrap_err()
+            .to_string();
+    assert!(msg.contains("`keys`") && msg.contains("d_k = 4"), "{msg}");
+    let msg =
+        attention::fast::plain_attention(&q, &Array2::zeros((5, 4)), &Array2::zeros((6, 1)), false)
+            .unwrap_err()
+            .to_string();
+    assert!(
+        msg.contains("`values`") && msg.contains("src_len = 5"),
+        "{msg}"
+    );
 }

@@ -16,7 +16,8 @@ use ndarray::{Array2, Array4, ArrayRef2, ArrayRef4, Axis, s};
 use crate::backend::matmul;
 use crate::error::Result;
 use crate::kernels::{
-    check_batched_heads, exact_attention_head, fused_attention_head, map_heads_in_parallel,
+    check_batched_heads, check_head, exact_attention_head, fused_attention_head,
+    map_heads_in_parallel,
 };
 use crate::nn::softmax_in_place;
 
@@ -87,13 +88,15 @@ fn gpu_attention_heads(
 /// [`Kernel::Plain`] to read: one head, exact softmax over whole rows, [`ROW_BLOCK`] query
 /// rows at a time, the products through [`matmul`]. `Kernel::Plain` runs
 /// [`crate::kernels::exact_attention_head`], the same computation with register tiles
-/// (a test checks they agree). Shapes must fit (as [`attention_heads`] checks).
+/// (a test checks they agree). Fails with [`crate::Error::Shape`] naming `keys` or `values`
+/// when they do not fit `queries`.
 pub fn plain_attention(
     queries: &ArrayRef2<f32>,
     keys: &ArrayRef2<f32>,
     values: &ArrayRef2<f32>,
     causal: bool,
-) -> Array2<f32> {
+) -> Result<Array2<f32>> {
+    check_head(queries, keys, values)?;
     let (tgt_len, src_len) = (queries.nrows(), keys.nrows());
     let scale = 1.0 / (queries.ncols() as f32).sqrt();
     let mut output = Array2::zeros((tgt_len, values.ncols())); // (tgt_len, d_v)
@@ -121,6 +124,6 @@ pub fn plain_attention(
             .slice_mut(s![q_start..q_end, ..])
             .assign(&matmul(&scores, &v)); // (block, d_v)
     }
-    output
+    Ok(output)
 }
 // ANCHOR_END: plain_attention

@@ -57,6 +57,25 @@ pub fn fused_attention_head(
     )?))
 }
 
+/// Errors naming `keys` or `values` unless `queries (tgt_len, d_k)`, `keys (src_len, d_k)`
+/// and `values (src_len, d_v)` fit together: the shape check of one head's attention.
+pub fn check_head(
+    queries: &ArrayRef2<f32>,
+    keys: &ArrayRef2<f32>,
+    values: &ArrayRef2<f32>,
+) -> Result<()> {
+    let (d_k, src_len) = (queries.ncols(), keys.nrows());
+    if keys.ncols() != d_k {
+        let want = format!("(src_len, {d_k}): d_k = {d_k} from `queries`");
+        return Err(Error::shape("keys", want, keys.shape()));
+    }
+    if values.nrows() != src_len {
+        let want = format!("({src_len}, d_v): src_len = {src_len} from `keys`");
+        return Err(Error::shape("values", want, values.shape()));
+    }
+    Ok(())
+}
+
 /// [`attend`] compiled for the best instruction set this CPU has; `EXACT` picks the softmax.
 pub(super) fn dispatch<const EXACT: bool>(head: &Head) -> Array2<f32> {
     #[cfg(target_arch = "x86_64")]
@@ -94,15 +113,7 @@ impl Head {
         values: &ArrayRef2<f32>,
         causal: bool,
     ) -> Result<Head> {
-        let (d_k, src_len) = (queries.ncols(), keys.nrows());
-        if keys.ncols() != d_k {
-            let want = format!("(src_len, {d_k}): d_k = {d_k} from `queries`");
-            return Err(Error::shape("keys", want, keys.shape()));
-        }
-        if values.nrows() != src_len {
-            let want = format!("({src_len}, d_v): src_len = {src_len} from `keys`");
-            return Err(Error::shape("values", want, values.shape()));
-        }
+        check_head(queries, keys, values)?;
         Ok(Head::new(queries, keys, values, causal))
     }
 

@@ -33,6 +33,6 @@ mod memory;
 pub use erf::{erf, gelu_in_place};
 pub use exact::exact_attention_head;
 pub use exp::exp_in_place;
-pub use flash::fused_attention_head;
+pub use flash::{check_head, fused_attention_head};
 pub use heads::{check_batched_heads, fill_heads_in_parallel, map_heads_in_parallel};
 pub use memory::keep_freed_memory;
