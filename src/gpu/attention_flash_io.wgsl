@@ -1,5 +1,6 @@
-// The parameters and bindings of both FlashAttention-2 kernels, attention_flash.wgsl and
-// attention_flash_wide.wgsl: gpu/mod.rs puts this file in front of each (WGSL has no include).
+// The parameters, bindings and strided offsets of both FlashAttention-2 kernels,
+// attention_flash.wgsl and attention_flash_wide.wgsl: gpu/mod.rs puts this file in front of
+// each (WGSL has no include).
 
 struct Params {
     tgt_len: u32,
@@ -22,3 +23,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read> values: array<f32>;       // (batch, heads, src_len, d_v)
 @group(0) @binding(3) var<storage, read_write> output: array<f32>; // (batch, heads, tgt_len, d_v)
 @group(0) @binding(4) var<uniform> params: Params;
+
+/// Offset of (batch·head `bh`, row) in a tensor with `strides`.
+fn offset(strides: vec4<u32>, bh: u32, row: u32) -> u32 {
+    return (bh / params.heads) * strides.x + (bh % params.heads) * strides.y + row * strides.z;
+}

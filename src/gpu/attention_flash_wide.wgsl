@@ -17,7 +17,8 @@
 // Q, K, V and the output are read through strides, so the kernel reads the heads straight
 // out of (batch, seq, heads · d) projections and writes the merged heads (no split, no copy).
 
-// Params and the bindings: attention_flash_io.wgsl, put in front of this file by gpu/mod.rs.
+// Params, the bindings and `offset`: attention_flash_io.wgsl, put in front of this file by
+// gpu/mod.rs.
 
 const ROWS: u32 = 64u;               // query rows per workgroup
 const LANES: u32 = 4u;               // invocations per query row
@@ -30,11 +31,6 @@ const SLICE: u32 = CHUNKS / LANES;   // chunks per lane
 var<workgroup> key_tile: array<vec4<f32>, KEYS * CHUNKS>;    // (KEYS, MAX_D)
 var<workgroup> value_tile: array<vec4<f32>, KEYS * CHUNKS>;  // (KEYS, MAX_D)
 var<workgroup> partial: array<f32, KEYS * ROWS * LANES>;     // (KEYS, ROWS, LANES) dot products
-
-/// Offset of (batch·head `bh`, row) in a tensor with `strides`.
-fn offset(strides: vec4<u32>, bh: u32, row: u32) -> u32 {
-    return (bh / params.heads) * strides.x + (bh % params.heads) * strides.y + row * strides.z;
-}
 
 @compute @workgroup_size(ROWS * LANES)
 fn main(
