@@ -44,31 +44,32 @@ pub(super) fn exact_rows<const W: usize>(
     acc: &mut [f32],
 ) {
     const BLOCK: usize = EXACT_ROWS * KEY_COLS;
-    let blocks: Vec<Block> = (0..key_limit)
-        .step_by(KEY_COLS)
-        .map(|k_start| Block {
-            q_start,
-            rows,
-            k_start,
-            cols: KEY_COLS.min(key_limit - k_start),
-        })
-        .collect();
-    for (b, block) in blocks.iter().enumerate() {
-        block_scores::<W>(head, block, &mut scores[b * BLOCK..]);
+    // The key blocks, numbered: made afresh for each pass (no allocation per query block).
+    let blocks = || {
+        (0..key_limit)
+            .step_by(KEY_COLS)
+            .map(move |k_start| Block {
+                q_start,
+                rows,
+                k_start,
+                cols: KEY_COLS.min(key_limit - k_start),
+            })
+            .enumerate()
+    };
+    for (b, block) in blocks() {
+        block_scores::<W>(head, &block, &mut scores[b * BLOCK..]);
     }
     for (i, sum) in sum.iter_mut().enumerate().take(rows) {
         // Row i's scores in block b.
         let at = |b: usize, block: &Block| {
             b * BLOCK + i * KEY_COLS..b * BLOCK + i * KEY_COLS + block.cols
         };
-        let max = blocks
-            .iter()
-            .enumerate()
-            .map(|(b, block)| lane_max(&scores[at(b, block)]))
+        let max = blocks()
+            .map(|(b, block)| lane_max(&scores[at(b, &block)]))
             .fold(f32::NEG_INFINITY, f32::max); // NaNs skipped
         *sum = 0.0;
-        for (b, block) in blocks.iter().enumerate() {
-            let row = &mut scores[at(b, block)];
+        for (b, block) in blocks() {
+            let row = &mut scores[at(b, &block)];
             if max == f32::NEG_INFINITY {
                 if row.iter().any(|x| x.is_nan()) {
                     *sum = f32::NAN; // a NaN score, not a masked one: NaN output
@@ -82,8 +83,8 @@ pub(super) fn exact_rows<const W: usize>(
             }
         }
     }
-    for (b, block) in blocks.iter().enumerate() {
-        block_values::<W>(head, block, &scores[b * BLOCK..], acc);
+    for (b, block) in blocks() {
+        block_values::<W>(head, &block, &scores[b * BLOCK..], acc);
     }
 }
 
