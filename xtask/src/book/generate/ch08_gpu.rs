@@ -116,6 +116,21 @@ fn ms_rate(ms: f64, flops: f64) -> String {
     }
 }
 
+/// A summary line: `what` went from the `simple` kernel's time to the `fast` one's (shown with
+/// `decimals` decimals), with the fast kernel's rate and PyTorch's.
+fn speedup(what: &str, simple: &Row, fast: &Row, decimals: usize) -> String {
+    let tflops = |ms: f64| fast.flops / (ms * 1e9);
+    format!(
+        "- {what}: {:.decimals$} ms → {:.decimals$} ms, {:.1}× faster ({:.1} TFLOP/s; PyTorch \
+         {:.1}).\n",
+        simple.ours,
+        fast.ours,
+        simple.ours / fast.ours,
+        tflops(fast.ours),
+        tflops(fast.torch)
+    )
+}
+
 /// The fast kernels, the simple ones and the CPU build against PyTorch, from one run on one
 /// machine: a summary of each optimisation's measured effect, then the whole table.
 pub fn fast() -> Result<String, String> {
@@ -150,18 +165,12 @@ pub fn fast() -> Result<String, String> {
         find("matmul simple (resident)", 4096)?,
         find("matmul blocked (resident)", 4096)?,
     );
-    let rate = |r: &Row, ms: f64| r.flops / (ms * 1e9);
-    writeln!(
-        md,
-        "- **Register blocking**, the 4096³ product: {:.1} ms → {:.1} ms, {:.1}× faster \
-         ({:.1} TFLOP/s; PyTorch {:.1}).",
-        simple.ours,
-        blocked.ours,
-        simple.ours / blocked.ours,
-        rate(blocked, blocked.ours),
-        rate(blocked, blocked.torch)
-    )
-    .unwrap();
+    md += &speedup(
+        "**Register blocking**, the 4096³ product",
+        simple,
+        blocked,
+        1,
+    );
     let n = rows
         .iter()
         .filter(|r| r.case == "sdpa simple full (resident)")
@@ -172,17 +181,8 @@ pub fn fast() -> Result<String, String> {
         find("sdpa simple full (resident)", n)?,
         find("sdpa flash full (resident)", n)?,
     );
-    writeln!(
-        md,
-        "- **FlashAttention-2's work split**, attention at n = {n}: {:.0} ms → {:.0} ms, \
-         {:.1}× faster ({:.1} TFLOP/s; PyTorch {:.1}).",
-        simple.ours,
-        flash.ours,
-        simple.ours / flash.ours,
-        rate(flash, flash.ours),
-        rate(flash, flash.torch)
-    )
-    .unwrap();
+    let what = format!("**FlashAttention-2's work split**, attention at n = {n}");
+    md += &speedup(&what, simple, flash, 0);
     let call = find("call 8x8 (with copies)", 8)?;
     writeln!(
         md,
