@@ -203,9 +203,12 @@ fn attend<const W: usize, const EXACT: bool>(head: &Head) -> Array2<f32> {
         max[..rows].fill(f32::NEG_INFINITY);
         sum[..rows].fill(0.0);
         acc[..rows * d_v].fill(0.0);
-        // With a causal mask, keys after the block's last query are never visible.
+        // With a causal mask, keys after the block's last query are never visible. The limit
+        // is rounded up to whole panels of keys so that every tile is a full register tile
+        // (the scalar edge tiles are several times slower); the extra keys are masked (−∞,
+        // weight exactly 0) like every other key after its query.
         let key_limit = if head.causal {
-            (q_start + rows).min(src_len)
+            (q_start + rows).next_multiple_of(PANEL).min(src_len)
         } else {
             src_len
         };
