@@ -313,9 +313,10 @@ fn bench_texts() -> Vec<String> {
         .collect()
 }
 
-/// Sentence embeddings of 64 sentences in one batch with all-MiniLM-L6-v2 (chapter 11),
+/// Sentence embeddings of 64 sentences with all-MiniLM-L6-v2 (chapter 11),
 /// tokenizer, pooling and normalisation included, against sentence-transformers'
-/// `encode(texts, batch_size=64)`. FLOPs: every layer's products on the padded batch.
+/// `encode(texts, batch_size=64)`. FLOPs: every layer's products on the 64 texts padded as
+/// one batch, as PyTorch runs them (the crate's batches of 8 pad less, so it does fewer).
 /// Needs the model (`cargo xtask setup`).
 fn sentences(c: &mut Criterion) {
     let encoder = SentenceEncoder::load().expect("all-MiniLM-L6-v2 (run `cargo xtask setup`)");
