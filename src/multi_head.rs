@@ -36,7 +36,7 @@ use ndarray::{
 
 use crate::error::{Dim, Error, Result, check_shape};
 use crate::gradients::Gradients;
-use crate::kernels::fill_heads_in_parallel;
+use crate::kernels::{exact_attention_with_weights, fill_heads_in_parallel, tiles_fit};
 use crate::masked::Mask;
 use crate::nn::Linear;
 use crate::nn::Train;
@@ -408,7 +408,10 @@ impl Module for MultiHeadAttention {
 /// checked by the caller.
 ///
 /// The heads are independent, so they run in parallel, one per core (the kernels floor's
-/// [`fill_heads_in_parallel`]); each is chapter 3's attention.
+/// [`fill_heads_in_parallel`]); each is chapter 3's attention. When a head's shapes fill the
+/// kernels floor's register tiles ([`tiles_fit`]: at least 64 keys, d_k a multiple of 64),
+/// chapter 8's exact kernel computes it ([`exact_attention_with_weights`], equal to chapter
+/// 3's within float rounding) without packing the operands of two general matrix products.
 pub(crate) fn attend_each_head(
     q: &Array4<f32>,
     k: &Array4<f32>,
@@ -424,7 +427,13 @@ pub(crate) fn attend_each_head(
     fill_heads_in_parallel([&mut output, &mut weights], |b, head| {
         let at = s![b, head, .., ..];
         let allowed = allowed[b].as_ref().map(|a| a.view());
-        let attn = attend(&q.slice(at), &k.slice(at), &v.slice(at), allowed);
+        let (q, k, v) = (q.slice(at), k.slice(at), v.slice(at));
+        if tiles_fit(k.nrows(), v.ncols()) {
+            let (output, weights) = exact_attention_with_weights(&q, &k, &v, allowed)
+                .expect("shapes checked by the caller");
+            return [output, weights];
+        }
+        let attn = attend(&q, &k, &v, allowed);
         [attn.output, attn.weights] // (tgt_len, d_k), (tgt_len, src_len)
     });
     HeadsOutput { output, weights }

@@ -74,6 +74,19 @@ fn cross_attention_with_key_padding_matches_pytorch() {
     check_outputs(&f, &f.input("query"), &f.input("memory"), Some(&mask));
 }
 
+/// A head of d_k = 64 with 70 keys fills the register tiles (`kernels::tiles_fit`), so its
+/// heads run the kernels floor's exact kernel instead of chapter 3's two products.
+#[test]
+fn wide_heads_with_key_padding_match_pytorch() {
+    let f = fixture("mha_wide_padding");
+    assert!(
+        attention::kernels::tiles_fit(70, 64),
+        "the fixture takes the tiled path"
+    );
+    let mask = Mask::from_torch_key_padding_mask(&f.bool_input::<Ix2>("key_padding_mask")).unwrap();
+    check_outputs(&f, &f.input("query"), &f.input("memory"), Some(&mask));
+}
+
 #[test]
 fn split_heads_by_hand() {
     // One token [0, 1, 2, 3] and another [4, 5, 6, 7], two heads of d_k = 2:

@@ -346,3 +346,52 @@ fn plain_attention_names_the_bad_argument() {
         "{msg}"
     );
 }
+
+/// The exact kernel with weights, which multi-head attention runs for wide heads, equals
+/// chapter 3's attention under any mask: a random one with a fully masked row, and causal,
+/// at shapes crossing the tiles' edges (16-row blocks, 64-key panels, 128-key blocks).
+#[test]
+fn exact_kernel_with_weights_equals_chapter_3_under_any_mask() {
+    let mut rng = seeded_rng(21);
+    for (tgt, src, d_k, d_v) in [(20, 70, 64, 64), (67, 200, 32, 128), (130, 130, 64, 64)] {
+        let q: Array2<f32> = uniform((tgt, d_k), 2.0, &mut rng);
+        let k: Array2<f32> = uniform((src, d_k), 2.0, &mut rng);
+        let v: Array2<f32> = uniform((src, d_v), 1.0, &mut rng);
+        let noise: Array2<f32> = uniform((tgt, src), 1.0, &mut rng);
+        let mut random = noise.mapv(|x| x > -0.3); // about a third of the keys hidden
+        random.row_mut(tgt / 2).fill(false); // a row with every key masked
+        let causal = Array2::from_shape_fn((tgt, src), |(i, j)| j <= i); // query i sees 0..=i
+        for allowed in [None, Some(random), Some(causal)] {
+            let mask = allowed.clone().map(|a| Mask::new(a).unwrap());
+            let expected = scaled_dot_product_attention(&q, &k, &v, mask.as_ref()).unwrap();
+            let allowed = allowed.as_ref().map(|a| a.view());
+            let (output, weights) =
+                attention::kernels::exact_attention_with_weights(&q, &k, &v, allowed).unwrap();
+            let label = format!("({tgt}, {src}, {d_k}, {d_v}) masked {}", allowed.is_some());
+            for (name, got, want) in [
+                ("weights", &weights, &expected.weights),
+                ("output", &output, &expected.output),
+            ] {
+                let diff = (got - want).fold(0.0_f32, |m, d| m.max(d.abs()));
+                assert!(diff <= 1e-6, "{label}: {name} differ by {diff}");
+            }
+            if allowed.is_some_and(|a| !a[[tgt / 2, 0]]) {
+                assert!(weights.row(tgt / 2).iter().all(|&w| w == 0.0), "{label}");
+            }
+        }
+    }
+}
+
+#[test]
+fn exact_kernel_with_weights_names_a_mask_of_the_wrong_shape() {
+    let q = Array2::<f32>::zeros((3, 64));
+    let kv = Array2::<f32>::zeros((70, 64));
+    let mask = Array2::from_elem((3, 69), true);
+    let msg = attention::kernels::exact_attention_with_weights(&q, &kv, &kv, Some(mask.view()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("`allowed`") && msg.contains("(3, 70)"),
+        "{msg}"
+    );
+}

@@ -4,12 +4,12 @@
 //! products; only the softmax differs (no running maximum, no rescaling), and a row's scores
 //! are kept whole, `4 · src_len` bytes per query row of the block.
 
-use ndarray::{Array2, ArrayRef2};
+use ndarray::{Array2, ArrayRef2, ArrayView2};
 
 use super::exp::exp_fma;
-use super::flash::{Block, Head, KEY_COLS};
+use super::flash::{Block, Head, KEY_COLS, PANEL};
 use super::flash::{block_scores, block_values, dispatch, lane_max, lane_sum};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// softmax(Q·Kᵀ/√d_k)·V for one head with the exact softmax, what `fast::Kernel::Plain` runs
 /// (chapter 8's `plain_attention` with its products as register tiles): `queries (tgt_len,
@@ -22,9 +22,47 @@ pub fn exact_attention_head(
     values: &ArrayRef2<f32>,
     causal: bool,
 ) -> Result<Array2<f32>> {
-    Ok(dispatch::<true>(&Head::checked(
-        queries, keys, values, causal,
-    )?))
+    Ok(dispatch::<true>(
+        &Head::checked(queries, keys, values, causal)?,
+        None,
+    ))
+}
+
+/// [`exact_attention_head`] under any mask, returning the softmax weights `(tgt_len,
+/// src_len)` too, as chapter 3's attention does: `allowed (tgt_len, src_len)`, `true` = may
+/// attend (`None`: every key). A row whose keys are all masked gives zero weights and a zero
+/// output; a NaN score gives a NaN row. Errors name `keys`, `values` or `allowed`.
+///
+/// What each head of [`crate::multi_head::MultiHeadAttention::forward`] runs when its shapes
+/// fill the register tiles ([`tiles_fit`]): the scores never leave the L2 cache before they
+/// are weights, and nothing is packed.
+pub fn exact_attention_with_weights(
+    queries: &ArrayRef2<f32>,
+    keys: &ArrayRef2<f32>,
+    values: &ArrayRef2<f32>,
+    allowed: Option<ArrayView2<bool>>,
+) -> Result<(Array2<f32>, Array2<f32>)> {
+    let mut head = Head::checked(queries, keys, values, false)?;
+    let (tgt_len, src_len) = (head.tgt_len, head.src_len);
+    if let Some(allowed) = allowed {
+        if allowed.dim() != (tgt_len, src_len) {
+            let want = format!("({tgt_len}, {src_len}): (tgt_len, src_len) of `queries`, `keys`");
+            return Err(Error::shape("allowed", want, allowed.shape()));
+        }
+        head.allowed = Some(allowed.iter().copied().collect()); // row-major
+    }
+    let mut weights = Array2::zeros((tgt_len, src_len)); // (tgt_len, src_len)
+    let slice = weights.as_slice_mut().expect("standard layout");
+    let output = dispatch::<true>(&head, Some(slice)); // (tgt_len, d_v)
+    Ok((output, weights))
+}
+
+/// Whether a head of `src_len` keys and values `d_v` wide fills the register tiles of
+/// [`exact_attention_with_weights`] (at least one panel of keys; whole tiles across d_v on
+/// every instruction set), so that it beats two general matrix products. A choice made on the
+/// shapes alone, so the same on every CPU.
+pub fn tiles_fit(src_len: usize, d_v: usize) -> bool {
+    src_len >= PANEL && d_v.is_multiple_of(64)
 }
 
 /// Query rows per block: their whole rows of scores, `16 · 4 · src_len` bytes (128 KiB at
@@ -85,6 +123,32 @@ pub(super) fn exact_rows<const W: usize>(
     }
     for (b, block) in blocks() {
         block_values::<W>(head, &block, &scores[b * BLOCK..], acc);
+    }
+}
+
+/// The softmax weights exp(s − max) / sum of the block's rows into `weights` (row-major
+/// `(tgt_len, src_len)`, zeros): keys from `key_limit` on keep their zeros, and so does a row
+/// whose keys are all masked (`sum` = 0).
+pub(super) fn write_weights(
+    head: &Head,
+    (q_start, rows): (usize, usize),
+    key_limit: usize,
+    scores: &[f32],
+    sum: &[f32],
+    weights: &mut [f32],
+) {
+    const BLOCK: usize = EXACT_ROWS * KEY_COLS;
+    for (i, &sum) in sum.iter().enumerate().take(rows) {
+        if sum == 0.0 {
+            continue;
+        }
+        let row = &mut weights[(q_start + i) * head.src_len..][..key_limit];
+        for (b, chunk) in row.chunks_mut(KEY_COLS).enumerate() {
+            let exps = &scores[b * BLOCK + i * KEY_COLS..][..chunk.len()];
+            for (w, &e) in chunk.iter_mut().zip(exps) {
+                *w = e / sum;
+            }
+        }
     }
 }
 

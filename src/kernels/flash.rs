@@ -24,7 +24,7 @@ use ndarray::{Array2, ArrayRef2};
 
 use crate::error::{Error, Result};
 
-use super::exact::{EXACT_ROWS, exact_rows};
+use super::exact::{EXACT_ROWS, exact_rows, write_weights};
 use super::exp::exp_fma;
 #[cfg(target_arch = "x86_64")]
 use super::flash_simd::{
@@ -52,9 +52,10 @@ pub fn fused_attention_head(
     values: &ArrayRef2<f32>,
     causal: bool,
 ) -> Result<Array2<f32>> {
-    Ok(dispatch::<false>(&Head::checked(
-        queries, keys, values, causal,
-    )?))
+    Ok(dispatch::<false>(
+        &Head::checked(queries, keys, values, causal)?,
+        None,
+    ))
 }
 
 /// Errors naming `keys` or `values` unless `queries (tgt_len, d_k)`, `keys (src_len, d_k)`
@@ -77,20 +78,25 @@ pub fn check_head(
 }
 
 /// [`attend`] compiled for the best instruction set this CPU has; `EXACT` picks the softmax.
-pub(super) fn dispatch<const EXACT: bool>(head: &Head) -> Array2<f32> {
+/// With `weights` (`(tgt_len, src_len)`, zeros, exact softmax only), the softmax weights are
+/// written there too.
+pub(super) fn dispatch<const EXACT: bool>(head: &Head, weights: Weights) -> Array2<f32> {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("fma") {
             // SAFETY: the CPU supports AVX-512F and FMA, checked just above.
-            return unsafe { attend_avx512::<EXACT>(head) };
+            return unsafe { attend_avx512::<EXACT>(head, weights) };
         }
         if std::arch::is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
             // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-            return unsafe { attend_avx2::<EXACT>(head) };
+            return unsafe { attend_avx2::<EXACT>(head, weights) };
         }
     }
-    attend::<32, EXACT>(head)
+    attend::<32, EXACT>(head, weights)
 }
+
+/// Where the exact softmax writes its weights `(tgt_len, src_len)`, row-major, if anywhere.
+pub(super) type Weights<'a> = Option<&'a mut [f32]>;
 
 /// One head's inputs, row-major, in the layouts the tiles read.
 pub(super) struct Head {
@@ -102,6 +108,8 @@ pub(super) struct Head {
     pub(super) d_k: usize,
     pub(super) d_v: usize,
     pub(super) causal: bool,
+    /// `allowed[i][j]`: query i may attend to key j, `(tgt_len, src_len)`; `None`: all may.
+    pub(super) allowed: Option<Vec<bool>>,
 }
 
 impl Head {
@@ -133,6 +141,7 @@ impl Head {
             d_k: queries.ncols(),
             d_v: values.ncols(),
             causal,
+            allowed: None,
         }
     }
 }
@@ -169,22 +178,22 @@ pub(super) fn key_panel(head: &Head, key: usize) -> (&[f32], usize) {
 /// 4 × 64 tiles: 16 AVX-512 registers of accumulators.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
-fn attend_avx512<const EXACT: bool>(head: &Head) -> Array2<f32> {
-    attend::<64, EXACT>(head)
+fn attend_avx512<const EXACT: bool>(head: &Head, weights: Weights) -> Array2<f32> {
+    attend::<64, EXACT>(head, weights)
 }
 
 /// 4 × 16 tiles: 8 of the 16 AVX2 registers hold accumulators, leaving room for the
 /// loaded keys or values (4 × 32 spilled accumulators to memory: half the speed).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn attend_avx2<const EXACT: bool>(head: &Head) -> Array2<f32> {
-    attend::<16, EXACT>(head)
+fn attend_avx2<const EXACT: bool>(head: &Head, weights: Weights) -> Array2<f32> {
+    attend::<16, EXACT>(head, weights)
 }
 
 /// The chapter's loop over query blocks and key blocks, with tiles `W` columns wide: the
 /// online softmax, or with `EXACT` the plain one ([`super::exact::exact_rows`]).
 #[inline(always)]
-fn attend<const W: usize, const EXACT: bool>(head: &Head) -> Array2<f32> {
+fn attend<const W: usize, const EXACT: bool>(head: &Head, mut weights: Weights) -> Array2<f32> {
     let (tgt_len, src_len, d_v) = (head.tgt_len, head.src_len, head.d_v);
     let mut output = Array2::zeros((tgt_len, d_v)); // (tgt_len, d_v)
     // One block of scores, (rows, KEY_COLS); the exact softmax keeps all of a row's blocks.
@@ -215,6 +224,9 @@ fn attend<const W: usize, const EXACT: bool>(head: &Head) -> Array2<f32> {
         if EXACT {
             let rows = (q_start, rows);
             exact_rows::<W>(head, rows, key_limit, &mut scores, &mut sum, &mut acc);
+            if let Some(weights) = weights.as_deref_mut() {
+                write_weights(head, rows, key_limit, &scores, &sum, weights);
+            }
         }
         for k_start in (0..key_limit).step_by(KEY_COLS).filter(|_| !EXACT) {
             let cols = KEY_COLS.min(key_limit - k_start);
@@ -286,6 +298,17 @@ pub(super) fn block_scores<const W: usize>(head: &Head, b: &Block, scores: &mut 
             row.iter_mut()
                 .skip(first_hidden)
                 .for_each(|s| *s = f32::NEG_INFINITY);
+        }
+    }
+    if let Some(allowed) = &head.allowed {
+        for i in 0..b.rows {
+            let at = (b.q_start + i) * head.src_len + b.k_start;
+            let row = &mut scores[i * KEY_COLS..i * KEY_COLS + b.cols];
+            for (s, &ok) in row.iter_mut().zip(&allowed[at..at + b.cols]) {
+                if !ok {
+                    *s = f32::NEG_INFINITY;
+                }
+            }
         }
     }
 }
@@ -505,28 +528,42 @@ mod tests {
         same_bits::<true>();
     }
 
+    /// With `EXACT`, the weights too, and under a mask (every third key hidden) as well as
+    /// causal or none.
     fn same_bits<const EXACT: bool>() {
+        type Attend = unsafe fn(&Head, Weights) -> Array2<f32>;
+        let bits = |a: &[f32]| a.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         for (n, &shape) in SHAPES.iter().enumerate() {
             let [q, k, v] = inputs(shape, 10 + n as u64);
-            for causal in [false, true] {
-                let head = Head::new(&q, &k, &v, causal);
-                let portable = attend::<32, EXACT>(&head);
-                let bits = |a: &Array2<f32>| a.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            for (causal, masked) in [(false, false), (true, false), (false, true)] {
+                let mut head = Head::new(&q, &k, &v, causal);
+                let (tgt, src) = (head.tgt_len, head.src_len);
+                head.allowed = masked.then(|| (0..tgt * src).map(|i| i % 3 != 1).collect());
+                // Output and weights of one instruction set's version.
+                let run = |attend: Attend| {
+                    let mut weights = vec![0.0_f32; tgt * src];
+                    // SAFETY: only called below for the instruction sets this CPU has.
+                    let out = unsafe { attend(&head, EXACT.then_some(&mut weights[..])) };
+                    (bits(out.as_slice().unwrap()), bits(&weights))
+                };
+                let portable = run(attend::<32, EXACT>);
                 #[cfg(target_arch = "x86_64")]
                 {
                     let fma = is_x86_feature_detected!("fma");
                     if fma && is_x86_feature_detected!("avx2") {
-                        // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-                        let avx2 = unsafe { attend_avx2::<EXACT>(&head) };
-                        assert_eq!(bits(&avx2), bits(&portable), "{shape:?} AVX2 {EXACT}");
+                        let avx2 = run(attend_avx2::<EXACT>);
+                        assert_eq!(avx2, portable, "{shape:?} AVX2 {EXACT} {causal} {masked}");
                     }
                     if fma && is_x86_feature_detected!("avx512f") {
-                        // SAFETY: the CPU supports AVX-512F and FMA, checked just above.
-                        let avx512 = unsafe { attend_avx512::<EXACT>(&head) };
-                        assert_eq!(bits(&avx512), bits(&portable), "{shape:?} AVX-512 {EXACT}");
+                        let avx512 = run(attend_avx512::<EXACT>);
+                        assert_eq!(
+                            avx512, portable,
+                            "{shape:?} AVX-512 {EXACT} {causal} {masked}"
+                        );
                     }
                 }
-                assert!(portable.iter().all(|x| x.is_finite()), "{shape:?}");
+                let finite = |b: &Vec<u32>| b.iter().all(|&x| f32::from_bits(x).is_finite());
+                assert!(finite(&portable.0) && finite(&portable.1), "{shape:?}");
             }
         }
     }

@@ -31,7 +31,7 @@ mod heads;
 mod memory;
 
 pub use erf::{erf, gelu_in_place};
-pub use exact::exact_attention_head;
+pub use exact::{exact_attention_head, exact_attention_with_weights, tiles_fit};
 pub use exp::exp_in_place;
 pub use flash::{check_head, fused_attention_head};
 pub use heads::{check_batched_heads, fill_heads_in_parallel, map_heads_in_parallel};
