@@ -14,9 +14,10 @@
 //! kernel of [`crate::gpu`] instead, for the whole process: the chapters' layers then run their
 //! products on the GPU without a line of their code changing.
 
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ndarray::{Array2, ArrayRef2, Axis};
+use ndarray::{Array2, ArrayRef2, ArrayViewMut2, Axis, s};
 use rayon::prelude::*;
 
 use crate::error::Result;
@@ -56,7 +57,6 @@ pub fn matmul(a: &ArrayRef2<f32>, b: &ArrayRef2<f32>) -> Array2<f32> {
     }
     single_threaded_blas();
     let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
-    let mut product = Array2::zeros((m, n)); // (m, n), standard layout
     let threads = rayon::current_num_threads();
     let in_parallel_section = rayon::current_thread_index().is_some();
     let split = threads > 1 && !in_parallel_section && m * k * n >= PARALLEL_MIN_WORK;
@@ -64,28 +64,47 @@ pub fn matmul(a: &ArrayRef2<f32>, b: &ArrayRef2<f32>) -> Array2<f32> {
         // Wider than tall: one block of columns of `b` (and of the product) per thread, so
         // each thread packs only its share of the larger operand.
         let cols = n.div_ceil(threads);
-        let blocks: Vec<_> = b
-            .axis_chunks_iter(Axis(1), cols)
-            .zip(product.axis_chunks_iter_mut(Axis(1), cols))
-            .collect();
-        blocks.into_par_iter().for_each(|(b_cols, mut out_cols)| {
+        in_blocks((m, n), Axis(1), cols, |j, mut out_cols| {
+            let b_cols = b.slice(s![.., j * cols..j * cols + out_cols.ncols()]);
             product_on_this_thread(a, &b_cols, &mut out_cols) // (m, cols)
-        });
+        })
     } else if split && m >= threads * PARALLEL_MIN_ROWS {
         // One block of rows of `a` (and of the product) per thread.
         let rows = m.div_ceil(threads);
-        let blocks: Vec<_> = a
-            .axis_chunks_iter(Axis(0), rows)
-            .zip(product.axis_chunks_iter_mut(Axis(0), rows))
-            .collect();
-        blocks.into_par_iter().for_each(|(a_rows, mut out_rows)| {
+        in_blocks((m, n), Axis(0), rows, |i, mut out_rows| {
+            let a_rows = a.slice(s![i * rows..i * rows + out_rows.nrows(), ..]);
             product_on_this_thread(&a_rows, b, &mut out_rows) // (rows, n)
-        });
+        })
     } else {
+        let mut product = Array2::zeros((m, n)); // (m, n), standard layout
         product_on_this_thread(a, b, &mut product);
+        product
     }
-    product
 }
+
+/// A `shape` product computed in blocks of `size` rows or columns (`axis`), block `i` by
+/// `fill(i, block)` on its own rayon thread. Each thread also zeroes its own block first
+/// (`Array2::zeros` would have one thread clear the whole product while the others wait).
+fn in_blocks(
+    shape: (usize, usize),
+    axis: Axis,
+    size: usize,
+    fill: impl Fn(usize, ArrayViewMut2<f32>) + Sync,
+) -> Array2<f32> {
+    let mut product = Array2::<f32>::uninit(shape); // (m, n), standard layout
+    let blocks: Vec<_> = product.axis_chunks_iter_mut(axis, size).collect();
+    blocks
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(i, mut block)| {
+            block.fill(MaybeUninit::new(0.0));
+            // SAFETY: every entry of the block was written just above.
+            fill(i, unsafe { block.assume_init() });
+        });
+    // SAFETY: the blocks cover the whole product, and each was filled with zeros.
+    unsafe { product.assume_init() }
+}
+// ANCHOR_END: matmul
 // ANCHOR_END: matmul
 
 /// `c = a · b` on the calling thread: `matrixmultiply`'s packed kernels through ndarray (AVX2

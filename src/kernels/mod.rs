@@ -13,6 +13,8 @@
 //! - [`map_heads_in_parallel`]: every (batch item, head) pair of a batched attention as its own
 //!   task on rayon's threads, and [`fill_heads_in_parallel`], which also writes each head's
 //!   results into place on its own thread;
+//! - [`for_each_row`]: a layer's independent rows (LayerNorm's token vectors, a bias added to
+//!   every row) split over rayon's threads, each row computed as a plain loop would;
 //! - [`keep_freed_memory`]: glibc's `malloc` told to keep what a training step frees for the
 //!   next one (no page faults on reuse);
 //! - [`check_batched_heads`]: the shape check of batched per-head inputs
@@ -29,6 +31,7 @@ mod flash;
 mod flash_simd;
 mod heads;
 mod memory;
+mod rows;
 
 pub use erf::{erf, gelu_in_place};
 pub use exact::{exact_attention_head, exact_attention_with_weights, tiles_fit};
@@ -36,3 +39,4 @@ pub use exp::exp_in_place;
 pub use flash::{check_head, fused_attention_head};
 pub use heads::{check_batched_heads, fill_heads_in_parallel, map_heads_in_parallel};
 pub use memory::keep_freed_memory;
+pub use rows::for_each_row;

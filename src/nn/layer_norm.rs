@@ -4,6 +4,7 @@ use ndarray::{Array, Array1, ArrayRef, ArrayViewMutD, Axis, Dimension, Zip};
 
 use crate::error::{Error, Result};
 use crate::gradients::Gradients;
+use crate::kernels::for_each_row;
 use crate::params::{Init, Module, Params};
 use crate::weights::{NamedTensors, join};
 
@@ -65,7 +66,8 @@ impl LayerNorm {
         }
         self.check_parameters()?;
         let mut y = x.to_owned(); // (..., d)
-        for mut row in y.lanes_mut(Axis(x.ndim() - 1)) {
+        // Every token vector on its own, the rows shared out over the cores.
+        for_each_row(&mut y, |mut row| {
             // Mean and variance in f64: the squares of f32 entries above ~1.8e19 overflow f32
             // (the output would silently be β); in f64 every finite f32 input works.
             let mean = row.iter().map(|&v| v as f64).sum::<f64>() / d as f64;
@@ -77,7 +79,7 @@ impl LayerNorm {
                 .for_each(|v, &gamma, &beta| {
                     *v = ((*v as f64 - mean) * inv_std) as f32 * gamma + beta;
                 });
-        }
+        });
         Ok(y)
     }
     // ANCHOR_END: layer_norm

@@ -5,6 +5,7 @@ use ndarray::{Array, Array1, Array2, ArrayRef, ArrayViewMutD, Dimension};
 use crate::backend::matmul;
 use crate::error::{Error, Result};
 use crate::gradients::Gradients;
+use crate::kernels::for_each_row;
 use crate::params::{Init, Module, Params};
 use crate::weights::{NamedTensors, join};
 
@@ -93,7 +94,7 @@ impl Linear {
         let x2 = x.to_shape((rows, d_in)).expect("same number of elements"); // (rows, in)
         let mut y = matmul(&x2, &self.weight.t()); // (rows, out)
         if let Some(b) = &self.bias {
-            y += b; // broadcast (out) over rows
+            for_each_row(&mut y, |mut row| row += b); // b on every row, rows over the cores
         }
         let mut out_dim = x.raw_dim();
         out_dim[x.ndim() - 1] = d_out;
