@@ -122,7 +122,7 @@ impl MultiHeadAttention {
         let k = split_heads(&self.w_k.forward(key)?, h)?; // (batch, heads, src_len, d_k)
         let v = split_heads(&self.w_v.forward(value)?, h)?; // (batch, heads, src_len, d_k)
 
-        let heads = attend_each_head(&q, &k, &v, mask); // chapter 3's attention in every head
+        let heads = attend_each_head(&q, &k, &v, mask); // chapter 3's attention in every head*
         let concat = merge_heads(&heads.output); // (batch, tgt_len, d_model)
         let output = self.out_proj.forward(&concat)?; // (batch, tgt_len, d_model)
         let weights = heads.weights; // (batch, heads, tgt_len, src_len)
