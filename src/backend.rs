@@ -105,7 +105,6 @@ fn in_blocks(
     unsafe { product.assume_init() }
 }
 // ANCHOR_END: matmul
-// ANCHOR_END: matmul
 
 /// `c = a · b` on the calling thread: `matrixmultiply`'s packed kernels through ndarray (AVX2
 /// and FMA, chosen at run time), or OpenBLAS with the `blas` feature.
