@@ -8,12 +8,9 @@
 //! 10's GPT that was about a sixth of a training step. Raising both thresholds keeps the
 //! memory in the process instead, as PyTorch users get by preloading jemalloc or tcmalloc.
 
-/// Keeps freed memory in the process for the rest of its life: glibc's `M_MMAP_THRESHOLD` to
-/// its maximum, 32 MiB, `M_MMAP_MAX` to 0 (blocks above the threshold, such as multi-head
-/// attention's `(8, 8, 512, 512)` weights, 64 MiB, come from the heap too instead of fresh
-/// pages of their own) and `M_TRIM_THRESHOLD` to 512 MiB. Training binaries and the benchmarks
-/// call it once at the start. Returns false, changing nothing, where the C library is not
-/// glibc.
+/// Keeps freed memory in the process (glibc's `M_MMAP_THRESHOLD` to its maximum, 32 MiB, and
+/// `M_TRIM_THRESHOLD` to 512 MiB) for the rest of its life; training binaries call it once at
+/// the start. Returns false, changing nothing, where the C library is not glibc.
 ///
 /// ```
 /// let kept = attention::kernels::keep_freed_memory(); // before the training loop
@@ -26,17 +23,13 @@ pub fn keep_freed_memory() -> bool {
         // mallopt(3): parameter numbers from glibc's <malloc.h>.
         const M_TRIM_THRESHOLD: i32 = -1;
         const M_MMAP_THRESHOLD: i32 = -3;
-        const M_MMAP_MAX: i32 = -4;
         unsafe extern "C" {
             fn mallopt(param: i32, value: i32) -> i32;
         }
-        // Safety: mallopt only sets malloc's parameters; every value is in range. The mmap
-        // threshold goes first: setting either threshold turns off glibc's own adjusting of
-        // both. (A block the heap cannot hold still gets its own pages.)
+        // Safety: mallopt only sets malloc's parameters; both values are in range. The mmap
+        // threshold goes first: setting either turns off glibc's own adjusting of both.
         unsafe {
-            mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1
-                && mallopt(M_MMAP_MAX, 0) == 1
-                && mallopt(M_TRIM_THRESHOLD, 512 << 20) == 1
+            mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 512 << 20) == 1
         }
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]

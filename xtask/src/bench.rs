@@ -100,7 +100,6 @@ pub fn torch_command(python: &std::path::Path) -> Command {
     let mut command = Command::new(python);
     command
         .env("MALLOC_MMAP_THRESHOLD_", (32 << 20).to_string())
-        .env("MALLOC_MMAP_MAX_", "0")
         .env("MALLOC_TRIM_THRESHOLD_", (512 << 20).to_string());
     command
 }
