@@ -1,6 +1,7 @@
 //! `LayerNorm`: normalise each vector to mean 0, variance 1, then scale by γ and shift by β.
 
-use ndarray::{Array, Array1, ArrayRef, ArrayViewMutD, Axis, Dimension, Zip};
+use ndarray::{Array, Array1, Array2, ArrayRef, ArrayViewMutD, Dimension, Zip};
+use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::gradients::Gradients;
@@ -111,12 +112,24 @@ impl LayerNorm {
             return Err(Error::shape("dy", want, dy.shape()));
         }
         self.check_parameters()?;
-        let last = Axis(x.ndim() - 1);
-        let (mut dgamma, mut dbeta) = (vec![0.0_f64; d], vec![0.0_f64; d]);
-        let (mut x_hat, mut g) = (vec![0.0_f64; d], vec![0.0_f64; d]); // one row's, reused
-        let mut dx = Array::zeros(x.raw_dim()); // (..., d)
-        let rows = x.lanes(last).into_iter().zip(dy.lanes(last));
-        for ((x, dy), mut dx) in rows.zip(dx.lanes_mut(last)) {
+        let (rows, x_shape) = (x.len() / d, x.raw_dim());
+        let x = x.to_shape((rows, d)).expect("same number of entries"); // (rows, d)
+        let dy = dy.to_shape((rows, d)).expect("same number of entries"); // (rows, d)
+        let mut dx = Array2::<f32>::zeros((rows, d)); // (rows, d)
+        let mut x_hat = Array2::<f64>::zeros((rows, d)); // (rows, d), for ∂L/∂γ below
+        // ∂L/∂x row by row; the rows are independent, so they are shared out over the cores.
+        let dx_rows = dx
+            .as_slice_mut()
+            .expect("standard layout")
+            .par_chunks_mut(d);
+        let x_hat_rows = x_hat
+            .as_slice_mut()
+            .expect("standard layout")
+            .par_chunks_mut(d);
+        let scratch = || vec![0.0_f64; d]; // one row's ∂L/∂x̂, reused by each task
+        let per_row = dx_rows.zip(x_hat_rows).enumerate();
+        per_row.for_each_init(scratch, |g, (i, (dx, x_hat))| {
+            let (x, dy) = (x.row(i), dy.row(i));
             let mean = x.iter().map(|&v| v as f64).sum::<f64>() / d as f64;
             let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / d as f64;
             let r = 1.0 / (var + self.eps as f64).sqrt();
@@ -127,18 +140,25 @@ impl LayerNorm {
                 *g = dy as f64 * gamma as f64; // ∂L/∂x̂
             }
             let mean_g = g.iter().sum::<f64>() / d as f64;
-            let mean_g_xhat = g.iter().zip(&x_hat).map(|(g, xh)| g * xh).sum::<f64>() / d as f64;
-            let entries = dx.iter_mut().zip(&dy).zip(g.iter().zip(&x_hat));
-            for (i, ((dx, &dy), (&g, &x_hat))) in entries.enumerate() {
+            let mean_g_xhat = g.iter().zip(&*x_hat).map(|(g, xh)| g * xh).sum::<f64>() / d as f64;
+            for ((dx, &g), &x_hat) in dx.iter_mut().zip(g.iter()).zip(&*x_hat) {
                 *dx = (r * (g - mean_g - x_hat * mean_g_xhat)) as f32;
-                dgamma[i] += dy as f64 * x_hat;
-                dbeta[i] += dy as f64;
             }
-        }
+        });
+        // ∂L/∂γ = Σ dy ⊙ x̂ and ∂L/∂β = Σ dy over the rows, in row order; the columns are
+        // independent, so they are shared out over the cores.
+        let (mut dgamma, mut dbeta) = (vec![0.0_f64; d], vec![0.0_f64; d]);
+        let per_column = dgamma.par_iter_mut().zip(&mut dbeta).enumerate();
+        per_column.for_each(|(c, (dgamma, dbeta))| {
+            for (&dy, &x_hat) in dy.column(c).iter().zip(x_hat.column(c)) {
+                *dgamma += dy as f64 * x_hat;
+                *dbeta += dy as f64;
+            }
+        });
         let to_f32 = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect::<Array1<f32>>();
         grads.add(join(prefix, "weight"), to_f32(dgamma));
         grads.add(join(prefix, "bias"), to_f32(dbeta));
-        Ok(dx)
+        Ok(dx.into_shape_with_order(x_shape).expect("the shape of `x`"))
     }
     // ANCHOR_END: layer_norm_backward
 

@@ -37,10 +37,13 @@
 use std::collections::BTreeMap;
 
 use ndarray::{ArrayD, ArrayViewMutD, Dimension, Zip};
+use rayon::prelude::*;
 
 use crate::error::{Error, Result, fmt_shape};
 use crate::gradients::Gradients;
 use crate::params::Module;
+
+pub use super::clip::clip_grad_norm;
 
 /// Adam's and AdamW's default (β₁, β₂), as in PyTorch.
 pub const DEFAULT_BETAS: (f64, f64) = (0.9, 0.999);
@@ -419,8 +422,15 @@ struct AdamRule {
 
 /// The rule on every entry, compiled with the CPU's fused multiply-add where it has one.
 /// Without it each `mul_add` (PyTorch's fused `lerp` and `addcmul`) is a call into libm; a
-/// fused multiply-add rounds once either way, so the bits are the same.
+/// fused multiply-add rounds once either way, so the bits are the same. A large parameter's
+/// entries are shared out over the cores in chunks (each entry is on its own: same bits).
 fn update_entries(rule: &AdamRule, p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
+    const CHUNK: usize = 1 << 14; // entries per rayon task
+    if p.len() >= 2 * CHUNK && rayon::current_thread_index().is_none() {
+        let chunks = p.par_chunks_mut(CHUNK).zip(m.par_chunks_mut(CHUNK));
+        let chunks = chunks.zip(v.par_chunks_mut(CHUNK)).zip(g.par_chunks(CHUNK));
+        return chunks.for_each(|(((p, m), v), g)| update_entries(rule, p, m, v, g));
+    }
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
         // SAFETY: the CPU supports AVX2 and FMA, checked just above.
@@ -468,52 +478,6 @@ fn lerp(a: f32, b: f32, w: f32) -> f32 {
     } else {
         (w - 1.0).mul_add(b - a, b)
     }
-}
-
-// ----------------------------------------------------------------------------- clipping
-
-/// Scales all gradients together so that their global 2-norm is at most `max_norm`, as
-/// `torch.nn.utils.clip_grad_norm_`; returns the norm before clipping.
-///
-/// With ‖g‖ the 2-norm of all gradients seen as one vector, every gradient is multiplied by
-/// min(1, max_norm / (‖g‖ + 10⁻⁶)): the direction is kept, only the length is capped.
-///
-/// ```
-/// use attention::gradients::Gradients;
-/// use attention::ndarray::array;
-/// use attention::train::optim::clip_grad_norm;
-///
-/// let mut grads = Gradients::new();
-/// grads.add("a", array![3.0_f32]);
-/// grads.add("b", array![4.0_f32]); // ‖g‖ = 5
-/// let norm = clip_grad_norm(&mut grads, 1.0)?;
-/// assert_eq!(norm, 5.0);
-/// assert!((grads.global_norm() - 1.0).abs() < 1e-6); // [0.6, 0.8]
-/// # Ok::<(), attention::Error>(())
-/// ```
-///
-/// Errors if `max_norm` is not a finite number > 0, or if the norm is NaN or infinite (the
-/// error names the first gradient with a non-finite entry); the gradients are then left
-/// unchanged.
-pub fn clip_grad_norm(grads: &mut Gradients, max_norm: f32) -> Result<f32> {
-    if !(max_norm > 0.0 && max_norm.is_finite()) {
-        return Err(Error::value("max_norm", "a finite number > 0", max_norm));
-    }
-    let total = grads.global_norm();
-    if !total.is_finite() {
-        let has_bad_entry = |g: &ArrayD<f32>| g.iter().any(|v| !v.is_finite());
-        let culprit = grads
-            .names()
-            .find(|n| grads.get(n).is_some_and(has_bad_entry));
-        let arg = culprit.map_or("the gradients' norm".to_string(), |n| n.to_string());
-        return Err(Error::value(arg, "finite gradients (a finite norm)", total));
-    }
-    // PyTorch: clip_coef = max_norm / (total + 1e-6), computed as max_norm · (1/(total + 1e-6)).
-    let clip_coef = (1.0 / (total + 1e-6)) * max_norm;
-    if clip_coef < 1.0 {
-        grads.scale(clip_coef);
-    }
-    Ok(total)
 }
 
 // ------------------------------------------------------------------------------ checks
@@ -566,7 +530,12 @@ fn check_step(
 
 /// Errors, naming the gradient and the first bad entry, unless every entry is finite.
 fn check_finite(name: &str, grad: &ArrayD<f32>) -> Result<()> {
-    if grad.iter().all(|v| v.is_finite()) {
+    let finite = |entries: &[f32]| entries.iter().all(|v| v.is_finite());
+    let all_finite = match grad.as_slice() {
+        Some(entries) => entries.par_chunks(1 << 14).all(finite), // over the cores
+        None => grad.iter().all(|v| v.is_finite()),
+    };
+    if all_finite {
         return Ok(()); // the common case, without building an index per entry
     }
     match grad.indexed_iter().find(|(_, v)| !v.is_finite()) {
