@@ -156,8 +156,11 @@ pub(super) const PANEL: usize = 64;
 fn key_panels(keys: &ArrayRef2<f32>) -> Vec<f32> {
     let (src_len, d_k) = keys.dim();
     let mut kt = vec![0.0; src_len.div_ceil(PANEL) * d_k * PANEL];
-    for ((key, d), &x) in keys.indexed_iter() {
-        kt[(key / PANEL) * d_k * PANEL + d * PANEL + key % PANEL] = x;
+    for (key, row) in keys.rows().into_iter().enumerate() {
+        let first = panel_at(d_k, key, 0); // entry d of this key sits d · PANEL further on
+        for (d, &x) in row.iter().enumerate() {
+            kt[first + d * PANEL] = x;
+        }
     }
     kt
 }
