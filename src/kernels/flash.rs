@@ -133,9 +133,9 @@ impl Head {
     ) -> Head {
         let scale = 1.0 / (queries.ncols() as f32).sqrt();
         Head {
-            q: queries.iter().map(|&x| x * scale).collect(), // (tgt_len, d_k), ·1/√d_k
-            kt: key_panels(keys),                            // (panels, d_k, PANEL)
-            v: values.iter().copied().collect(),             // (src_len, d_v)
+            q: row_major(queries, |x| x * scale), // (tgt_len, d_k), ·1/√d_k
+            kt: key_panels(keys),                 // (panels, d_k, PANEL)
+            v: row_major(values, |x| x),          // (src_len, d_v)
             tgt_len: queries.nrows(),
             src_len: keys.nrows(),
             d_k: queries.ncols(),
@@ -143,6 +143,15 @@ impl Head {
             causal,
             allowed: None,
         }
+    }
+}
+
+/// `f` of every entry of `a`, row-major: straight from the slice when `a` is one (a head cut
+/// out of a `(batch, heads, seq, d)` array is), which ndarray's element iterator is not.
+fn row_major(a: &ArrayRef2<f32>, f: impl Fn(f32) -> f32) -> Vec<f32> {
+    match a.as_slice() {
+        Some(entries) => entries.iter().map(|&x| f(x)).collect(),
+        None => a.iter().map(|&x| f(x)).collect(),
     }
 }
 
