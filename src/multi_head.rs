@@ -36,7 +36,9 @@ use ndarray::{
 
 use crate::error::{Dim, Error, Result, check_shape};
 use crate::gradients::Gradients;
-use crate::kernels::{exact_attention_with_weights, fill_heads_in_parallel, tiles_fit};
+use crate::kernels::{
+    exact_attention_masked, exact_attention_with_weights, fill_heads_in_parallel, tiles_fit,
+};
 use crate::masked::Mask;
 use crate::nn::Linear;
 use crate::nn::Train;
@@ -129,6 +131,23 @@ impl MultiHeadAttention {
         Ok(MultiHeadOutput { output, weights })
     }
     // ANCHOR_END: mha_forward
+
+    /// [`MultiHeadAttention::forward`]'s output alone, bit for bit, without computing and
+    /// storing the `(batch, heads, tgt_len, src_len)` weights: what a Transformer layer uses.
+    pub fn output(
+        &self,
+        query: &ArrayRef3<f32>,
+        key: &ArrayRef3<f32>,
+        value: &ArrayRef3<f32>,
+        mask: Option<&Mask>,
+    ) -> Result<Array3<f32>> {
+        self.check_inputs(query, key, value, mask)?;
+        let h = self.num_heads;
+        let [q, k, v] = [(&self.w_q, query), (&self.w_k, key), (&self.w_v, value)]
+            .map(|(w, x)| w.forward(x).and_then(|y| split_heads(&y, h))); // (batch, heads, len, d_k)
+        let heads = attend_each_head_output(&q?, &k?, &v?, mask); // (batch, heads, tgt_len, d_k)
+        self.out_proj.forward(&merge_heads(&heads)) // (batch, tgt_len, d_model)
+    }
 
     /// Training forward: [`MultiHeadAttention::forward`] with dropout on the attention
     /// weights (as PyTorch's `nn.MultiheadAttention(dropout=…)` does), keeping what the
@@ -408,10 +427,7 @@ impl Module for MultiHeadAttention {
 /// checked by the caller.
 ///
 /// The heads are independent, so they run in parallel, one per core (the kernels floor's
-/// [`fill_heads_in_parallel`]); each is chapter 3's attention. When a head's shapes fill the
-/// kernels floor's register tiles ([`tiles_fit`]: at least 64 keys, d_k a multiple of 64),
-/// chapter 8's exact kernel computes it ([`exact_attention_with_weights`], equal to chapter
-/// 3's within float rounding) without packing the operands of two general matrix products.
+/// [`fill_heads_in_parallel`]); each is chapter 3's attention ([`attend_one_head`]).
 pub(crate) fn attend_each_head(
     q: &Array4<f32>,
     k: &Array4<f32>,
@@ -419,24 +435,68 @@ pub(crate) fn attend_each_head(
     mask: Option<&Mask>,
 ) -> HeadsOutput {
     let (batch, h, tgt_len, _) = q.dim();
-    let allowed: Vec<_> = (0..batch)
-        .map(|b| mask.map(|m| m.for_sequence(b, tgt_len))) // (tgt_len, src_len)
-        .collect();
+    let allowed = per_sequence(mask, batch, tgt_len);
     let mut output = Array4::zeros(q.raw_dim()); // (batch, heads, tgt_len, d_k)
     let mut weights = Array4::zeros((batch, h, tgt_len, k.dim().2)); // (…, tgt_len, src_len)
     fill_heads_in_parallel([&mut output, &mut weights], |b, head| {
-        let at = s![b, head, .., ..];
-        let allowed = allowed[b].as_ref().map(|a| a.view());
-        let (q, k, v) = (q.slice(at), k.slice(at), v.slice(at));
-        if tiles_fit(k.nrows(), v.ncols()) {
-            let (output, weights) = exact_attention_with_weights(&q, &k, &v, allowed)
-                .expect("shapes checked by the caller");
-            return [output, weights];
-        }
-        let attn = attend(&q, &k, &v, allowed);
-        [attn.output, attn.weights] // (tgt_len, d_k), (tgt_len, src_len)
+        let (output, weights) = attend_one_head([q, k, v], (b, head), allowed[b].as_ref(), true);
+        [output, weights.expect("asked for")] // (tgt_len, d_k), (tgt_len, src_len)
     });
     HeadsOutput { output, weights }
+}
+
+/// [`attend_each_head`]'s output alone, bit for bit, without the weights.
+fn attend_each_head_output(
+    q: &Array4<f32>,
+    k: &Array4<f32>,
+    v: &Array4<f32>,
+    mask: Option<&Mask>,
+) -> Array4<f32> {
+    let allowed = per_sequence(mask, q.dim().0, q.dim().2);
+    let mut output = Array4::zeros(q.raw_dim()); // (batch, heads, tgt_len, d_k)
+    fill_heads_in_parallel([&mut output], |b, head| {
+        [attend_one_head([q, k, v], (b, head), allowed[b].as_ref(), false).0] // (tgt_len, d_k)
+    });
+    output
+}
+
+/// Each batch item's `(tgt_len, src_len)` mask, if any.
+fn per_sequence(mask: Option<&Mask>, batch: usize, tgt_len: usize) -> Vec<Option<Array2<bool>>> {
+    (0..batch)
+        .map(|b| mask.map(|m| m.for_sequence(b, tgt_len)))
+        .collect()
+}
+
+/// Head `head` of batch item `b`: chapter 3's attention, or, when its shapes fill the
+/// kernels floor's register tiles ([`tiles_fit`]: at least 64 keys, d_k a multiple of 64),
+/// chapter 8's exact kernel ([`exact_attention_with_weights`], equal to chapter 3's within
+/// float rounding), which packs no operands of two general matrix products. The weights
+/// only `with_weights`; the output is the same either way.
+fn attend_one_head(
+    [q, k, v]: [&Array4<f32>; 3],
+    (b, head): (usize, usize),
+    allowed: Option<&Array2<bool>>,
+    with_weights: bool,
+) -> (Array2<f32>, Option<Array2<f32>>) {
+    let at = s![b, head, .., ..];
+    let (q, k, v) = (q.slice(at), k.slice(at), v.slice(at));
+    let allowed = allowed.map(|a| a.view());
+    let shapes = "shapes checked by the caller";
+    match (tiles_fit(k.nrows(), v.ncols()), with_weights) {
+        (true, true) => {
+            let (output, weights) =
+                exact_attention_with_weights(&q, &k, &v, allowed).expect(shapes);
+            (output, Some(weights))
+        }
+        (true, false) => (
+            exact_attention_masked(&q, &k, &v, allowed).expect(shapes),
+            None,
+        ),
+        (false, _) => {
+            let attn = attend(&q, &k, &v, allowed);
+            (attn.output, with_weights.then_some(attn.weights))
+        }
+    }
 }
 
 /// Backward of [`attend_each_head`], head by head in parallel: given every head's `q`, `k`,

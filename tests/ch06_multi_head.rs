@@ -292,3 +292,26 @@ fn separate_heads_from_row_slices_equal_the_fused_forward() {
             .is_err()
     );
 }
+
+/// `output` (what the Transformer layers call) is `forward`'s output bit for bit, for heads
+/// on the register tiles (d_k = 64, 70 keys) and on chapter 3's products (d_k = 4), masked.
+#[test]
+fn output_alone_equals_forward_bit_for_bit() {
+    let mut rng = seeded_rng(31);
+    for (d_model, heads, seq) in [(128, 2, 70), (8, 2, 5)] {
+        let mha = MultiHeadAttention::from_params(&Params::init(&mut rng), d_model, heads).unwrap();
+        let x: Array3<f32> = uniform((2, seq, d_model), 1.0, &mut rng);
+        for mask in [None, Some(Mask::causal(seq).unwrap())] {
+            let full = mha.forward(&x, &x, &x, mask.as_ref()).unwrap().output;
+            let alone = mha.output(&x, &x, &x, mask.as_ref()).unwrap();
+            assert!(attention::kernels::tiles_fit(seq, d_model / heads) == (seq == 70));
+            let bits = |a: &Array3<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&alone),
+                bits(&full),
+                "d_model {d_model}, mask {}",
+                mask.is_some()
+            );
+        }
+    }
+}

@@ -42,6 +42,34 @@ pub fn exact_attention_with_weights(
     values: &ArrayRef2<f32>,
     allowed: Option<ArrayView2<bool>>,
 ) -> Result<(Array2<f32>, Array2<f32>)> {
+    let head = masked_head(queries, keys, values, allowed)?;
+    let mut weights = Array2::zeros((head.tgt_len, head.src_len)); // (tgt_len, src_len)
+    let slice = weights.as_slice_mut().expect("standard layout");
+    let output = dispatch::<true>(&head, Some(slice)); // (tgt_len, d_v)
+    Ok((output, weights))
+}
+
+/// [`exact_attention_with_weights`] without the weights: the same output, bit for bit, for
+/// [`crate::multi_head::MultiHeadAttention::output`] (a Transformer layer discards them).
+pub fn exact_attention_masked(
+    queries: &ArrayRef2<f32>,
+    keys: &ArrayRef2<f32>,
+    values: &ArrayRef2<f32>,
+    allowed: Option<ArrayView2<bool>>,
+) -> Result<Array2<f32>> {
+    Ok(dispatch::<true>(
+        &masked_head(queries, keys, values, allowed)?,
+        None,
+    ))
+}
+
+/// One head's inputs with the mask `allowed (tgt_len, src_len)`, if any, after the checks.
+fn masked_head(
+    queries: &ArrayRef2<f32>,
+    keys: &ArrayRef2<f32>,
+    values: &ArrayRef2<f32>,
+    allowed: Option<ArrayView2<bool>>,
+) -> Result<Head> {
     let mut head = Head::checked(queries, keys, values, false)?;
     let (tgt_len, src_len) = (head.tgt_len, head.src_len);
     if let Some(allowed) = allowed {
@@ -51,10 +79,7 @@ pub fn exact_attention_with_weights(
         }
         head.allowed = Some(allowed.iter().copied().collect()); // row-major
     }
-    let mut weights = Array2::zeros((tgt_len, src_len)); // (tgt_len, src_len)
-    let slice = weights.as_slice_mut().expect("standard layout");
-    let output = dispatch::<true>(&head, Some(slice)); // (tgt_len, d_v)
-    Ok((output, weights))
+    Ok(head)
 }
 
 /// Whether a head of `src_len` keys and values `d_v` wide fills the register tiles of

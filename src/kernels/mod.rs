@@ -34,7 +34,9 @@ mod memory;
 mod rows;
 
 pub use erf::{erf, gelu_in_place};
-pub use exact::{exact_attention_head, exact_attention_with_weights, tiles_fit};
+pub use exact::{
+    exact_attention_head, exact_attention_masked, exact_attention_with_weights, tiles_fit,
+};
 pub use exp::exp_in_place;
 pub use flash::{check_head, fused_attention_head};
 pub use heads::{check_batched_heads, fill_heads_in_parallel, map_heads_in_parallel};

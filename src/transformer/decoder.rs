@@ -50,14 +50,9 @@ impl DecoderLayer {
         memory_mask: Option<&Mask>,
     ) -> Result<Array3<f32>> {
         check_memory(x, memory)?;
-        let self_attend =
-            |h: &ArrayRef3<f32>| Ok(self.self_attn.forward(h, h, h, self_mask)?.output);
-        let cross_attend = |h: &ArrayRef3<f32>| {
-            Ok(self
-                .cross_attn
-                .forward(h, memory, memory, memory_mask)?
-                .output)
-        };
+        let self_attend = |h: &ArrayRef3<f32>| self.self_attn.output(h, h, h, self_mask);
+        let cross_attend =
+            |h: &ArrayRef3<f32>| self.cross_attn.output(h, memory, memory, memory_mask);
         match self.norm_position {
             NormPosition::Post => {
                 let x = self.norm1.forward(&(self_attend(x)? + x))?; // LN(x + SelfAttn(x))

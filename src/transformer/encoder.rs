@@ -36,7 +36,7 @@ impl EncoderLayer {
     /// `x (batch, seq, d_model) → (batch, seq, d_model)`; `mask` broadcasts to
     /// `(batch, seq, seq)` (usually source padding).
     pub fn forward(&self, x: &ArrayRef3<f32>, mask: Option<&Mask>) -> Result<Array3<f32>> {
-        let attend = |h: &ArrayRef3<f32>| Ok(self.self_attn.forward(h, h, h, mask)?.output);
+        let attend = |h: &ArrayRef3<f32>| self.self_attn.output(h, h, h, mask);
         match self.norm_position {
             NormPosition::Post => {
                 let x = self.norm1.forward(&(attend(x)? + x))?; // LN(x + SelfAttn(x))
