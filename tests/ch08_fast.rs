@@ -269,9 +269,7 @@ fn the_register_tiled_kernel_equals_flash_attention() {
         for causal in [false, true] {
             let fused = fused_attention_head(&q, &k, &v, causal).unwrap();
             let chapter = flash_attention(&q, &k, &v, causal).unwrap();
-            let diff = (&fused - &chapter)
-                .mapv(f32::abs)
-                .fold(0.0_f32, |m, &d| m.max(d));
+            let diff = common::max_abs_diff(&fused, &chapter);
             assert!(
                 diff <= 1e-6,
                 "{:?} causal {causal}: max |diff| {diff:e}",
@@ -318,9 +316,7 @@ fn equals_the_readable_plain_attention() {
         for causal in [false, true] {
             let fast = attention::kernels::exact_attention_head(&q, &k, &v, causal).unwrap();
             let readable = attention::fast::plain_attention(&q, &k, &v, causal).unwrap();
-            let diff = (&fast - &readable)
-                .iter()
-                .fold(0.0_f32, |m, x| m.max(x.abs()));
+            let diff = common::max_abs_diff(&fast, &readable);
             assert!(
                 diff <= 1e-6,
                 "({tgt}, {src}, {d_k}, {d_v}) causal {causal}: {diff}"
@@ -372,7 +368,7 @@ fn exact_kernel_with_weights_equals_chapter_3_under_any_mask() {
                 ("weights", &weights, &expected.weights),
                 ("output", &output, &expected.output),
             ] {
-                let diff = (got - want).fold(0.0_f32, |m, d| m.max(d.abs()));
+                let diff = common::max_abs_diff(got, want);
                 assert!(diff <= 1e-6, "{label}: {name} differ by {diff}");
             }
             if allowed.is_some_and(|a| !a[[tgt / 2, 0]]) {
