@@ -11,6 +11,7 @@
 use rayon::prelude::*;
 
 use super::exp::exp_one;
+use super::rows::{TASK_ENTRIES, split_over_threads};
 
 const P: f32 = 0.327_591_1;
 const A1: f32 = 0.254_829_6;
@@ -72,9 +73,6 @@ fn gelu_slice_dispatch(xs: &mut [f32]) {
     gelu_slice(xs)
 }
 
-/// Entries per rayon task: below this, one thread does it all.
-const CHUNK: usize = 1 << 14;
-
 /// Replaces every `x` of `xs` by GELU(x), vectorised and, for large slices outside a parallel
 /// section, on every thread.
 ///
@@ -86,8 +84,9 @@ const CHUNK: usize = 1 << 14;
 /// assert!((x[2] - 0.841_344_7).abs() < 1e-6 && x[1] == 0.0);
 /// ```
 pub fn gelu_in_place(xs: &mut [f32]) {
-    if xs.len() >= 2 * CHUNK && rayon::current_thread_index().is_none() {
-        xs.par_chunks_mut(CHUNK).for_each(gelu_slice_dispatch);
+    if split_over_threads(xs.len()) {
+        xs.par_chunks_mut(TASK_ENTRIES)
+            .for_each(gelu_slice_dispatch);
     } else {
         gelu_slice_dispatch(xs);
     }
@@ -114,7 +113,7 @@ mod tests {
     #[test]
     fn gelu_in_place_matches_the_scalar_definition_on_every_path() {
         // Long enough for the threaded path, with a ragged tail.
-        let n = 3 * CHUNK + 17;
+        let n = 3 * TASK_ENTRIES + 17;
         let xs: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin() * 8.0).collect();
         let mut ys = xs.clone();
         gelu_in_place(&mut ys);

@@ -14,7 +14,8 @@
 //!   task on rayon's threads, and [`fill_heads_in_parallel`], which also writes each head's
 //!   results into place on its own thread;
 //! - [`for_each_row`]: a layer's independent rows (LayerNorm's token vectors, a bias added to
-//!   every row) split over rayon's threads, each row computed as a plain loop would;
+//!   every row) split over rayon's threads, each row computed as a plain loop would; every
+//!   element-wise split (GELU, AdamW's update) follows the same rule, [`split_over_threads`];
 //! - [`keep_freed_memory`]: glibc's `malloc` told to keep what a training step frees for the
 //!   next one (no page faults on reuse);
 //! - [`check_batched_heads`]: the shape check of batched per-head inputs
@@ -41,4 +42,4 @@ pub use exp::exp_in_place;
 pub use flash::{check_head, fused_attention_head};
 pub use heads::{check_batched_heads, fill_heads_in_parallel, map_heads_in_parallel};
 pub use memory::keep_freed_memory;
-pub use rows::for_each_row;
+pub use rows::{TASK_ENTRIES, for_each_row, split_over_threads};

@@ -1,12 +1,20 @@
-//! Row-by-row work on every core: a layer whose rows are independent (LayerNorm normalises
-//! each token vector on its own, a bias is added to every row) gives each thread a share of
-//! the rows. Each row is computed exactly as a plain loop would, so the bits do not change.
+//! Row-by-row and entry-by-entry work on every core: a layer whose rows are independent
+//! (LayerNorm normalises each token vector on its own, a bias is added to every row) gives
+//! each thread a share of the rows. Each row is computed exactly as a plain loop would, so the
+//! bits do not change.
 
 use ndarray::{ArrayRef, ArrayViewMut1, Axis, Dimension};
 use rayon::prelude::*;
 
 /// Entries per rayon task: below this, one thread does it all (splitting costs more).
-const MIN_ENTRIES: usize = 1 << 14;
+pub const TASK_ENTRIES: usize = 1 << 14;
+
+/// Whether element-wise work on `len` entries is worth splitting over rayon's threads: at
+/// least two tasks of [`TASK_ENTRIES`], and not already inside a parallel section (where the
+/// other cores are busy with their own share).
+pub fn split_over_threads(len: usize) -> bool {
+    len >= 2 * TASK_ENTRIES && rayon::current_thread_index().is_none()
+}
 
 /// Calls `f` on every row (every lane along the last axis) of `a`. For a large array in
 /// standard layout, outside a parallel section, the rows are split over rayon's threads;
@@ -27,11 +35,11 @@ pub fn for_each_row<D: Dimension>(
     let Some(&d) = a.shape().last() else {
         return; // a 0-dimensional array has no rows
     };
-    let parallel = a.len() >= 2 * MIN_ENTRIES && d > 0 && rayon::current_thread_index().is_none();
+    let parallel = d > 0 && split_over_threads(a.len());
     match a.as_slice_mut() {
         Some(entries) if parallel => entries
             .par_chunks_mut(d)
-            .with_min_len(MIN_ENTRIES.div_ceil(d))
+            .with_min_len(TASK_ENTRIES.div_ceil(d))
             .for_each(|row| f(ArrayViewMut1::from(row))),
         _ => {
             let last = Axis(a.ndim() - 1);

@@ -41,6 +41,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result, fmt_shape};
 use crate::gradients::Gradients;
+use crate::kernels::{TASK_ENTRIES, split_over_threads};
 use crate::params::Module;
 
 pub use super::clip::clip_grad_norm;
@@ -425,8 +426,8 @@ struct AdamRule {
 /// fused multiply-add rounds once either way, so the bits are the same. A large parameter's
 /// entries are shared out over the cores in chunks (each entry is on its own: same bits).
 fn update_entries(rule: &AdamRule, p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
-    const CHUNK: usize = 1 << 14; // entries per rayon task
-    if p.len() >= 2 * CHUNK && rayon::current_thread_index().is_none() {
+    if split_over_threads(p.len()) {
+        const CHUNK: usize = TASK_ENTRIES;
         let chunks = p.par_chunks_mut(CHUNK).zip(m.par_chunks_mut(CHUNK));
         let chunks = chunks.zip(v.par_chunks_mut(CHUNK)).zip(g.par_chunks(CHUNK));
         return chunks.for_each(|(((p, m), v), g)| update_entries(rule, p, m, v, g));
@@ -532,7 +533,10 @@ fn check_step(
 fn check_finite(name: &str, grad: &ArrayD<f32>) -> Result<()> {
     let finite = |entries: &[f32]| entries.iter().all(|v| v.is_finite());
     let all_finite = match grad.as_slice() {
-        Some(entries) => entries.par_chunks(1 << 14).all(finite), // over the cores
+        Some(entries) if split_over_threads(entries.len()) => {
+            entries.par_chunks(TASK_ENTRIES).all(finite) // over the cores
+        }
+        Some(entries) => finite(entries),
         None => grad.iter().all(|v| v.is_finite()),
     };
     if all_finite {
