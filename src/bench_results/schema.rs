@@ -23,6 +23,10 @@ pub struct BenchResults {
     pub machine: String,
     /// Threads used by both PyTorch and this crate.
     pub threads: usize,
+    /// Rounds of the run (PyTorch, the default build, the `blas` build, then again): each
+    /// time is the best of its rounds' medians. Absent in older files: one round.
+    #[serde(default)]
+    pub rounds: Option<usize>,
     /// The cores' theoretical single-precision peak, GFLOP/s, when the run recorded it.
     #[serde(default)]
     pub fp32_peak_gflops: Option<f64>,
@@ -97,11 +101,12 @@ pub struct BenchCase {
     pub batch: usize,
     /// Floating-point operations of one call (a training step: 3 × its forward's).
     pub flops: u64,
-    /// PyTorch's median time, ms.
+    /// PyTorch's median time, ms (the best round's, over [`BenchResults::rounds`]).
     pub torch_ms: f64,
-    /// This crate's median time, default build (pure Rust), ms.
+    /// This crate's median time, default build (pure Rust), ms (the best round's).
     pub default_ms: f64,
-    /// This crate's median time with `--features blas` (OpenBLAS), ms; absent if not run.
+    /// This crate's median time with `--features blas` (OpenBLAS), ms (the best round's);
+    /// absent if not run.
     #[serde(default)]
     pub blas_ms: Option<f64>,
 }
@@ -166,6 +171,9 @@ impl BenchResults {
         if self.fp32_peak_gflops.is_some_and(|p| !positive(p)) {
             return Err("fp32_peak_gflops must be > 0".into());
         }
+        if self.rounds == Some(0) {
+            return Err("rounds must be at least 1".into());
+        }
         if let Some(gpu) = &self.gpu {
             self.check_gpu(gpu)?;
         }
@@ -219,7 +227,7 @@ mod tests {
     #[test]
     fn parses_every_part() {
         let r = BenchResults::from_json(TEST_JSON).unwrap();
-        assert_eq!((r.threads, r.fp32_peak_gflops), (2, None));
+        assert_eq!((r.threads, r.fp32_peak_gflops, r.rounds), (2, None, None));
         assert_eq!(r.backends.blas.as_deref(), Some("OpenBLAS"));
         assert_eq!(r.cases.len(), 5);
         assert_eq!(r.cases[2].blas_ms, None);
@@ -256,6 +264,9 @@ mod tests {
         );
         let msg = BenchResults::from_json(&peak).unwrap_err().to_string();
         assert!(msg.contains("fp32_peak_gflops"), "{msg}");
+        let rounds = TEST_JSON.replace("\"threads\": 2,", "\"threads\": 2, \"rounds\": 0,");
+        let msg = BenchResults::from_json(&rounds).unwrap_err().to_string();
+        assert!(msg.contains("rounds"), "{msg}");
     }
 
     #[test]

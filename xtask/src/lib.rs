@@ -31,7 +31,8 @@ commands:
                                execute notebooks headless and check their outputs
   book [--check]               generate the book's numbers and figures, build it
   exercises [--hint N]         list the exercises, your progress and the next hint
-  bench-torch [--quick] [--gpu] benchmarks against PyTorch in the same run (needs .venv-torch)
+  bench-torch [--quick] [--gpu] [--rounds N]
+                                benchmarks against PyTorch in the same run (needs .venv-torch)
   bench-gpt [--iters N]        chapter 10's GPT trained here and in PyTorch (~10 min)";
 
 /// Parses the command line and runs one command; the process exit code.

@@ -249,6 +249,14 @@ fn ratio_results(results: &BenchResults) -> String {
         "Times are medians in milliseconds; a ratio is this crate's time over PyTorch's (below \
          1: faster than PyTorch). GFLOP/s is for this crate's faster build.",
     );
+    if let Some(n) = results.rounds.filter(|&n| n > 1) {
+        write!(
+            md,
+            " PyTorch and both builds were timed {n} times in turn, and each time is the best \
+             of its {n} rounds' medians."
+        )
+        .unwrap();
+    }
     if let Some(p) = peak {
         write!(md, " The machine's fp32 peak is {p:.0} GFLOP/s.").unwrap();
     }
