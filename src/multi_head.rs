@@ -37,7 +37,7 @@ use ndarray::{
 use crate::error::{Dim, Error, Result, check_shape};
 use crate::gradients::Gradients;
 use crate::kernels::{
-    exact_attention_masked, exact_attention_with_weights, fill_heads_in_parallel, tiles_fit,
+    exact_attention_masked, exact_attention_with_weights, heads_in_parallel, tiles_fit,
 };
 use crate::masked::Mask;
 use crate::nn::Linear;
@@ -427,7 +427,7 @@ impl Module for MultiHeadAttention {
 /// checked by the caller.
 ///
 /// The heads are independent, so they run in parallel, one per core (the kernels floor's
-/// [`fill_heads_in_parallel`]); each is chapter 3's attention ([`attend_one_head`]).
+/// [`heads_in_parallel`]); each is chapter 3's attention ([`attend_one_head`]).
 pub(crate) fn attend_each_head(
     q: &Array4<f32>,
     k: &Array4<f32>,
@@ -436,12 +436,11 @@ pub(crate) fn attend_each_head(
 ) -> HeadsOutput {
     let (batch, h, tgt_len, _) = q.dim();
     let allowed = per_sequence(mask, batch, tgt_len);
-    let mut output = Array4::zeros(q.raw_dim()); // (batch, heads, tgt_len, d_k)
-    let mut weights = Array4::zeros((batch, h, tgt_len, k.dim().2)); // (…, tgt_len, src_len)
-    fill_heads_in_parallel([&mut output, &mut weights], |b, head| {
+    let sizes = [(tgt_len, v.dim().3), (tgt_len, k.dim().2)]; // (tgt_len, d_k), (tgt_len, src_len)
+    let [output, weights] = heads_in_parallel((batch, h), sizes, |b, head| {
         let (output, weights) = attend_one_head([q, k, v], (b, head), allowed[b].as_ref(), true);
-        [output, weights.expect("asked for")] // (tgt_len, d_k), (tgt_len, src_len)
-    });
+        [output, weights.expect("asked for")]
+    }); // (batch, heads, tgt_len, d_k), (batch, heads, tgt_len, src_len)
     HeadsOutput { output, weights }
 }
 
@@ -452,12 +451,12 @@ fn attend_each_head_output(
     v: &Array4<f32>,
     mask: Option<&Mask>,
 ) -> Array4<f32> {
-    let allowed = per_sequence(mask, q.dim().0, q.dim().2);
-    let mut output = Array4::zeros(q.raw_dim()); // (batch, heads, tgt_len, d_k)
-    fill_heads_in_parallel([&mut output], |b, head| {
+    let (batch, h, tgt_len, _) = q.dim();
+    let allowed = per_sequence(mask, batch, tgt_len);
+    let [output] = heads_in_parallel((batch, h), [(tgt_len, v.dim().3)], |b, head| {
         [attend_one_head([q, k, v], (b, head), allowed[b].as_ref(), false).0] // (tgt_len, d_k)
     });
-    output
+    output // (batch, heads, tgt_len, d_k)
 }
 
 /// Each batch item's `(tgt_len, src_len)` mask, if any.
@@ -511,10 +510,10 @@ pub(crate) fn attend_each_head_backward(
     dropped: Option<&Array4<f32>>,
     d_heads: &Array4<f32>,
 ) -> (Array4<f32>, Array4<f32>, Array4<f32>) {
-    let mut dq = Array4::zeros(q.raw_dim()); // (batch, heads, tgt_len, d_k)
-    let mut dk = Array4::zeros(k.raw_dim()); // (batch, heads, src_len, d_k)
-    let mut dv = Array4::zeros(v.raw_dim()); // (batch, heads, src_len, d_k)
-    fill_heads_in_parallel([&mut dq, &mut dk, &mut dv], |b, head| {
+    let (batch, h, tgt_len, d_k) = q.dim();
+    let (src_len, d_v) = (k.dim().2, v.dim().3);
+    let sizes = [(tgt_len, d_k), (src_len, d_k), (src_len, d_v)];
+    let [dq, dk, dv] = heads_in_parallel((batch, h), sizes, |b, head| {
         let at = s![b, head, .., ..];
         let dropped = dropped.map(|m| m.slice(at));
         let (q, k, v) = (q.slice(at), k.slice(at), v.slice(at));
@@ -527,7 +526,7 @@ pub(crate) fn attend_each_head_backward(
             &d_heads.slice(at),
         );
         [g.queries, g.keys, g.values]
-    });
+    }); // (batch, heads, tgt_len, d_k), (…, src_len, d_k), (…, src_len, d_v)
     (dq, dk, dv)
 }
 
@@ -535,8 +534,7 @@ pub(crate) fn attend_each_head_backward(
 /// in parallel.
 fn matmul_each_head(a: &Array4<f32>, b: &Array4<f32>) -> Array4<f32> {
     let (batch, h, n, _) = a.dim();
-    let mut out = Array4::zeros((batch, h, n, b.dim().3));
-    fill_heads_in_parallel([&mut out], |i, head| {
+    let [out] = heads_in_parallel((batch, h), [(n, b.dim().3)], |i, head| {
         let at = s![i, head, .., ..];
         [crate::backend::matmul(&a.slice(at), &b.slice(at))]
     });

@@ -6,7 +6,7 @@ use ndarray::{Array2, Array3, Array4, ArrayRef3, ArrayViewMutD, Axis, concatenat
 
 use crate::error::{Error, Result};
 use crate::gradients::Gradients;
-use crate::kernels::fill_heads_in_parallel;
+use crate::kernels::heads_in_parallel;
 use crate::masked::Mask;
 use crate::multi_head::{attend_each_head, attend_each_head_backward, merge_heads, split_heads};
 use crate::nn::Linear;
@@ -130,12 +130,12 @@ impl CausalSelfAttention {
         // New position i (absolute past + i) may see keys 0..=past + i.
         let allowed = Array2::from_shape_fn((new, total), |(i, j)| j <= past + i);
         let (keys, values) = (cache.keys(), cache.values()); // (batch, heads, total, hs)
-        let mut heads = Array4::zeros(q.raw_dim()); // (batch, heads, new, hs)
-        fill_heads_in_parallel([&mut heads], |b, head| {
+        let (batch, hs) = (q.dim().0, q.dim().3);
+        let [heads] = heads_in_parallel((batch, h), [(new, hs)], |b, head| {
             let at = s![b, head, .., ..];
             let (k, v) = (keys.slice(at), values.slice(at));
             [attend(&q.slice(at), &k, &v, Some(allowed.view())).output] // (new, hs)
-        });
+        }); // (batch, heads, new, hs)
         self.c_proj.forward(&merge_heads(&heads)) // (batch, new, C)
     }
     // ANCHOR_END: cached_forward

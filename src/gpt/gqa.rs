@@ -4,7 +4,7 @@
 use ndarray::{Array2, Array4, ArrayRef4, s};
 
 use crate::error::{Error, Result};
-use crate::kernels::fill_heads_in_parallel;
+use crate::kernels::heads_in_parallel;
 use crate::self_attention::attend;
 
 // ANCHOR: gqa
@@ -42,12 +42,11 @@ pub fn grouped_query_attention(
     }
     let group = n_head / n_kv_head; // query heads per key/value head
     let allowed = causal.then(|| Array2::from_shape_fn((seq, src), |(i, j)| j <= i));
-    let mut out = Array4::zeros((batch, n_head, seq, hs));
-    fill_heads_in_parallel([&mut out], |b, h| {
+    let [out] = heads_in_parallel((batch, n_head), [(seq, hs)], |b, h| {
         let kv = s![b, h / group, .., ..]; // the group's shared K, V
         let mask = allowed.as_ref().map(|a| a.view());
         [attend(&q.slice(s![b, h, .., ..]), &k.slice(kv), &v.slice(kv), mask).output]
-    });
+    }); // (batch, n_head, seq, hs)
     Ok(out)
 }
 // ANCHOR_END: gqa

@@ -1,6 +1,8 @@
 //! Batched attention's shared plumbing: run every (batch item, head) pair in parallel, and
 //! check the shapes of per-head inputs once for all of them.
 
+use std::mem::MaybeUninit;
+
 use ndarray::{Array2, Array4, ArrayRef4};
 use rayon::prelude::*;
 
@@ -25,32 +27,32 @@ pub fn map_heads_in_parallel<T: Send>(
         .collect()
 }
 
-/// Where one head's result goes: its slice of an output, and the result's `(rows, cols)`.
-type Destination<'a> = (&'a mut [f32], (usize, usize));
+/// Where one head's result goes: its (not yet written) slice of an output, and the result's
+/// `(rows, cols)`.
+type Destination<'a> = (&'a mut [MaybeUninit<f32>], (usize, usize));
 
 /// Like [`map_heads_in_parallel`], for attentions that give `N` matrices per head (an
-/// output and its weights, or three gradients): `attention(b, head)` runs as its own rayon
-/// task and writes its results straight into `outputs[n][b, head]`, on that task's thread.
+/// output and its weights, or three gradients): returns `N` arrays `(batch, heads, rows,
+/// cols)`, one per `sizes[n] = (rows, cols)`, where `attention(b, head)` runs as its own rayon
+/// task and writes its results straight into place `[b, head]`, on that task's thread.
 ///
 /// Collecting the heads' results first and copying them in one by one afterwards would leave
 /// one core copying (and first touching the freshly allocated pages of) every head's
 /// matrices while the other waits; for multi-head attention's `(batch, heads, n, n)` weights
-/// that is tens of megabytes.
+/// that is tens of megabytes. For the same reason the outputs are not zeroed first: each
+/// entry is written once, by the head it belongs to.
 ///
-/// Every output is `(batch, heads, rows, cols)` in standard layout, and `attention` must
-/// return `N` matrices of the matching `(rows, cols)`; both are the crate's own code, so a
-/// mismatch panics as the bug it would be.
-pub fn fill_heads_in_parallel<const N: usize>(
-    outputs: [&mut Array4<f32>; N],
+/// `attention` must return `N` matrices of the sizes in `sizes`; both are the crate's own
+/// code, so a mismatch panics as the bug it would be.
+pub fn heads_in_parallel<const N: usize>(
+    (batch, heads): (usize, usize),
+    sizes: [(usize, usize); N],
     attention: impl Fn(usize, usize) -> [Array2<f32>; N] + Sync,
-) {
-    let (batch, heads) = (outputs[0].dim().0, outputs[0].dim().1);
-    let count = batch * heads;
-    // Every head's destination: one mutable slice per output.
-    let mut per_head: Vec<Vec<Destination>> = (0..count).map(|_| Vec::new()).collect();
-    for out in outputs {
-        let (b, h, rows, cols) = out.dim();
-        assert_eq!((b, h), (batch, heads), "outputs share (batch, heads)");
+) -> [Array4<f32>; N] {
+    let mut outputs = sizes.map(|(rows, cols)| Array4::uninit((batch, heads, rows, cols)));
+    // Every head's destination: one slice per output.
+    let mut per_head: Vec<Vec<Destination>> = (0..batch * heads).map(|_| Vec::new()).collect();
+    for (out, (rows, cols)) in outputs.iter_mut().zip(sizes) {
         let all = out.as_slice_mut().expect("standard layout");
         if rows * cols == 0 {
             per_head
@@ -73,12 +75,16 @@ pub fn fill_heads_in_parallel<const N: usize>(
                     shape,
                     "a head's result has its output's shape"
                 );
-                match result.as_slice() {
-                    Some(values) => dest.copy_from_slice(values),
-                    None => dest.copy_from_slice(&result.iter().copied().collect::<Vec<_>>()),
+                let values = result.as_standard_layout(); // (rows, cols), row-major
+                let values = values.as_slice().expect("standard layout");
+                for (d, &x) in dest.iter_mut().zip(values) {
+                    d.write(x);
                 }
             }
         });
+    // SAFETY: each output's `batch · heads` chunks of `rows · cols` entries cover it, and
+    // every chunk was written in full above (its head's result has exactly its shape).
+    outputs.map(|out| unsafe { out.assume_init() })
 }
 
 /// Checks `queries (batch, heads, tgt_len, d_k)`, `keys (batch, heads, src_len, d_k)` and

@@ -11,7 +11,7 @@
 //!   [`exact_attention_head`], the same tiles with the plain (exact) softmax, what
 //!   `fast::Kernel::Plain` runs;
 //! - [`map_heads_in_parallel`]: every (batch item, head) pair of a batched attention as its own
-//!   task on rayon's threads, and [`fill_heads_in_parallel`], which also writes each head's
+//!   task on rayon's threads, and [`heads_in_parallel`], which also writes each head's
 //!   results into place on its own thread;
 //! - [`for_each_row`]: a layer's independent rows (LayerNorm's token vectors, a bias added to
 //!   every row) split over rayon's threads, each row computed as a plain loop would; every
@@ -40,6 +40,6 @@ pub use exact::{
 };
 pub use exp::exp_in_place;
 pub use flash::{check_head, fused_attention_head};
-pub use heads::{check_batched_heads, fill_heads_in_parallel, map_heads_in_parallel};
+pub use heads::{check_batched_heads, heads_in_parallel, map_heads_in_parallel};
 pub use memory::keep_freed_memory;
 pub use rows::{TASK_ENTRIES, for_each_row, split_over_threads};
