@@ -5,6 +5,8 @@
 
 use ndarray::{Array, ArrayRef, Dimension, Zip};
 
+use crate::kernels::for_each_row;
+
 /// Which non-linearity a [`crate::nn::FeedForward`] applies to its hidden layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Activation {
@@ -19,9 +21,16 @@ pub enum Activation {
 impl Activation {
     /// Applies the activation to every entry.
     pub fn forward<D: Dimension>(self, x: &ArrayRef<f32, D>) -> Array<f32, D> {
+        let mut y = x.to_owned();
+        self.forward_in_place(&mut y);
+        y
+    }
+
+    /// [`Activation::forward`] in place: no copy (on every core for a large array).
+    pub fn forward_in_place<D: Dimension>(self, x: &mut ArrayRef<f32, D>) {
         match self {
-            Activation::Relu => x.mapv(relu),
-            Activation::Gelu => gelu(x),
+            Activation::Relu => for_each_row(x, |mut row| row.mapv_inplace(relu)),
+            Activation::Gelu => gelu_in_place(x),
         }
     }
 
@@ -55,11 +64,16 @@ pub fn relu(x: f32) -> f32 {
 /// negative for small negative x.
 pub fn gelu<D: Dimension>(x: &ArrayRef<f32, D>) -> Array<f32, D> {
     let mut y = x.to_owned();
+    gelu_in_place(&mut y);
+    y
+}
+
+/// [`gelu`] in place.
+fn gelu_in_place<D: Dimension>(y: &mut ArrayRef<f32, D>) {
     match y.as_slice_mut() {
         Some(values) => crate::kernels::gelu_in_place(values), // the same, vectorised
         None => y.mapv_inplace(|x| x * normal_cdf(x)),
     }
-    y
 }
 
 /// Backward of [`gelu`]: d/dx [x·Φ(x)] = Φ(x) + x·φ(x), with φ(x) = e^(−x²/2)/√(2π) the

@@ -40,7 +40,8 @@ impl FeedForward {
     /// `(..., d_model) → (..., d_model)`.
     // ANCHOR: feed_forward
     pub fn forward<D: Dimension>(&self, x: &ArrayRef<f32, D>) -> Result<Array<f32, D>> {
-        let hidden = self.activation.forward(&self.linear1.forward(x)?); // (..., d_ff)
+        let mut hidden = self.linear1.forward(x)?; // (..., d_ff)
+        self.activation.forward_in_place(&mut hidden); // ReLU (or GELU) on every entry
         self.linear2.forward(&hidden) // (..., d_model)
     }
     // ANCHOR_END: feed_forward
