@@ -106,8 +106,9 @@ fn in_blocks(
 }
 // ANCHOR_END: matmul
 
-/// `c = a · b` on the calling thread: `matrixmultiply`'s packed kernels through ndarray (AVX2
-/// and FMA, chosen at run time), or OpenBLAS with the `blas` feature.
+/// `c = a · b` on the calling thread: `matrixmultiply`'s packed kernels through ndarray
+/// (AVX-512, or AVX2 and FMA, chosen at run time: the same bits either way, as each entry
+/// sums its products in the same order), or OpenBLAS with the `blas` feature.
 fn product_on_this_thread(a: &ArrayRef2<f32>, b: &ArrayRef2<f32>, c: &mut ArrayRef2<f32>) {
     ndarray::linalg::general_mat_mul(1.0, a, b, 0.0, c)
 }
@@ -200,8 +201,27 @@ pub fn name() -> String {
     }
     #[cfg(not(feature = "blas"))]
     {
-        "matrixmultiply (pure Rust, default)".to_string()
+        format!(
+            "matrixmultiply (pure Rust, default), {} kernel",
+            matrixmultiply_kernel()
+        )
     }
+}
+
+/// Which of `matrixmultiply`'s f32 kernels this CPU runs (it picks at run time).
+#[cfg(not(feature = "blas"))]
+fn matrixmultiply_kernel() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return "AVX-512 16 × 16";
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return "AVX2 + FMA 8 × 8";
+        }
+    }
+    "portable"
 }
 
 // ANCHOR: single_threaded_blas
@@ -253,6 +273,50 @@ mod tests {
             assert_eq!(matmul(&a, &b), single, "({m}, {k}) · ({k}, {n})");
             let single = one_thread.install(|| matmul(&a, &b_t.t()));
             assert_eq!(matmul(&a, &b_t.t()), single, "({m}, {k}) · ({n}, {k})ᵀ");
+        }
+    }
+
+    /// `a · b` summed the way each of `matrixmultiply`'s f32 kernels sums: for every entry,
+    /// fused multiply-adds in order of k within blocks of 256 (its `KC`), the blocks' sums
+    /// added in order.
+    #[cfg(not(feature = "blas"))]
+    fn in_matrixmultiply_order(a: &ArrayRef2<f32>, b: &ArrayRef2<f32>) -> Array2<f32> {
+        Array2::from_shape_fn((a.nrows(), b.ncols()), |(i, j)| {
+            let mut entry = 0.0_f32;
+            for (block, start) in (0..a.ncols()).step_by(256).enumerate() {
+                let end = (start + 256).min(a.ncols());
+                let sum = (start..end).fold(0.0_f32, |acc, k| a[[i, k]].mul_add(b[[k, j]], acc));
+                entry = if block == 0 { sum } else { entry + sum };
+            }
+            entry
+        })
+    }
+
+    /// Whichever kernel this CPU runs (AVX-512 16 × 16, AVX2 8 × 8 or the portable one),
+    /// every entry is the same sum in the same order, so products have the same bits on every
+    /// machine: the stored notebook outputs rely on it. Edge tiles, several blocks of k, and
+    /// a transposed `b` included.
+    #[test]
+    #[cfg(not(feature = "blas"))]
+    fn products_have_the_bits_of_one_summation_order_on_every_kernel() {
+        if device() == Device::Gpu {
+            return;
+        }
+        let mut rng = seeded_rng(1);
+        for (m, k, n) in [
+            (1, 1, 1),
+            (17, 33, 15),
+            (40, 600, 37),
+            (129, 257, 70),
+            (64, 1000, 48),
+        ] {
+            let a: Array2<f32> = uniform((m, k), 1.0, &mut rng);
+            let b: Array2<f32> = uniform((k, n), 1.0, &mut rng);
+            let b_t: Array2<f32> = uniform((n, k), 1.0, &mut rng);
+            let what = format!("({m}, {k}) · ({k}, {n}) on the {} kernel", name());
+            assert_eq!(matmul(&a, &b), in_matrixmultiply_order(&a, &b), "{what}");
+            let want = in_matrixmultiply_order(&a, &b_t.t());
+            assert_eq!(matmul(&a, &b_t.t()), want, "{what}, b transposed");
         }
     }
 }
