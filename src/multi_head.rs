@@ -149,9 +149,9 @@ impl MultiHeadAttention {
         self.out_proj.forward(&merge_heads(&heads)) // (batch, tgt_len, d_model)
     }
 
-    /// Training forward: [`MultiHeadAttention::forward`] with dropout on the attention
-    /// weights (as PyTorch's `nn.MultiheadAttention(dropout=…)` does), keeping what the
-    /// backward needs.
+    /// Training forward: [`MultiHeadAttention::forward`]'s output with dropout on the
+    /// attention weights (as PyTorch's `nn.MultiheadAttention(dropout=…)` does), and what the
+    /// backward needs (the weights, before dropout, are [`MultiHeadCache::weights`]).
     pub fn forward_train(
         &self,
         query: &ArrayRef3<f32>,
@@ -159,7 +159,7 @@ impl MultiHeadAttention {
         value: &ArrayRef3<f32>,
         mask: Option<&Mask>,
         train: &mut Train,
-    ) -> Result<(MultiHeadOutput, MultiHeadCache)> {
+    ) -> Result<(Array3<f32>, MultiHeadCache)> {
         self.check_inputs(query, key, value, mask)?;
         let h = self.num_heads;
         let q = split_heads(&self.w_q.forward(query)?, h)?; // (batch, heads, tgt_len, d_k)
@@ -180,12 +180,11 @@ impl MultiHeadAttention {
             q,
             k,
             v,
-            weights: heads.weights.clone(),
+            weights: heads.weights,
             dropped,
             concat,
         };
-        let weights = heads.weights;
-        Ok((MultiHeadOutput { output, weights }, cache))
+        Ok((output, cache))
     }
 
     // ANCHOR: mha_backward
@@ -558,6 +557,14 @@ pub struct MultiHeadCache {
     dropped: Option<Array4<f32>>,
     /// The merged heads, `out_proj`'s input `(batch, tgt_len, E)`.
     concat: Array3<f32>,
+}
+
+impl MultiHeadCache {
+    /// The softmax weights of the training forward, before dropout: `(batch, heads,
+    /// tgt_len, src_len)`.
+    pub fn weights(&self) -> &Array4<f32> {
+        &self.weights
+    }
 }
 
 /// ∂L/∂query, ∂L/∂key and ∂L/∂value from [`MultiHeadAttention::backward`].

@@ -219,7 +219,7 @@ proptest! {
         let r = random((2, t, 8), seed + 3);
         let run = |m: &MultiHeadAttention, q: &Array3<f32>, kv: &Array3<f32>| {
             let (out, cache) = m.forward_train(q, kv, kv, Some(&mask), &mut train(p, seed)).unwrap();
-            (dot(&out.output, &r), cache)
+            (dot(&out, &r), cache)
         };
         let (_, cache) = run(&mha, &query, &memory);
         let mut grads = Gradients::new();

@@ -191,7 +191,13 @@ fn multi_head_self_attention_causal() {
     let (out, cache) = layer
         .forward_train(&x, &x, &x, Some(&mask), &mut eval_train())
         .unwrap();
-    assert_grad("output", &out.output, &f.output::<Ix3>("attn_output"));
+    assert_grad("output", &out, &f.output::<Ix3>("attn_output"));
+    let eval = layer.forward(&x, &x, &x, Some(&mask)).unwrap();
+    assert_eq!(
+        cache.weights(),
+        &eval.weights,
+        "the cache keeps forward's weights"
+    );
     let mut grads = Gradients::new();
     let g = layer
         .backward(&cache, &f.input::<Ix3>("grad_output"), &mut grads, "")
@@ -214,7 +220,7 @@ fn multi_head_cross_attention_with_padding() {
     let (out, cache) = layer
         .forward_train(&query, &memory, &memory, Some(&mask), &mut eval_train())
         .unwrap();
-    assert_grad("output", &out.output, &f.output::<Ix3>("attn_output"));
+    assert_grad("output", &out, &f.output::<Ix3>("attn_output"));
     let mut grads = Gradients::new();
     let g = layer
         .backward(&cache, &f.input::<Ix3>("grad_output"), &mut grads, "")

@@ -83,13 +83,13 @@ impl DecoderLayer {
         check_memory(x, memory)?;
         let self_attend = |h: &ArrayRef3<f32>, train: &mut Train| {
             let (out, cache) = self.self_attn.forward_train(h, h, h, self_mask, train)?;
-            let (out, dropped) = train.drop(out.output); // dropout1
+            let (out, dropped) = train.drop(out); // dropout1
             Ok::<_, crate::Error>((out, cache, dropped))
         };
         let cross_attend = |h: &ArrayRef3<f32>, train: &mut Train| {
             let attn = &self.cross_attn;
             let (out, cache) = attn.forward_train(h, memory, memory, memory_mask, train)?;
-            let (out, dropped) = train.drop(out.output); // dropout2
+            let (out, dropped) = train.drop(out); // dropout2
             Ok::<_, crate::Error>((out, cache, dropped))
         };
         match self.norm_position {

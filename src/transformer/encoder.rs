@@ -63,7 +63,7 @@ impl EncoderLayer {
     ) -> Result<(Array3<f32>, EncoderLayerCache)> {
         let attend = |h: &ArrayRef3<f32>, train: &mut Train| {
             let (out, cache) = self.self_attn.forward_train(h, h, h, mask, train)?;
-            let (out, dropped) = train.drop(out.output); // dropout1
+            let (out, dropped) = train.drop(out); // dropout1
             Ok::<_, crate::Error>((out, cache, dropped))
         };
         match self.norm_position {
