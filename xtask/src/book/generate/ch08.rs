@@ -258,7 +258,11 @@ fn ratio_results(results: &BenchResults) -> String {
         .unwrap();
     }
     if let Some(p) = peak {
-        write!(md, " The machine's fp32 peak is {p:.0} GFLOP/s.").unwrap();
+        write!(
+            md,
+            " The machine's fp32 peak is {p:.0} GFLOP/s at its reported (base) clock."
+        )
+        .unwrap();
     }
     md.push_str(&ratio_table(&rows, peak.is_some()));
     md.push_str(&ratio_summary(&rows));
