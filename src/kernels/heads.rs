@@ -129,3 +129,38 @@ pub fn check_batched_heads(
     )?;
     Ok((q[0], q[1], q[2], src_len))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::ShapeBuilder;
+
+    /// Every entry of every output is the one its head returned: standard and transposed
+    /// results, an empty output, one head or several batch items.
+    #[test]
+    fn every_head_writes_its_own_entries() {
+        let value = |b: usize, h: usize, n: usize, (r, c): (usize, usize)| {
+            (1000 * b + 100 * h + 10 * n + 3 * r + c) as f32
+        };
+        for (batch, heads) in [(1, 1), (2, 3), (0, 4)] {
+            let sizes = [(2, 3), (0, 4), (4, 2)];
+            let outputs = heads_in_parallel((batch, heads), sizes, |b, h| {
+                let [a, e, t] = [0, 1, 2].map(|n| {
+                    let (rows, cols) = sizes[n];
+                    // The last one column-major: copied in row-major order all the same.
+                    let shape = (rows, cols).set_f(n == 2);
+                    Array2::from_shape_fn(shape, |rc| value(b, h, n, rc))
+                });
+                assert!(!t.is_standard_layout());
+                [a, e, t]
+            });
+            for (n, out) in outputs.iter().enumerate() {
+                let (rows, cols) = sizes[n];
+                let want = Array4::from_shape_fn((batch, heads, rows, cols), |(b, h, r, c)| {
+                    value(b, h, n, (r, c))
+                });
+                assert_eq!(out, &want, "output {n}, batch {batch}, heads {heads}");
+            }
+        }
+    }
+}
