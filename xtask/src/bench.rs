@@ -28,11 +28,11 @@ use crate::util::{cargo, output, root};
 pub fn main(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
     let with_gpu = args.iter().any(|a| a == "--gpu");
+    let rounds = rounds_arg(args)?;
     let python = torch_python()?;
     let threads = 2;
     let cpu = Cpu::read();
 
-    let rounds = rounds_arg(args)?;
     let mut torch_cases = serde_json::Map::new();
     let mut torch_version = Value::Null;
     let mut backends = serde_json::Map::new();
@@ -123,11 +123,12 @@ fn rounds_arg(args: &[String]) -> Result<usize, String> {
     let Some(i) = args.iter().position(|a| a == "--rounds") else {
         return Ok(2);
     };
-    match args.get(i + 1).map(|n| n.parse::<usize>()) {
+    let value = args.get(i + 1);
+    match value.map(|n| n.parse::<usize>()) {
         Some(Ok(n)) if n >= 1 => Ok(n),
-        other => Err(format!(
-            "--rounds: expected a whole number of rounds, at least 1, got {:?}",
-            other.map(|_| &args[i + 1])
+        _ => Err(format!(
+            "--rounds: expected a whole number of rounds, at least 1, got {}",
+            value.map_or("nothing".to_string(), |v| format!("`{v}`"))
         )),
     }
 }
@@ -141,7 +142,8 @@ fn keep_best(
 ) {
     let faster = match (best.get(id).and_then(&time), time(&value)) {
         (Some(old), Some(new)) => new < old,
-        _ => true,
+        (Some(_), None) => false,
+        (None, _) => true,
     };
     if faster {
         best.insert(id.to_string(), value);
@@ -448,6 +450,26 @@ mod tests {
         assert_eq!(cpu("fma avx2 avx512f").openblas_coretype(), "SkylakeX");
         assert_eq!(cpu("fma avx2").openblas_coretype(), "Haswell");
         assert_eq!(cpu("").description(), "2 cores, test CPU");
+    }
+
+    #[test]
+    fn rounds_default_to_two_and_keep_the_fastest_time() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(rounds_arg(&args(&["--quick"])), Ok(2));
+        assert_eq!(rounds_arg(&args(&["--rounds", "3", "--quick"])), Ok(3));
+        for bad in [&["--rounds", "0"][..], &["--rounds", "two"], &["--rounds"]] {
+            let msg = rounds_arg(&args(bad)).unwrap_err();
+            assert!(
+                msg.contains("--rounds") && msg.contains("at least 1"),
+                "{msg}"
+            );
+        }
+        let mut best = serde_json::Map::new();
+        for ms in [5.0, 3.0, 4.0] {
+            keep_best(&mut best, "case", json!({"ms": ms}), |v| v["ms"].as_f64());
+        }
+        keep_best(&mut best, "case", json!({}), |v| v["ms"].as_f64());
+        assert_eq!(best["case"], json!({"ms": 3.0}));
     }
 
     #[test]
